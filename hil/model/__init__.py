@@ -1,0 +1,1 @@
+"""The EmbBERT model, its tokenizer, training and evaluation (torch lives here and in hil.quant)."""

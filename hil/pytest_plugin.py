@@ -1,0 +1,1 @@
+"""pytest plugin for embbert-hil (entry point `pytest11`): options, fixtures and markers."""

@@ -1,0 +1,1 @@
+"""Targets: where firmware runs (native process, QEMU, Renode, a real board over serial)."""
