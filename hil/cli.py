@@ -1,4 +1,8 @@
-"""`hil` command line: argument parsing only; each subcommand calls into the package."""
+"""`hil` command line: argument parsing only; each subcommand lives in the module that owns it.
+
+Every owner module exposes `add_parsers(subparsers)`; each parser sets `func=handler`, and a
+handler returns the exit code.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,29 @@ from hil import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hil", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="hil", description="EmbBERT-Q on microcontrollers: train, quantize, build, run, report."
+    )
     parser.add_argument("--version", action="version", version=f"hil {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # One line per owner module. Those modules import torch lazily, inside their handlers, so
+    # that `hil run` and `hil build` work where torch is not installed.
+    _ = sub
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
+    func = getattr(args, "func", None)
+    if func is None:
         parser.print_help()
         return 2
-    return 0
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("hil: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
