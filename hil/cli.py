@@ -14,7 +14,7 @@ from hil import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hil", description="EmbBERT-Q on microcontrollers: train, quantize, build, run, report."
+        prog="hil", description="EmbBERT-Q on microcontrollers: train, quantize, build, run."
     )
     parser.add_argument("--version", action="version", version=f"hil {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
