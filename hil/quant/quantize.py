@@ -1,0 +1,396 @@
+"""Post-training quantization of an fp32 EmbBERT checkpoint to the integer model of docs/int8-spec.md.
+
+The quantizer is the only place where float and torch meet the integer model: it calibrates
+static activation scales on training sentences (tokenized with the shipped tokenizer), quantizes
+weights per output channel, folds every float factor (norm gains, 1/sqrt(D), the branch weights
+a and b, the scales) into int32 multipliers + shifts, and builds the blob. What it produces is
+then run, without float, by hil/quant/reference.py and by the C engine.
+
+torch is imported lazily so `import hil.quant` works where only numpy is installed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hil.quant.reference import (
+    DIMS_FIELDS,
+    EXP_ONE,
+    SPEC_VERSION,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+REPO = Path(__file__).resolve().parents[2]
+DATASETS = REPO.parent / "shared" / "datasets"
+INT32_MAX = 2**31 - 1
+
+
+@dataclass
+class QuantModel:
+    """The integer model: named integer tensors (the blob's content) plus metadata.
+
+    `scales` keeps the float activation scales for reports and for dequantizing logits; the
+    integer reference never reads it.
+    """
+
+    tensors: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+    scales: dict[str, float] = field(default_factory=dict)
+
+
+# ---- fixed-point helpers -----------------------------------------------------------------------
+
+def quantize_multiplier(real: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """real ~= M * 2^-(31+sh), M signed int32 with |M| in [2^30, 2^31), sh in [-30, 31].
+
+    Multipliers too small for sh = 31 keep sh = 31 and lose leading bits of M (down to 0);
+    those above 2^30 cannot be represented and raise.
+    """
+    r = np.atleast_1d(np.asarray(real, dtype=np.float64))
+    m = np.zeros(r.shape, dtype=np.int64)
+    sh = np.zeros(r.shape, dtype=np.int64)
+    for i, v in enumerate(r):
+        if v == 0.0 or not np.isfinite(v):
+            if not np.isfinite(v):
+                raise ValueError(f"multiplier {v} is not finite")
+            m[i], sh[i] = 0, 0
+            continue
+        frac, exp = math.frexp(abs(v))  # |v| = frac * 2^exp, frac in [0.5, 1)
+        mi = round(frac * 2**31)
+        if mi == 2**31:
+            mi //= 2
+            exp += 1
+        s = -exp
+        if s > 31:
+            mi = round(abs(v) * 2.0**62)
+            s = 31
+        if s < -30:
+            raise ValueError(f"multiplier {v} is too large for the fixed-point format")
+        m[i] = mi if v > 0 else -mi
+        sh[i] = s
+    return m.astype(np.int32), sh.astype(np.int8)
+
+
+def quantize_weight_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 per output channel (row): returns (q (O,...) int8, scale (O,) float)."""
+    w2 = w.reshape(w.shape[0], -1).astype(np.float64)
+    amax = np.abs(w2).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0)
+    q = np.clip(np.round(w2 / scale[:, None]), -127, 127).astype(np.int8)
+    return q.reshape(w.shape), scale
+
+
+def quantize_tensor(w: np.ndarray, scale: float) -> np.ndarray:
+    """Symmetric int8 with one scale (tables)."""
+    return np.clip(np.round(np.asarray(w, np.float64) / scale), -127, 127).astype(np.int8)
+
+
+def quantize_bias(b: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """int32 bias at the accumulator's scale (input scale x weight scale)."""
+    q = np.round(np.asarray(b, np.float64) / scale)
+    return np.clip(q, -INT32_MAX, INT32_MAX).astype(np.int32)
+
+
+def best_clip_scale(values: np.ndarray, method: str = "mse") -> float:
+    """Activation scale (clip / 127) from calibration samples.
+
+    "mse" searches clip in [0.25, 1] x max|v| for the smallest int8 round-trip error (robust
+    to rare outliers without throwing away the tails that matter); "max" is plain max-abs;
+    "p99.99" style strings take that percentile of |v|.
+    """
+    a = np.abs(np.asarray(values, np.float64).ravel())
+    amax = float(a.max()) if a.size else 0.0
+    if amax == 0.0:
+        return 1.0 / 127.0
+    if method == "max":
+        return amax / 127.0
+    if method.startswith("p"):
+        return max(float(np.percentile(a, float(method[1:]))), 1e-12) / 127.0
+    if method != "mse":
+        raise ValueError(f"unknown calibration method {method!r}")
+    v = np.asarray(values, np.float64).ravel()
+    best, best_err = amax, math.inf
+    for frac in np.linspace(0.25, 1.0, 61):
+        s = amax * frac / 127.0
+        err = float(np.mean((np.clip(np.round(v / s), -128, 127) * s - v) ** 2))
+        if err < best_err:
+            best, best_err = amax * frac, err
+    return best / 127.0
+
+
+def exp_tables() -> tuple[np.ndarray, np.ndarray]:
+    """EXP_HI[k] = 2^14 e^-k (k = 0..16), EXP_LO[r] = 2^14 e^(-r/256) (r = 0..255), rounded."""
+    hi = np.array([round(EXP_ONE * math.exp(-k)) for k in range(17)], dtype=np.int16)
+    lo = np.array([round(EXP_ONE * math.exp(-r / 256.0)) for r in range(256)], dtype=np.int16)
+    return hi, lo
+
+
+def silu_table(s_in: float, s_out: float) -> np.ndarray:
+    """SILU[i] = sat8(round(silu((i - 128) * s_in) / s_out)) for i = 0..255."""
+    v = (np.arange(256, dtype=np.float64) - 128.0) * s_in
+    return np.clip(np.round(v / (1.0 + np.exp(-v)) / s_out), -128, 127).astype(np.int8)
+
+
+# ---- checkpoint + calibration data ---------------------------------------------------------
+
+def load_checkpoint(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """(EmbBERT in eval mode, the raw checkpoint dict) from a model dir or a model.pt file."""
+    import torch
+
+    from hil.model.embbert import EmbBERT, EmbBERTConfig
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.pt"
+    ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    cfg = EmbBERTConfig(**ckpt["config"])
+    model = EmbBERT(cfg)
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    ckpt["_path"] = str(p)
+    return model, ckpt
+
+
+def dataset_dir(ckpt: dict[str, Any], model_dir: Path) -> Path:
+    """Where the checkpoint's dataset lives: its "dataset" field, else the model dir's name."""
+    name = ckpt.get("dataset") or model_dir.name
+    if isinstance(name, dict):
+        name = name.get("name", model_dir.name)
+    return DATASETS / str(name)
+
+
+def read_texts(path: Path, limit: int | None = None) -> tuple[list[str], list[int]]:
+    """(texts, labels) from a dataset's .jsonl.gz split."""
+    texts, labels = [], []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(row["text"])
+            labels.append(int(row["label"]))
+            if limit is not None and len(texts) >= limit:
+                break
+    return texts, labels
+
+
+def calibration_ids(train_path: Path, max_len: int, count: int, seed: int = 0
+                    ) -> list[list[int]]:
+    """`count` training sentences (seeded sample), tokenized with the shipped tokenizer."""
+    from hil.model.tokenizer import Tokenizer
+
+    texts, _ = read_texts(train_path)
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(len(texts))[:count]
+    tok = Tokenizer.from_file()
+    return [tok.encode(texts[i], max_len=max_len) for i in sorted(pick)]
+
+
+def pad_batch(seqs: list[list[int]]) -> np.ndarray:
+    """Right-pad with [PAD]=0 (exact for real rows: pads are masked keys and come after them)."""
+    n = max(len(s) for s in seqs)
+    out = np.zeros((len(seqs), n), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = s
+    return out
+
+
+def trace_fp32(model: Any, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """The fp32 forward (mirroring hil/model/embbert.py step by step) recording every tensor that
+    gets a static int8 scale, over real tokens only (row 0 only where the engine needs row 0)."""
+    import torch
+    import torch.nn.functional as F
+
+    mask = ids != 0
+    rec: dict[str, np.ndarray] = {}
+
+    def keep(name: str, t: torch.Tensor, m: torch.Tensor) -> None:
+        rec[name] = t[m].detach().numpy().ravel().astype(np.float32)
+
+    with torch.no_grad():
+        x = model.embed(ids)
+        keep("x0", x, mask)
+        n_layers = len(model.layers)
+        row0 = torch.zeros_like(mask)
+        row0[:, 0] = True
+        for i, lyr in enumerate(model.layers):
+            rows = row0 if i == n_layers - 1 else mask
+            y = lyr.norm(x)
+            keep(f"l{i}.y", y, mask)
+            keep(f"l{i}.q", lyr.q(y), rows)
+            attn = lyr.attention(y, mask)
+            c = lyr.conv(F.pad(y.transpose(1, 2), (lyr.kernel - 1, 0))).transpose(1, 2)
+            keep(f"l{i}.c", c, rows)
+            s = F.silu(c)
+            keep(f"l{i}.s", s, rows)
+            a, b = lyr.branch_scales()
+            x = a * attn - b * lyr.proj(s)
+            keep(f"l{i}.x", x, rows)
+        logits = model.classifier(x[:, 0])
+    return logits, rec
+
+
+def calibrate(model: Any, seqs: list[list[int]], method: str = "mse", batch: int = 64
+              ) -> dict[str, float]:
+    """Static per-tensor activation scales from the fp32 model on calibration sequences."""
+    import torch
+
+    samples: dict[str, list[np.ndarray]] = {}
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    for k in range(0, len(order), batch):
+        ids = torch.from_numpy(pad_batch([seqs[i] for i in order[k:k + batch]]))
+        _, rec = trace_fp32(model, ids)
+        for name, v in rec.items():
+            samples.setdefault(name, []).append(v)
+    rng = np.random.default_rng(0)
+    scales = {}
+    for name, parts in samples.items():
+        v = np.concatenate(parts)
+        if method == "mse" and v.size > 400_000:  # keep the extremes, subsample the bulk
+            top = np.argsort(np.abs(v))[-2000:]
+            v = np.concatenate([rng.choice(v, 400_000, replace=False), v[top]])
+        scales[name] = best_clip_scale(v, method)
+    return scales
+
+
+# ---- the quantizer ---------------------------------------------------------------------------
+
+def _np(t: Any) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def quantize_model(model: Any, act: dict[str, float], labels: list[str] | None = None
+                   ) -> QuantModel:
+    """fp32 EmbBERT + activation scales -> QuantModel (tensor names as in docs/int8-spec.md)."""
+    cfg = model.cfg
+    sd = {k: _np(v) for k, v in model.state_dict().items()}
+    t: dict[str, np.ndarray] = {}
+    dims = dict(version=SPEC_VERSION, vocab_size=cfg.vocab_size, max_len=cfg.max_len,
+                emb_dim=cfg.emb_dim, dim=cfg.dim, n_layers=cfg.n_layers, kernel=cfg.kernel,
+                num_labels=cfg.num_labels)
+    t["cfg.dims"] = np.array([dims[k] for k in DIMS_FIELDS], dtype=np.int32)
+    hi, lo = exp_tables()
+    t["exp.hi"], t["exp.lo"] = hi, lo
+
+    # Nano Embedder: int8 tables (one scale each), projections per output channel.
+    s_x = act["x0"]
+    for part in ("tok", "pos"):
+        table = sd[f"embed.{part}.weight"]
+        s_tab = max(float(np.abs(table).max()), 1e-12) / 127.0
+        t[f"emb.{part}"] = quantize_tensor(table, s_tab)
+        wq, s_w = quantize_weight_per_channel(sd[f"embed.{part}_proj.weight"])
+        t[f"emb.{part}_proj.w"] = wq
+        t[f"emb.{part}_proj.m"], t[f"emb.{part}_proj.sh"] = quantize_multiplier(
+            s_tab * s_w / s_x)
+
+    d = cfg.dim
+    for i, lyr in enumerate(model.layers):
+        p, sp = f"l{i}.", f"layers.{i}."
+        s_y, s_q, s_c, s_s, s_out = (act[f"l{i}.{k}"] for k in ("y", "q", "c", "s", "x"))
+        # RMSNorm: y = x * R * 2^-24 * sqrt(D) * g / s_y (the input scale cancels).
+        g = sd[sp + "norm.weight"]
+        t[p + "norm.m"], t[p + "norm.sh"] = quantize_multiplier(
+            g * math.sqrt(d) * 2.0**-24 / s_y)
+        # Query projection.
+        wq, s_w = quantize_weight_per_channel(sd[sp + "q.weight"])
+        t[p + "q.w"], t[p + "q.b"] = wq, quantize_bias(sd[sp + "q.bias"], s_y * s_w)
+        t[p + "q.m"], t[p + "q.sh"] = quantize_multiplier(s_y * s_w / s_q)
+        # Softmax argument in Q8: z = d * s_q * s_y / sqrt(D) * 256.
+        t[p + "sm.m"], t[p + "sm.sh"] = quantize_multiplier(s_q * s_y / math.sqrt(d) * 256.0)
+        # Causal depthwise conv (weight (D,1,K) -> (D,K)), per channel.
+        wc, s_wc = quantize_weight_per_channel(sd[sp + "conv.weight"].reshape(d, -1))
+        t[p + "conv.w"], t[p + "conv.b"] = wc, quantize_bias(sd[sp + "conv.bias"], s_y * s_wc)
+        t[p + "conv.m"], t[p + "conv.sh"] = quantize_multiplier(s_y * s_wc / s_c)
+        t[p + "silu"] = silu_table(s_c, s_s)
+        # Output projection of the conv branch (int32 accumulators).
+        wp, s_wp = quantize_weight_per_channel(sd[sp + "proj.weight"])
+        t[p + "proj.w"], t[p + "proj.b"] = wp, quantize_bias(sd[sp + "proj.bias"], s_s * s_wp)
+        # out = a * attn - b * h, a and b folded into the two requantizations.
+        a, b = (float(v.detach()) for v in lyr.branch_scales())
+        t[p + "out.ma"], t[p + "out.sha"] = quantize_multiplier(a * s_y / 2.0**16 / s_out)
+        t[p + "out.mb"], t[p + "out.shb"] = quantize_multiplier(b * s_s * s_wp / s_out)
+        s_x = s_out
+
+    # Classifier: ONE weight scale, so the raw int32 accumulators rank like the fp32 logits.
+    wcl = sd["classifier.weight"]
+    s_cls = max(float(np.abs(wcl).max()), 1e-12) / 127.0
+    t["cls.w"] = quantize_tensor(wcl, s_cls)
+    t["cls.b"] = quantize_bias(sd["classifier.bias"], np.full(cfg.num_labels, s_x * s_cls))
+
+    scales = dict(act)
+    scales["logits"] = s_x * s_cls
+    meta = {"spec_version": SPEC_VERSION, "dims": dims, "logit_scale": s_x * s_cls}
+    if labels is not None:
+        meta["labels"] = list(labels)
+    return QuantModel(tensors=t, meta=meta, scales=scales)
+
+
+def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: str = "mse",
+                        seed: int = 0, train_path: Path | None = None) -> QuantModel:
+    """Load, calibrate on training sentences, quantize. Meta records what was done."""
+    model_dir = Path(model_dir)
+    model, ckpt = load_checkpoint(model_dir)
+    data = dataset_dir(ckpt, model_dir if model_dir.is_dir() else model_dir.parent)
+    train = train_path or data / "train.jsonl.gz"
+    seqs = calibration_ids(train, model.cfg.max_len, calib_count, seed)
+    act = calibrate(model, seqs, method)
+    qm = quantize_model(model, act, ckpt.get("labels"))
+    pt = Path(ckpt["_path"])
+    qm.meta.update({
+        "model": pt.parent.name,
+        "source_sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
+        "calibration": {"method": method, "sentences": len(seqs), "seed": seed,
+                        "split": str(train.relative_to(DATASETS)) if train.is_relative_to(
+                            DATASETS) else str(train)},
+        "act_scales": {k: float(v) for k, v in sorted(act.items())},
+    })
+    return qm
+
+
+def random_quant_model(num_labels: int = 4, seed: int = 0, vocab_size: int = 8192,
+                       max_len: int = 256, n_layers: int = 4, calib: int = 64) -> QuantModel:
+    """A seeded random EmbBERT, calibrated on random ids: for tests when no model is shipped."""
+    import torch
+
+    from hil.model.embbert import EmbBERT, EmbBERTConfig
+
+    torch.manual_seed(seed)
+    cfg = EmbBERTConfig(num_labels=num_labels, vocab_size=vocab_size, max_len=max_len,
+                        n_layers=n_layers)
+    model = EmbBERT(cfg).eval()
+    rng = np.random.default_rng(seed)
+    seqs = [[2] + list(rng.integers(5, vocab_size, int(rng.integers(0, 40))))
+            for _ in range(calib)]
+    qm = quantize_model(model, calibrate(model, seqs, "mse"),
+                        [f"label{i}" for i in range(num_labels)])
+    qm.meta.update({"model": f"random-seed{seed}", "source_sha256": "",
+                    "calibration": {"method": "mse", "sentences": calib, "seed": seed,
+                                    "split": "random ids"}})
+    return qm
+
+
+def blob_bytes(qm: QuantModel, with_vocab: bool = True) -> bytes:
+    """Serialise a QuantModel (+ the shipped tokenizer's vocab tensors) as a model blob."""
+    from hil.quant.blob import write_blob
+
+    tensors = dict(qm.tensors)
+    if with_vocab:
+        from hil.model.tokenizer import Tokenizer
+        from hil.quant.vocab import vocab_tensors
+
+        tensors.update(vocab_tensors(Tokenizer.from_file().vocab))
+    return write_blob(tensors, meta=qm.meta)
+
+
+def build_blob(checkpoint_dir: str | Path, calib_count: int = 1000, method: str = "mse"
+               ) -> bytes:
+    """checkpoint dir (model.pt) -> model blob bytes: quantized tensors, tables, vocab, meta."""
+    return blob_bytes(quantize_checkpoint(checkpoint_dir, calib_count, method))
