@@ -1,4 +1,4 @@
-"""Post-training quantization of an fp32 EmbBERT checkpoint to the integer model of docs/int8-spec.md.
+"""Post-training quantization of an fp32 EmbBERT checkpoint into the integer model (int8-spec).
 
 The quantizer is the only place where float and torch meet the integer model: it calibrates
 static activation scales on training sentences (tokenized with the shipped tokenizer), quantizes

@@ -41,7 +41,7 @@ def dims_of(q: HasTensors) -> dict[str, int]:
     raw = np.asarray(q.tensors["cfg.dims"]).astype(np.int64).ravel()
     if raw.size != len(DIMS_FIELDS):
         raise ValueError(f"cfg.dims has {raw.size} entries, expected {len(DIMS_FIELDS)}")
-    return {k: int(v) for k, v in zip(DIMS_FIELDS, raw)}
+    return {k: int(v) for k, v in zip(DIMS_FIELDS, raw, strict=True)}
 
 
 # ---- the integer primitives (each mirrored by one C function in firmware/src/ops/) ----------
