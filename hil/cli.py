@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from hil import __version__
+from hil.model import cli as model_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     # One line per owner module. Those modules import torch lazily, inside their handlers, so
     # that `hil run` and `hil build` work where torch is not installed.
     _ = sub
+    model_cli.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,188 @@
+"""`hil train`, `hil evaluate`, `hil model info`: the model owner's subcommands.
+
+torch is imported inside the handlers only, so `hil --help` and the non-training commands work
+where the [train] extra is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from hil.model.tokenizer import DEFAULT_TOKENIZER
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = "nlu_scenario"
+
+
+def resolve_model(name_or_path: str) -> Path:
+    """A model.pt path, a directory holding model.pt, or a shipped model's name."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    if (p / "model.pt").is_file():
+        return p / "model.pt"
+    q = MODELS_DIR / name_or_path / "model.pt"
+    if q.is_file():
+        return q
+    shipped = sorted(d.name for d in MODELS_DIR.iterdir() if (d / "model.pt").is_file())
+    raise FileNotFoundError(f"no model at {p} and no shipped model {name_or_path!r} "
+                            f"(shipped: {', '.join(shipped) or 'none'})")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register train, evaluate and model (info) on the top-level `hil` parser."""
+    t = sub.add_parser("train", help="masked-LM pretraining and/or fine-tuning of EmbBERT",
+                       description="Pretrain on a corpus (--corpus) and/or fine-tune on a dataset "
+                                   "(--data); both given: pretrain first, then fine-tune from it.")
+    t.add_argument("--data", help="dataset dir or name under ../shared/datasets")
+    t.add_argument("--corpus", help="pretraining corpus, one document a line (.gz ok)")
+    t.add_argument("--out", required=True, help="output directory (checkpoints, model.pt)")
+    t.add_argument("--init", help="pretrained.pt or model.pt to start the encoder from")
+    t.add_argument("--tokenizer", default=str(DEFAULT_TOKENIZER))
+    t.add_argument("--max-len", type=int, default=None,
+                   help="tokens incl. [CLS]; default 64 fine-tune, 128 pretrain")
+    t.add_argument("--epochs", type=float, default=None, help="default 10 (fine-tune), 1 (MLM)")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--warmup", type=float, default=0.06, help="fraction of steps")
+    t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--budget-min", type=float, default=None,
+                   help="wall-time budget in minutes (default: 60 pretraining, none fine-tuning)")
+    t.add_argument("--pretrain-budget-min", type=float, default=60.0,
+                   help="budget of the pretraining phase when --corpus and --data are both given")
+    t.add_argument("--patience", type=int, default=4, help="dev evals without gain; 0 = off")
+    t.add_argument("--eval-every", type=int, default=0, help="steps; 0 = once per epoch")
+    t.add_argument("--checkpoint-min", type=float, default=3.0)
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--dev-fraction", type=float, default=0.1,
+                   help="dev carved from train (fixed seed) when the dataset has none")
+    t.add_argument("--corpus-docs", type=int, default=0, help="use the first N docs; 0 = all")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix of a model")
+    e.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+                   help="model.pt, its directory or a shipped model name (default nlu_scenario)")
+    e.add_argument("--data", help="dataset dir or name (default: the model's own dataset)")
+    e.add_argument("--split", default="test")
+    e.add_argument("--limit", type=int, default=0, help="first N texts only; 0 = all")
+    e.add_argument("--json", dest="json_out", help="write the metrics JSON here")
+    e.set_defaults(func=cmd_evaluate)
+
+    m = sub.add_parser("model", help="model inspection")
+    msub = m.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
+    i = msub.add_parser("info", help="parameters, bytes per tensor group, activation memory")
+    i.add_argument("model", nargs="?", default=None,
+                   help="model.pt / shipped name; default: the paper's EmbBERT-Q config")
+    i.add_argument("--seq-len", type=int, default=None, help="default: the model's max_len")
+    i.add_argument("--json", dest="json_out", help="write the numbers as JSON here")
+    i.set_defaults(func=cmd_model_info)
+    m.set_defaults(func=lambda a: (m.print_help(), 2)[1])
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from hil.model.train import TrainArgs, finetune, pretrain
+
+    if not a.data and not a.corpus:
+        print("hil train: give --data (fine-tune) and/or --corpus (pretrain)", file=sys.stderr)
+        return 2
+    names = {f.name for f in fields(TrainArgs)}
+    base = {k: v for k, v in vars(a).items() if k in names and v is not None}
+    base["command"] = "hil " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    out = Path(a.out)
+    init = a.init
+    if a.corpus:
+        pargs = dict(base, data=None, out=str(out / "pretrain") if a.data else str(out),
+                     max_len=a.max_len or 128, epochs=a.epochs if a.epochs and not a.data else 1,
+                     budget_min=a.budget_min if a.budget_min is not None and not a.data
+                     else a.pretrain_budget_min)
+        if not a.data:
+            pargs["patience"] = 0
+        pretrain(TrainArgs(**pargs))
+        init = str(Path(pargs["out"]) / "pretrained.pt")
+    if a.data:
+        fargs = dict(base, corpus=None, init=init, max_len=a.max_len or 64,
+                     epochs=a.epochs or 10, budget_min=a.budget_min or 0.0)
+        res = finetune(TrainArgs(**fargs))
+        print(json.dumps({k: res[k] for k in ("dataset", "steps", "stopped")}
+                         | {s: {m: res[s][m] for m in ("accuracy", "macro_f1", "n")}
+                            for s in ("dev", "test") if s in res}))
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from hil.model import data as D
+    from hil.model.tokenizer import Tokenizer
+    from hil.model.train import evaluate, load_model
+
+    path = resolve_model(a.model)
+    model, meta = load_model(path)
+    tok_path = path.parent / "tokenizer.json"
+    tok = Tokenizer.from_file(tok_path if tok_path.exists() else DEFAULT_TOKENIZER)
+    ds_dir = D.resolve_dataset(a.data or meta["dataset"])
+    labels_file = ds_dir / "labels.json"
+    labels = json.loads(labels_file.read_text()) if labels_file.exists() else meta["labels"]
+    if labels != meta["labels"]:
+        print(f"hil evaluate: {ds_dir} labels {labels} differ from the model's {meta['labels']}",
+              file=sys.stderr)
+        return 2
+    split_file = D.find_split(ds_dir, a.split)
+    if split_file is None:
+        print(f"hil evaluate: {ds_dir} has no {a.split} split", file=sys.stderr)
+        return 2
+    split = D.read_split(split_file, labels)
+    texts, ys = split.texts, split.labels
+    if a.limit:
+        texts, ys = texts[: a.limit], ys[: a.limit]
+    m = evaluate(model, D.encode(tok, texts, meta["max_len"]), ys)
+    report = {"model": str(path), "dataset": ds_dir.name, "split": a.split, "limit": a.limit,
+              "labels": labels, **m.to_dict()}
+    _print_metrics(report)
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def _print_metrics(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console()
+    c.print(f"{r['dataset']}/{r['split']} (n={r['n']}): accuracy {r['accuracy']:.4f}, "
+            f"macro-F1 {r['macro_f1']:.4f}, loss {r['loss']:.4f}")
+    labels = r["labels"]
+    if len(labels) <= 20:
+        t = Table(title="confusion (rows true, columns predicted)")
+        t.add_column("")
+        for j in range(len(labels)):
+            t.add_column(str(j), justify="right")
+        for i, row in enumerate(r["confusion"]):
+            t.add_row(f"{i} {labels[i]}", *(str(v) for v in row))
+        c.print(t)
+
+
+def cmd_model_info(a: argparse.Namespace) -> int:
+    from hil.model.info import model_info, print_info
+
+    if a.model:
+        import torch
+
+        ck = torch.load(resolve_model(a.model), map_location="cpu", weights_only=False)
+        cfg = ck["config"]
+    else:
+        from hil.model.embbert import EmbBERTConfig
+
+        cfg = EmbBERTConfig().to_dict()
+    info = model_info(cfg, a.seq_len)
+    print_info(info)
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(info, indent=1))
+    return 0
