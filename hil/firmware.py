@@ -1,0 +1,164 @@
+"""Build the firmware for a board (via firmware/Makefile) and judge whether it fits the real chip.
+
+Sizes come from the ELF's section headers (pyelftools), classified by flags rather than names so
+any linker script works: allocated, non-writable sections live in flash (.text, .rodata, vectors);
+writable PROGBITS (.data) occupy flash (load image) *and* RAM; NOBITS (.bss, stack, heap) occupy RAM
+only. A NOBITS section whose name mentions "stack" is reported separately as the stack region.
+The limits are the chip's (hil.boards), not the emulator's, so "runs in QEMU" never hides "does not
+fit on the board".
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hil.boards import Board
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE_DIR = ROOT / "firmware"
+TOOLCHAIN_INSTALL = ("sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi "
+                     "libnewlib-arm-none-eabi make")
+NATIVE_INSTALL = "sudo apt-get install -y --no-install-recommends gcc make"
+
+
+class BuildError(RuntimeError):
+    """The firmware could not be built; `exit_code` is what the CLI returns (2 = missing tool)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class DoesNotFit(BuildError):
+    """The model (or the whole image) is larger than the chip's flash or RAM."""
+
+
+@dataclass(frozen=True)
+class ElfSizes:
+    """Bytes per region, from the ELF section headers."""
+
+    text: int  # code + read-only data + vectors (flash only)
+    data: int  # initialised data (flash load image and RAM)
+    bss: int  # zero-initialised RAM, without the stack region
+    stack: int  # reserved stack region (NOBITS section named *stack*), 0 if none
+
+    @property
+    def flash(self) -> int:
+        return self.text + self.data
+
+    @property
+    def static_ram(self) -> int:
+        return self.data + self.bss + self.stack
+
+    def as_dict(self) -> dict[str, int]:
+        return {**asdict(self), "flash": self.flash, "static_ram": self.static_ram}
+
+
+def missing_toolchain(board: Board) -> str | None:
+    """A one-line reason + install command if this board's compiler or make is absent."""
+    tools = ["make", "cc"] if board.name == "native" else ["make", "arm-none-eabi-gcc"]
+    missing = [t for t in tools if shutil.which(t) is None]
+    if not missing:
+        return None
+    cmd = NATIVE_INSTALL if board.name == "native" else TOOLCHAIN_INSTALL
+    return f"missing {', '.join(missing)} (needed to build for {board.name}); install: {cmd}"
+
+
+def elf_sizes(elf: Path) -> ElfSizes:
+    """Classify the allocated sections of `elf` (see the module docstring)."""
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.elffile import ELFFile
+
+    text = data = bss = stack = 0
+    with open(elf, "rb") as f:
+        for sec in ELFFile(f).iter_sections():
+            flags = sec["sh_flags"]
+            if not flags & SH_FLAGS.SHF_ALLOC or sec["sh_size"] == 0:
+                continue
+            size = int(sec["sh_size"])
+            if sec["sh_type"] == "SHT_NOBITS":
+                if "stack" in sec.name.lower():
+                    stack += size
+                else:
+                    bss += size
+            elif flags & SH_FLAGS.SHF_WRITE:
+                data += size
+            else:
+                text += size
+    return ElfSizes(text=text, data=data, bss=bss, stack=stack)
+
+
+def check_fits(board: Board, sizes: ElfSizes) -> None:
+    """Raise DoesNotFit naming the region, what is needed and what the board has."""
+    if board.flash_bytes and sizes.flash > board.flash_bytes:
+        raise DoesNotFit(f"model does not fit: needs {sizes.flash} bytes of flash "
+                         f"(text+rodata {sizes.text} + data {sizes.data}), board {board.name} has "
+                         f"{board.flash_bytes}")
+    if board.ram_bytes and sizes.static_ram > board.ram_bytes:
+        raise DoesNotFit(f"model does not fit: needs {sizes.static_ram} bytes of RAM "
+                         f"(data {sizes.data} + bss {sizes.bss} + stack {sizes.stack}), board "
+                         f"{board.name} has {board.ram_bytes}")
+
+
+def check_blob_fits(board: Board, model: Path) -> None:
+    """Cheap early check: the blob alone must fit in flash, before spending a build on it."""
+    size = model.stat().st_size
+    if board.flash_bytes and size > board.flash_bytes:
+        raise DoesNotFit(f"model does not fit: needs {size} bytes of flash for the model blob "
+                         f"{model.name} alone, board {board.name} has {board.flash_bytes}")
+
+
+def elf_path(board: Board) -> Path:
+    return FIRMWARE_DIR / "build" / board.name / "firmware.elf"
+
+
+def build(board: Board, model: Path, log_path: Path | None = None,
+          dest: Path | None = None) -> Path:
+    """`make -C firmware BOARD=<b> MODEL=<blob>`; returns the ELF (copied to `dest` if given).
+
+    Serialised by a file lock, because parallel runs share firmware/build/<board>/: the copy to
+    `dest` happens under the lock, so a run never picks up an ELF another run built for another
+    model.
+    """
+    model = Path(model).resolve()
+    if not model.is_file():
+        raise BuildError(f"model blob {model} does not exist")
+    check_blob_fits(board, model)
+    reason = missing_toolchain(board)
+    if reason:
+        raise BuildError(f"cannot build firmware: {reason}", exit_code=2)
+    if not (FIRMWARE_DIR / "Makefile").is_file():
+        raise BuildError(f"{FIRMWARE_DIR / 'Makefile'} is missing")
+    argv = ["make", "-C", str(FIRMWARE_DIR), f"BOARD={board.name}", f"MODEL={model}",
+            f"-j{os.cpu_count() or 1}"]
+    lock_path = FIRMWARE_DIR / "build" / ".hil-build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        elf = elf_path(board)
+        if proc.returncode == 0 and dest is not None and elf.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(elf, dest)
+            elf = dest
+    output = proc.stdout + proc.stderr
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(f"$ {' '.join(argv)}\n{output}")
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        if "overflowed by" in output or "will not fit in region" in output:
+            raise DoesNotFit(f"model does not fit on {board.name} (the linker says so; board has "
+                             f"{board.flash_bytes} bytes flash, {board.ram_bytes} bytes RAM):\n"
+                             f"{tail}")
+        raise BuildError(f"firmware build failed ({' '.join(argv)}), last lines:\n{tail}")
+    if not elf.is_file():
+        raise BuildError(f"make succeeded but {elf} is missing")
+    if board.name != "native":
+        check_fits(board, elf_sizes(elf))
+    return elf

@@ -1,0 +1,379 @@
+"""What every target shares: the Target interface, a byte-stream Link with a transcript, and a
+process owner that never leaves an emulator running after the host is gone.
+
+Why a reader thread per link: QEMU blocks when its serial output is not drained (a pty or socket
+written without being read deadlocks the guest), so bytes are pumped off the stream continuously
+into a buffer, and `read(timeout)` only takes from that buffer. The same thread writes every byte to
+a transcript under the run directory, so an error can always show "what came" and "where the full
+log is" (style.md: tail of the bytes + the log path).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import ctypes
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+import weakref
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from hil.boards import Board
+
+try:
+    from hil.protocol import LinkClosed
+except ImportError:  # pragma: no cover - only while hil/protocol.py is being written in parallel
+
+    class LinkClosed(ConnectionError):  # type: ignore[no-redef]
+        """Stand-in for hil.protocol.LinkClosed until that module exists."""
+
+TAIL_BYTES = 800
+
+
+class TargetError(RuntimeError):
+    """A target could not start or failed: says what was expected, what came, where the log is."""
+
+    def __init__(self, message: str, tail: bytes = b"", log_path: Path | None = None) -> None:
+        self.message = message
+        self.tail = tail
+        self.log_path = log_path
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.tail:
+            text += f"\n  last bytes received ({len(self.tail)}): {format_tail(self.tail)}"
+        elif self.log_path is not None:
+            text += "\n  no bytes were received"
+        if self.log_path is not None:
+            text += f"\n  full log: {self.log_path}"
+        return text
+
+
+class MissingTool(TargetError):
+    """A program the target needs (qemu, renode, ...) is not installed; carries the install hint."""
+
+
+def format_tail(data: bytes, limit: int = TAIL_BYTES) -> str:
+    """Bytes as a printable Python literal, keeping the end (the part that explains a failure)."""
+    data = data[-limit:]
+    return repr(data)
+
+
+# ---- the transcript --------------------------------------------------------------------------
+
+
+class Transcript:
+    """A line-oriented log of both directions: `<` device to host, `>` host to device.
+
+    Partial lines are kept until their newline (or until close), so a banner split across reads
+    still shows as one line. Non-UTF-8 bytes are escaped, never dropped.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the link
+        self._lock = threading.Lock()
+        self._partial = {b"<": b"", b">": b""}
+        self._t0 = time.monotonic()
+
+    def _emit(self, direction: bytes, line: bytes) -> None:
+        stamp = f"{time.monotonic() - self._t0:10.3f} ".encode()
+        text = line.decode("utf-8", "backslashreplace").encode()
+        self._file.write(stamp + direction + b" " + text + b"\n")
+
+    def record(self, direction: bytes, data: bytes) -> None:
+        with self._lock:
+            if self._file.closed:
+                return
+            pending = self._partial[direction] + data
+            *lines, rest = pending.split(b"\n")
+            for line in lines:
+                self._emit(direction, line.rstrip(b"\r"))
+            self._partial[direction] = rest
+
+    def note(self, text: str) -> None:
+        """A host-side remark (target started, killed, ...), marked `#`."""
+        with self._lock:
+            if not self._file.closed:
+                self._emit(b"#", text.encode())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file.closed:
+                return
+            for direction, rest in self._partial.items():
+                if rest:
+                    self._emit(direction, rest + b" [no newline]")
+            self._file.close()
+
+
+# ---- the link ----------------------------------------------------------------------------------
+
+
+class StreamLink(ABC):
+    """hil.protocol.Link over a byte stream, drained by a background thread.
+
+    Subclasses supply `_recv(timeout)` (bytes, b"" when nothing came, None at end of stream) and
+    `_send(data)`. `describe_exit` lets the owner add why the stream ended (exit code, signal).
+    """
+
+    def __init__(self, name: str, transcript: Transcript) -> None:
+        self.name = name
+        self.transcript = transcript
+        self._buf = bytearray()
+        self._tail: collections.deque[bytes] = collections.deque()
+        self._tail_len = 0
+        self._cond = threading.Condition()
+        self._eof = False
+        self._closing = False
+        self.describe_exit: Any = None  # callable returning a short reason, set by the target
+        self._thread = threading.Thread(target=self._pump, name=f"link-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @abstractmethod
+    def _recv(self, timeout: float) -> bytes | None: ...
+
+    @abstractmethod
+    def _send(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    def _close_stream(self) -> None:
+        """Release the OS resource; called once, after the pump stopped."""
+
+    def _pump(self) -> None:
+        while not self._closing:
+            try:
+                data = self._recv(0.05)
+            except OSError:
+                data = None
+            if data is None:
+                break
+            if data:
+                self.transcript.record(b"<", data)
+                with self._cond:
+                    self._buf += data
+                    self._tail.append(data)
+                    self._tail_len += len(data)
+                    while self._tail_len - len(self._tail[0]) >= TAIL_BYTES:
+                        self._tail_len -= len(self._tail.popleft())
+                    self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def tail(self) -> bytes:
+        """The last bytes the device sent (at most TAIL_BYTES), for error messages."""
+        with self._cond:
+            return b"".join(self._tail)[-TAIL_BYTES:]
+
+    @property
+    def log_path(self) -> Path:
+        return self.transcript.path
+
+    def _closed_error(self) -> LinkClosed:
+        why = self.describe_exit() if self.describe_exit else "stream ended"
+        err = TargetError(f"{self.name}: the link closed ({why})", self.tail(), self.log_path)
+        return LinkClosed(str(err))
+
+    def read(self, timeout: float) -> bytes:
+        """Everything received so far, waiting up to `timeout` s for at least one byte."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while not self._buf and not self._eof:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return b""
+                self._cond.wait(left)
+            if self._buf:
+                data = bytes(self._buf)
+                self._buf.clear()
+                return data
+        raise self._closed_error()
+
+    def write(self, data: bytes) -> None:
+        if self._eof:
+            raise self._closed_error()
+        self.transcript.record(b">", data)
+        try:
+            self._send(data)
+        except OSError as exc:
+            raise LinkClosed(f"{self.name}: write failed ({exc}); log: {self.log_path}") from exc
+
+    def close(self) -> None:
+        self._closing = True
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        with contextlib.suppress(OSError):
+            self._close_stream()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+        self.transcript.close()
+
+
+class FdLink(StreamLink):
+    """A link over a file descriptor: a pty master (native, Renode) or a connected socket (QEMU)."""
+
+    def __init__(self, name: str, transcript: Transcript, fd: int) -> None:
+        super().__init__(name, transcript)
+        self.fd = fd
+
+    def _recv(self, timeout: float) -> bytes | None:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return b""
+        data = os.read(self.fd, 65536)  # EIO on a pty whose slave side is gone -> OSError
+        return data or None
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            _, ready, _ = select.select([], [self.fd], [], 5.0)
+            if not ready:
+                raise OSError("peer does not read (write blocked for 5 s)")
+            view = view[os.write(self.fd, view):]
+
+    def _close_stream(self) -> None:
+        os.close(self.fd)
+
+
+# ---- processes that never outlive the host ---------------------------------------------------
+
+_LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
+_HANDLERS_INSTALLED = False
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGKILL the child if the host dies without running atexit (kill -9)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def kill_all_children() -> None:
+    """SIGKILL every live managed process group (atexit and fatal-signal path)."""
+    for proc in list(_LIVE):
+        proc.kill()
+
+
+def _on_fatal_signal(signum: int, frame: object) -> None:
+    kill_all_children()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install_handlers() -> None:
+    global _HANDLERS_INSTALLED
+    if _HANDLERS_INSTALLED:
+        return
+    _HANDLERS_INSTALLED = True
+    atexit.register(kill_all_children)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        # Only take over the default disposition: never replace a handler someone else installed.
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _on_fatal_signal)
+
+
+class ManagedProcess:
+    """A child in its own process group, killed hard (SIGKILL to the group) on stop or exit.
+
+    SIGKILL, not SIGTERM: a hung QEMU ignores SIGTERM, and an emulator's own children (Renode's
+    mono) must go too, hence the group.
+    """
+
+    def __init__(self, argv: list[str], **popen: Any) -> None:
+        _install_handlers()
+        self.argv = argv
+        self.proc = subprocess.Popen(
+            argv, start_new_session=True, preexec_fn=_die_with_parent, **popen
+        )
+        _LIVE.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def describe(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return f"{Path(self.argv[0]).name} (pid {self.pid}) still running"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"{Path(self.argv[0]).name} killed by {signal.Signals(-code).name}"
+        return f"{Path(self.argv[0]).name} exited with code {code}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5.0)
+        _LIVE.discard(self)
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+# ---- the interface ---------------------------------------------------------------------------
+
+
+class Target(ABC):
+    """Where firmware runs. `start()` boots it and returns a Link; `stop()` always cleans up.
+
+    Subclasses are small: they only know how to launch their backend and wire its UART to a Link.
+    """
+
+    kind: str = "?"
+    emulated: bool = False
+
+    def __init__(self, board: Board, run_dir: Path, name: str | None = None) -> None:
+        self.board = board
+        self.run_dir = Path(run_dir)
+        self.name = name or f"{self.kind}-{board.name}"
+        self.link: StreamLink | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / f"{self.name}.log"
+
+    @abstractmethod
+    def start(self) -> StreamLink: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def alive(self) -> bool: ...
+
+    def info(self) -> dict[str, Any]:
+        """What this target is, for the summary and the console."""
+        return {"target": self.kind, "board": self.board.name, "emulated": self.emulated,
+                "log": str(self.log_path)}
+
+    def __enter__(self) -> StreamLink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

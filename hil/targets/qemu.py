@@ -1,0 +1,138 @@
+"""The `qemu` target: `qemu-system-arm -M <machine>` with the board's UART on a loopback socket.
+
+Facts this follows (design.md): never `-nographic` (it eats byte 0x01 as an escape), so
+`-display none -monitor none`; `-icount shift=0` so SysTick counts are deterministic instruction
+counts; a hung QEMU ignores SIGTERM, so stop is SIGKILL; an undrained serial deadlocks the guest,
+so the link's thread reads continuously.
+
+The serial is a TCP *client* chardev with `nodelay=on` connecting to a socket the host already
+listens on (127.0.0.1 only): QEMU connects before the guest runs its first instruction, so the
+boot banner and HELLO are never lost, and there is no port race (the host picks the port first).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from hil.boards import Board
+from hil.targets.base import (
+    FdLink,
+    ManagedProcess,
+    MissingTool,
+    StreamLink,
+    Target,
+    TargetError,
+    Transcript,
+)
+
+QEMU_INSTALL = "sudo apt-get install -y --no-install-recommends qemu-system-arm"
+CONNECT_TIMEOUT = 10.0
+
+
+def find_qemu() -> str | None:
+    """$QEMU, else qemu-system-arm on PATH."""
+    env = os.environ.get("QEMU")
+    if env:
+        return env if shutil.which(env) else None
+    return shutil.which("qemu-system-arm")
+
+
+def qemu_argv(qemu: str, machine: str, elf: Path, port: int) -> list[str]:
+    """The command line; kept separate so tests can check it without starting QEMU."""
+    return [
+        qemu, "-M", machine,
+        "-display", "none", "-monitor", "none", "-nodefaults",
+        "-serial", f"tcp:127.0.0.1:{port},nodelay=on",
+        "-icount", "shift=0",
+        "-semihosting-config", "enable=on,target=native",
+        "-kernel", str(elf),
+    ]
+
+
+class SocketLink(FdLink):
+    """FdLink over a connected socket; keeps the socket object alive with its fd."""
+
+    def __init__(self, name: str, transcript: Transcript, sock: socket.socket) -> None:
+        super().__init__(name, transcript, sock.fileno())
+        self.sock = sock
+
+    def _close_stream(self) -> None:
+        self.sock.close()
+
+
+class QemuTarget(Target):
+    """One QEMU instance running one ELF."""
+
+    kind = "qemu"
+    emulated = True
+
+    def __init__(self, board: Board, run_dir: Path, elf: Path, name: str | None = None) -> None:
+        super().__init__(board, run_dir, name)
+        if board.qemu_machine is None:
+            raise TargetError(f"board {board.name} has no QEMU machine; it runs on "
+                              f"{', '.join(board.targets)}")
+        self.elf = Path(elf)
+        self.proc: ManagedProcess | None = None
+
+    def start(self) -> StreamLink:
+        qemu = find_qemu()
+        if qemu is None:
+            raise MissingTool(f"qemu-system-arm not found (PATH or $QEMU); install: {QEMU_INSTALL}")
+        if not self.elf.is_file():
+            raise TargetError(f"qemu: firmware {self.elf} does not exist")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.2)
+        port = listener.getsockname()[1]
+        argv = qemu_argv(qemu, self.board.qemu_machine or "", self.elf, port)
+        stderr_path = self.run_dir / f"{self.name}.stderr.log"
+        with open(stderr_path, "ab") as err:
+            self.proc = ManagedProcess(argv, stdin=open(os.devnull, "rb"),  # noqa: SIM115
+                                       stdout=err, stderr=err, close_fds=True)
+        transcript = Transcript(self.log_path)
+        transcript.note(f"started {' '.join(argv)} pid {self.proc.pid}")
+        conn = self._accept(listener, stderr_path)
+        listener.close()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.link = SocketLink(self.name, transcript, conn)
+        self.link.describe_exit = self.proc.describe
+        self.link.start()
+        return self.link
+
+    def _accept(self, listener: socket.socket, stderr_path: Path) -> socket.socket:
+        import time
+
+        assert self.proc is not None
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                conn, _ = listener.accept()
+                conn.setblocking(True)
+                return conn
+            except TimeoutError:
+                if not self.proc.alive():
+                    break
+        self.proc.kill()
+        listener.close()
+        raise TargetError(f"qemu never connected its serial port ({self.proc.describe()})",
+                          stderr_path.read_bytes()[-800:], stderr_path)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.alive()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+        if self.link is not None:
+            self.link.transcript.note("stopped (SIGKILL)")
+            self.link.close()
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "machine": self.board.qemu_machine, "elf": str(self.elf),
+                "icount": "shift=0"}

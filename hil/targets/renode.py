@@ -1,0 +1,227 @@
+"""The `renode` target: Renode with the board's platform, a DWT overlay and the UART on a pty.
+
+How it boots (design.md, "Renode facts checked on Renode 1.15.1"):
+1. a generated .resc creates the machine and loads the board platform through an overlay given to
+   `machine LoadPlatformDescriptionFromString`: `using` the shipped platform, then
+   `cpu: PerformanceInMips: <MHz>`, `nvic: systickFrequency: <Hz>` and a
+   `Miscellaneous.DWT @ sysbus 0xE0001000` at the board clock, so CYCCNT counts virtual cycles
+   that follow executed instructions (Renode's nRF52840/STM32F4 platforms have no DWT);
+2. `emulation CreateUartPtyTerminal "term" "<pty>" true` + `connector Connect <uart> term`;
+3. `sysbus LoadELF $bin`, no `start`: the host opens the pty first, then types `start` on the
+   monitor (Renode runs with `--console`, stdin is the monitor), because bytes written before
+   the pty is open are lost.
+
+Offline: both shipped platforms begin `sysbus: init:` with `ApplySVD @https://...`, which fails
+without network. A later `init:` on the same entry replaces the earlier one (Renode's own
+platform-description unit test ShouldReplaceInit), so the overlay restates that block without the
+ApplySVD line (only the `Tag` lines, from hil.boards). Renode deletes every `$TMPDIR/renode-*`
+folder not named after a live process at start and exit, so it gets its own TMPDIR.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+import tty
+from pathlib import Path
+from typing import Any
+
+from hil.boards import Board
+from hil.targets.base import (
+    FdLink,
+    ManagedProcess,
+    MissingTool,
+    StreamLink,
+    Target,
+    TargetError,
+    Transcript,
+)
+
+RENODE_INSTALL = (
+    "Renode is not packaged for Debian or PyPI. Install Antmicro's portable package: "
+    "download renode-<version>.linux-portable.tar.gz from https://github.com/renode/renode/"
+    "releases, `mkdir renode && tar xf renode-*.linux-portable.tar.gz -C renode "
+    "--strip-components=1` and put that folder on PATH (or set RENODE=/path/to/renode); or "
+    "`pipx install git+https://github.com/antmicro/renode-run && renode-run download`."
+)
+BOOT_TIMEOUT = 60.0  # Renode with Mono takes ~4 s to start; slow CI machines much longer
+
+
+def find_renode() -> str | None:
+    """$RENODE, `renode` on PATH, then the portable folders renode-run and users leave behind."""
+    env = os.environ.get("RENODE")
+    if env:
+        return env if os.access(env, os.X_OK) else None
+    found = shutil.which("renode")
+    if found:
+        return found
+    home = Path.home()
+    pointer = home / ".config" / "renode" / "renode-run.path"
+    candidates = []
+    if pointer.is_file():
+        candidates.append(Path(pointer.read_text().strip()) / "renode")
+    for pattern in (".config/renode/renode-run.download/renode_*/renode", ".renode*/renode",
+                    ".renode*/*/renode", "renode_portable/renode"):
+        candidates += [Path(p) for p in sorted(glob.glob(str(home / pattern)))]
+    for cand in candidates:
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return str(cand)
+    return None
+
+
+def platform_overlay(board: Board) -> str:
+    """The .repl text layered on Renode's own platform for `board` (see the module docstring)."""
+    if board.renode is None:
+        raise TargetError(f"board {board.name} has no Renode platform")
+    mhz = board.clock_hz // 1_000_000
+    lines = [
+        f'using "{board.renode.repl}"',
+        "",
+        "cpu:",
+        f"    PerformanceInMips: {mhz}",
+        "",
+        "nvic:",
+        f"    systickFrequency: {board.clock_hz}",
+        "",
+        "dwt: Miscellaneous.DWT @ sysbus 0xE0001000",
+        f"    frequency: {board.clock_hz}",
+        "",
+        "// Replaces the platform's sysbus init, whose ApplySVD line downloads an SVD file.",
+        "sysbus:",
+        "    init:",
+    ]
+    lines += [f"        {cmd}" for cmd in board.renode.sysbus_init]
+    return "\n".join(lines) + "\n"
+
+
+def resc_script(board: Board, elf: str | None = None, pty: str | None = None) -> str:
+    """A Renode script for `board`; `$bin` and `$pty` can be overridden (`$bin?=` convention).
+
+    It does not `start`: whoever runs it opens the pty first, then types `start`.
+    """
+    if board.renode is None:
+        raise TargetError(f"board {board.name} has no Renode platform")
+    bin_default = f"@{elf}" if elf else f"@firmware/build/{board.name}/firmware.elf"
+    pty_default = f'"{pty}"' if pty else f'"/tmp/hil-{board.name}-uart"'
+    return "\n".join([
+        f":name: embbert-hil {board.name}",
+        f":description: EmbBERT-Q firmware on {board.description}, UART on a host pty",
+        "",
+        f'$name?="{board.name}"',
+        f"$bin?={bin_default}",
+        f"$pty?={pty_default}",
+        "",
+        "mach create $name",
+        'machine LoadPlatformDescriptionFromString """',
+        platform_overlay(board).rstrip("\n"),
+        '"""',
+        "",
+        "emulation CreateUartPtyTerminal \"term\" $pty true",
+        f"connector Connect {board.renode.uart} term",
+        "",
+        "macro reset",
+        '"""',
+        "    sysbus LoadELF $bin",
+        '"""',
+        "runMacro $reset",
+        "",
+        "# No `start` here: open $pty first (bytes sent before that are lost), then `start`.",
+        "",
+    ])
+
+
+def renode_argv(renode: str, script: Path) -> list[str]:
+    """Headless, monitor on stdin/stdout, no log flood on a pipe; the script is `include`d."""
+    return [renode, "--disable-xwt", "--console", "--hide-log", "--plain",
+            "-e", f"include @{script}"]
+
+
+class RenodeTarget(Target):
+    """One Renode process with one machine."""
+
+    kind = "renode"
+    emulated = True
+
+    def __init__(self, board: Board, run_dir: Path, elf: Path, name: str | None = None) -> None:
+        super().__init__(board, run_dir, name)
+        if board.renode is None:
+            raise TargetError(f"board {board.name} does not run on Renode; it runs on "
+                              f"{', '.join(board.targets)}")
+        self.elf = Path(elf).resolve()
+        self.proc: ManagedProcess | None = None
+        self.script_path = self.run_dir / f"{self.name}.resc"
+        self.pty_path = self.run_dir / f"{self.name}.uart"
+
+    def start(self) -> StreamLink:
+        renode = find_renode()
+        if renode is None:
+            raise MissingTool(f"renode not found (PATH, $RENODE, ~/.config/renode). "
+                              f"{RENODE_INSTALL}")
+        if not self.elf.is_file():
+            raise TargetError(f"renode: firmware {self.elf} does not exist")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.script_path.write_text(resc_script(self.board, str(self.elf), str(self.pty_path)))
+        tmpdir = self.run_dir / "renode-tmpdir"  # its own TMPDIR; never named renode-*/ inside
+        tmpdir.mkdir(exist_ok=True)
+        monitor_log = self.run_dir / f"{self.name}.monitor.log"
+        env = {**os.environ, "TMPDIR": str(tmpdir)}
+        import subprocess
+
+        with open(monitor_log, "ab") as out:
+            self.proc = ManagedProcess(renode_argv(renode, self.script_path.resolve()),
+                                       stdin=subprocess.PIPE, stdout=out, stderr=out, env=env,
+                                       cwd=self.run_dir, close_fds=True)
+        transcript = Transcript(self.log_path)
+        transcript.note(f"started renode pid {self.proc.pid} script {self.script_path}")
+        fd = self._open_pty(monitor_log)
+        self.link = FdLink(self.name, transcript, fd)
+        self.link.describe_exit = self.proc.describe
+        self.link.start()
+        self._monitor("start")
+        transcript.note("monitor: start")
+        return self.link
+
+    def _open_pty(self, monitor_log: Path) -> int:
+        assert self.proc is not None
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.pty_path.exists():
+                fd = os.open(self.pty_path, os.O_RDWR | os.O_NOCTTY)
+                tty.setraw(fd)
+                return fd
+            if not self.proc.alive():
+                break
+            time.sleep(0.1)
+        self.proc.kill()
+        tail = monitor_log.read_bytes()[-800:] if monitor_log.exists() else b""
+        raise TargetError(f"renode did not create the UART pty {self.pty_path} within "
+                          f"{BOOT_TIMEOUT:.0f} s ({self.proc.describe()})", tail, monitor_log)
+
+    def _monitor(self, command: str) -> None:
+        """Type one command on Renode's monitor (its stdin under --console)."""
+        assert self.proc is not None and self.proc.proc.stdin is not None
+        self.proc.proc.stdin.write(command.encode() + b"\n")
+        self.proc.proc.stdin.flush()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.alive()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.alive():
+                try:
+                    self._monitor("quit")
+                    self.proc.wait(3.0)
+                except OSError:
+                    pass
+            self.proc.kill()  # whatever is left, hard
+        if self.link is not None:
+            self.link.transcript.note("stopped")
+            self.link.close()
+
+    def info(self) -> dict[str, Any]:
+        assert self.board.renode is not None
+        return {**super().info(), "platform": self.board.renode.repl,
+                "uart": self.board.renode.uart, "script": str(self.script_path)}
