@@ -1,0 +1,136 @@
+/*
+ * forward.c - the EmbBERT-Q integer forward pass (docs/int8-spec.md), one comment per step.
+ *
+ * Memory: the arena holds x (n,D) int8 and y (n,D) int8 plus one row of scratch. Each layer
+ * computes y = RMSNorm(x) for all rows, after which x is dead: it first receives the queries of
+ * every row, then row t of the layer output overwrites x[t] (the query of row t is read just
+ * before). The last layer computes row 0 ([CLS]) only.
+ */
+#include <string.h>
+
+#include "ebq_model.h"
+#include "ops/ebq_ops.h"
+
+static size_t align_up(size_t n)
+{
+    return (n + EBQ_ARENA_ALIGN - 1) & ~(size_t)(EBQ_ARENA_ALIGN - 1);
+}
+
+/* Arena layout, in allocation order; ebq_arena_bytes is its sum. */
+typedef struct {
+    int8_t *x;       /* (n,D) hidden states, then queries, then the next layer's input */
+    int8_t *y;       /* (n,D) normalised hidden states = keys = values                 */
+    int32_t *scores; /* (n,)  scores, then exp values of one query row                 */
+    int32_t *attn;   /* (D,)  attention output, Q16                                    */
+    int32_t *h;      /* (D,)  conv branch after the projection, int32                   */
+    int8_t *c;       /* (D,)  conv output, then SiLU output                             */
+} ebq_run_state;
+
+size_t ebq_arena_bytes(const ebq_model *m, uint32_t n)
+{
+    if (m == NULL)
+        return 0;
+    const size_t d = m->dim;
+    return 2 * align_up((size_t)n * d) + align_up((size_t)n * 4) + 2 * align_up(d * 4) +
+           align_up(d);
+}
+
+void ebq_arena_init(ebq_arena *a, void *mem, size_t size)
+{
+    /* Start at an 8-aligned address so the sizes ebq_arena_bytes adds up are the exact peak. */
+    const uintptr_t p = (uintptr_t)mem;
+    const size_t skip = (size_t)((EBQ_ARENA_ALIGN - (p & (EBQ_ARENA_ALIGN - 1))) &
+                                 (EBQ_ARENA_ALIGN - 1));
+    a->base = (uint8_t *)mem + (skip <= size ? skip : size);
+    a->size = skip <= size ? size - skip : 0;
+    a->used = 0;
+    a->peak = 0;
+}
+
+static void *arena_alloc(ebq_arena *a, size_t bytes)
+{
+    void *p = a->base + a->used;
+    a->used += align_up(bytes);
+    if (a->used > a->peak)
+        a->peak = a->used;
+    return p;
+}
+
+static void stage(const ebq_hooks *hooks, uint32_t s, int end)
+{
+    if (hooks != NULL && hooks->stage != NULL)
+        hooks->stage(hooks->ctx, s, end);
+}
+
+int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint32_t n,
+                int32_t *logits, const ebq_hooks *hooks)
+{
+    if (m == NULL || arena == NULL || ids == NULL || logits == NULL || arena->base == NULL)
+        return EBQ_ERR_ARG;
+    if (n == 0)
+        return EBQ_ERR_EMPTY;
+    if (n > m->max_len)
+        return EBQ_ERR_TOO_LONG;
+    for (uint32_t t = 0; t < n; t++)
+        if (ids[t] >= m->vocab_size)
+            return EBQ_ERR_BAD_IDS;
+    if (arena->used > arena->size || arena->size - arena->used < ebq_arena_bytes(m, n))
+        return EBQ_ERR_NO_MEMORY;
+
+    const uint32_t d = m->dim;
+    const size_t start = arena->used;
+    ebq_run_state s;
+    s.x = arena_alloc(arena, (size_t)n * d);
+    s.y = arena_alloc(arena, (size_t)n * d);
+    s.scores = arena_alloc(arena, (size_t)n * 4);
+    s.attn = arena_alloc(arena, (size_t)d * 4);
+    s.h = arena_alloc(arena, (size_t)d * 4);
+    s.c = arena_alloc(arena, d);
+
+    /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
+    stage(hooks, 0, 0);
+    for (uint32_t t = 0; t < n; t++)
+        ebq_embedding_s8(m, ids[t], t, s.x + (size_t)t * d);
+    stage(hooks, 0, 1);
+
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const ebq_layer *w = &m->layers[l];
+        const uint32_t rows = (l + 1 == m->n_layers) ? 1 : n; /* last layer: [CLS] only */
+        stage(hooks, l + 1, 0);
+        /* y = RMSNorm(x) for every row: y is the keys and values of every query. */
+        ebq_rmsnorm_s8(n, d, s.x, w->norm_rq.m, w->norm_rq.sh, s.y);
+        /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). */
+        ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq, s.x);
+        for (uint32_t t = 0; t < rows; t++) {
+            int8_t *xt = s.x + (size_t)t * d;
+            /* (a) attention of query row t over all real keys, Q16 in y's units. */
+            ebq_attention_row_s8(n, d, xt, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo, s.scores,
+                                 s.attn);
+            /* (b) causal depthwise conv at row t -> SiLU table -> projection (int32). */
+            ebq_depthwise_conv_causal_s8(t, d, m->kernel, s.y, w->conv_w, w->conv_b, &w->conv_rq,
+                                         s.c);
+            ebq_silu_s8(d, s.c, w->silu, s.c);
+            ebq_fully_connected_s32(1, d, d, s.c, w->proj_w, w->proj_b, s.h);
+            /* x[t] = sat8(rq(attn, a) - rq(h, b)): overwrites the query of row t, now used. */
+            ebq_combine_s8(d, s.attn, s.h, &w->out_a, &w->out_b, xt);
+        }
+        stage(hooks, l + 1, 1);
+    }
+
+    /* Classifier on [CLS]: the raw int32 accumulators are the logits (one weight scale). */
+    stage(hooks, m->n_layers + 1, 0);
+    ebq_fully_connected_s32(1, d, m->num_labels, s.x, m->cls_w, m->cls_b, logits);
+    stage(hooks, m->n_layers + 1, 1);
+
+    arena->used = start;
+    return EBQ_OK;
+}
+
+uint32_t ebq_argmax(const int32_t *logits, uint32_t n)
+{
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (logits[i] > logits[best])
+            best = i;
+    return best;
+}

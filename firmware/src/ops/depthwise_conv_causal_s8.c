@@ -1,0 +1,17 @@
+/* depthwise_conv_causal_s8.c - one output row of the causal depthwise convolution. */
+#include "ebq_ops.h"
+
+void ebq_depthwise_conv_causal_s8(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
+                                  const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
+                                  int8_t *out)
+{
+    /* Tap k reads row t-K+1+k; taps before row 0 read the zero padding, so they are skipped. */
+    const uint32_t k0 = (t + 1 >= kernel) ? 0 : kernel - 1 - t;
+    for (uint32_t c = 0; c < dim; c++) {
+        int32_t acc = b[c]; /* + K * 2^14 */
+        const int8_t *wc = w + (size_t)c * kernel;
+        for (uint32_t k = k0; k < kernel; k++)
+            acc += (int32_t)wc[k] * y[(size_t)(t + 1 + k - kernel) * dim + c];
+        out[c] = ebq_sat8(ebq_rq(acc, rq->m[c], rq->sh[c]));
+    }
+}

@@ -1,0 +1,77 @@
+/*
+ * ebq_ops.h - the integer kernels of the forward pass, one per file in this folder.
+ *
+ * Every kernel has the same signature shape: dims first, then inputs, then weights and quant
+ * params, then outputs; none allocates, none uses float. Each one is the C twin of one function of
+ * hil/quant/reference.py and must give the same bits.
+ *
+ * Value ranges (docs/int8-spec.md), fixed once here:
+ *   activations int8 [-128, 127]; weights int8 [-127, 127]; accumulators int32;
+ *   rq(acc, M, sh) = (acc * M + 2^(30+sh)) >> (31+sh) in int64, M int32, sh in [-30, 31],
+ *   |acc| < 2^32 so acc * M never overflows int64; the result is int64 and saturated by the caller.
+ *   `>>` on a negative int64 must be arithmetic (checked below; true for gcc and clang).
+ */
+#ifndef EBQ_OPS_H
+#define EBQ_OPS_H
+
+#include <stdint.h>
+
+#include "ebq_model.h"
+
+#if (-1 >> 1) != -1
+#error "the engine needs an arithmetic right shift of negative integers"
+#endif
+
+/* Requantize one accumulator (round half up): the one rescaling step used everywhere. */
+static inline int64_t ebq_rq(int64_t acc, int32_t m, int32_t sh)
+{
+    return (acc * m + ((int64_t)1 << (30 + sh))) >> (31 + sh);
+}
+
+/* Saturate to int8. */
+static inline int8_t ebq_sat8(int64_t v)
+{
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
+
+/* x0[t] = sat8(rq(tok_proj tok[id]) + rq(pos_proj pos[t])) for one token; out (D,). */
+void ebq_embedding_s8(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out);
+
+/* floor(sqrt(v)) for any 64-bit v. */
+uint32_t ebq_isqrt64(uint64_t v);
+
+/* y = RMSNorm(x) for `rows` rows of D: R = isqrt(2^48 / sum x^2), y_i = sat8(rq(x_i R, M_i, sh_i)). */
+void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t *m,
+                    const int8_t *sh, int8_t *y);
+
+/* acc[r][o] = b[o] + sum_i x[r][i] w[o][i] for `rows` rows; b may be NULL. int32 out (rows,O). */
+void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
+                             const int8_t *w, const int32_t *b, int32_t *acc);
+
+/* out[r][o] = sat8(rq(b[o] + sum_i x[r][i] w[o][i], M_o, sh_o)): int8 out (rows,O). */
+void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
+                            const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
+                            int8_t *out);
+
+/* Causal depthwise conv at row t of y (n,D): c = sat8(rq(b_c + sum_k w[c][k] y[t-K+1+k][c])). */
+void ebq_depthwise_conv_causal_s8(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
+                                  const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
+                                  int8_t *out);
+
+/* e = exp(z / 256) in Q14 for z in [-4096, 0], by the two tables. */
+int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);
+
+/* Attention of one query row q (D,) over keys = values = y (n,D), keys with ids[j] == 0 masked:
+ * attn (D,) in Q16 of y's units. `scratch` holds n int32. No real key -> attn = 0. */
+void ebq_attention_row_s8(uint32_t n, uint32_t dim, const int8_t *q, const int8_t *y,
+                          const uint16_t *ids, const ebq_rq_params *sm, const int16_t *exp_hi,
+                          const int16_t *exp_lo, int32_t *scratch, int32_t *attn);
+
+/* out[i] = table[in[i] + 128] (SiLU of an int8 vector). */
+void ebq_silu_s8(uint32_t dim, const int8_t *in, const int8_t *table, int8_t *out);
+
+/* x'_o = sat8(rq(attn_o, Ma, sha) - rq(h_o, Mb_o, shb_o)): the differential combination. */
+void ebq_combine_s8(uint32_t dim, const int32_t *attn, const int32_t *h, const ebq_rq_params *a,
+                    const ebq_rq_params *b, int8_t *out);
+
+#endif /* EBQ_OPS_H */

@@ -1,0 +1,29 @@
+/* fully_connected_s8.c - y = W x + b for a block of rows, int32 or requantized int8 out. */
+#include "ebq_ops.h"
+
+static int32_t dot_s8(uint32_t len, const int8_t *a, const int8_t *b)
+{
+    int32_t acc = 0;
+    for (uint32_t i = 0; i < len; i++)
+        acc += (int32_t)a[i] * b[i];
+    return acc;
+}
+
+void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
+                             const int8_t *w, const int32_t *b, int32_t *acc)
+{
+    for (uint32_t r = 0; r < rows; r++, x += in_dim, acc += out_dim)
+        for (uint32_t o = 0; o < out_dim; o++)
+            acc[o] = (b ? b[o] : 0) + dot_s8(in_dim, x, w + (size_t)o * in_dim);
+}
+
+void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
+                            const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
+                            int8_t *out)
+{
+    for (uint32_t r = 0; r < rows; r++, x += in_dim, out += out_dim)
+        for (uint32_t o = 0; o < out_dim; o++) {
+            const int32_t acc = b[o] + dot_s8(in_dim, x, w + (size_t)o * in_dim);
+            out[o] = ebq_sat8(ebq_rq(acc, rq->m[o], rq->sh[o]));
+        }
+}
