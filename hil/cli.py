@@ -11,6 +11,7 @@ import sys
 
 from hil import __version__
 from hil.model import cli as model_cli
+from hil.quant import cli as quant_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     # that `hil run` and `hil build` work where torch is not installed.
     _ = sub
     model_cli.add_parsers(sub)
+    quant_cli.add_parsers(sub)
     return parser
 
 

@@ -394,3 +394,42 @@ def build_blob(checkpoint_dir: str | Path, calib_count: int = 1000, method: str 
                ) -> bytes:
     """checkpoint dir (model.pt) -> model blob bytes: quantized tensors, tables, vocab, meta."""
     return blob_bytes(quantize_checkpoint(checkpoint_dir, calib_count, method))
+
+
+def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split: str = "test",
+                     limit: int | None = None) -> dict[str, Any]:
+    """fp32 (torch) vs int8 (integer reference) accuracy on a dataset split of the checkpoint.
+
+    Both see the same ids (shipped tokenizer, truncated to max_len). Returns counts, both
+    accuracies in percent, the drop in points and the prediction agreement.
+    """
+    import torch
+
+    from hil.model.tokenizer import Tokenizer
+    from hil.quant import reference
+
+    model_dir = Path(model_dir)
+    model, ckpt = load_checkpoint(model_dir)
+    if qm is None:
+        qm = quantize_checkpoint(model_dir)
+    data = dataset_dir(ckpt, model_dir if model_dir.is_dir() else model_dir.parent)
+    path = data / f"{split}.jsonl.gz"
+    if not path.exists():
+        path = data / "dev.jsonl.gz"
+    texts, labels = read_texts(path, limit)
+    tok = Tokenizer.from_file()
+    seqs = [tok.encode(t, max_len=model.cfg.max_len) for t in texts]
+    fp = np.zeros(len(seqs), dtype=np.int64)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    with torch.no_grad():
+        for k in range(0, len(order), 64):
+            idx = order[k:k + 64]
+            ids = torch.from_numpy(pad_batch([seqs[i] for i in idx]))
+            fp[idx] = model(ids).argmax(-1).numpy()
+    q8 = reference.predict(qm, seqs)
+    y = np.asarray(labels)
+    acc_fp, acc_q = float((fp == y).mean() * 100), float((q8 == y).mean() * 100)
+    return {"split": path.name.split(".")[0], "sentences": len(seqs),
+            "acc_fp32": round(acc_fp, 2), "acc_int8": round(acc_q, 2),
+            "drop_points": round(acc_fp - acc_q, 2),
+            "agreement": round(float((fp == q8).mean() * 100), 2)}

@@ -1,0 +1,85 @@
+"""`hil quantize`: fp32 checkpoint -> integer model blob (docs/int8-spec.md).
+
+torch is imported inside the handler only (through hil.quant.quantize), so `hil --help` and the
+commands that only run firmware work without the [train] extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def _model_dir(name_or_path: str) -> Path:
+    """A directory holding model.pt, a model.pt file, or a shipped model's name."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p.parent
+    if (p / "model.pt").is_file():
+        return p
+    if (MODELS_DIR / name_or_path / "model.pt").is_file():
+        return MODELS_DIR / name_or_path
+    raise FileNotFoundError(f"no model.pt at {p} and no shipped model {name_or_path!r}")
+
+
+def shipped_models() -> list[Path]:
+    """Every hil/models/<name>/ that holds a model.pt."""
+    return sorted(d for d in MODELS_DIR.iterdir() if (d / "model.pt").is_file())
+
+
+def quantize_one(model_dir: Path, out: Path, calib: int, method: str, check: int) -> dict:
+    """Quantize one checkpoint, write its blob, optionally check accuracy on the test split."""
+    from hil.quant.blob import read_blob
+    from hil.quant.quantize import blob_bytes, compare_on_split, quantize_checkpoint
+
+    qm = quantize_checkpoint(model_dir, calib_count=calib, method=method)
+    data = blob_bytes(qm)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    info = {"model": model_dir.name, "out": str(out), "bytes": len(data),
+            "model_id": f"{read_blob(data).model_id:08x}"}
+    if check:
+        info.update(compare_on_split(model_dir, qm, limit=check))
+    return info
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    targets: list[tuple[Path, Path]] = []
+    if args.all:
+        targets = [(d, d / "model.bin") for d in shipped_models()]
+        if not targets:
+            print("hil quantize: no hil/models/<name>/model.pt to quantize", file=sys.stderr)
+            return 1
+    else:
+        if args.model is None:
+            print("hil quantize: give --model NAME|DIR or --all", file=sys.stderr)
+            return 2
+        d = _model_dir(args.model)
+        targets = [(d, Path(args.out) if args.out else d / "model.bin")]
+    for model_dir, out in targets:
+        info = quantize_one(model_dir, out, args.calib, args.method, args.check)
+        print(json.dumps(info, sort_keys=True))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `hil quantize` on the top-level parser."""
+    p = sub.add_parser(
+        "quantize", help="post-training int8 quantization of a checkpoint into a model blob",
+        description="Calibrate static int8 activation scales on training sentences, quantize "
+                    "weights per output channel, fold every float factor into fixed-point "
+                    "multipliers and write the model blob (docs/int8-spec.md). "
+                    "`hil quantize --all` regenerates every shipped hil/models/*/model.bin.")
+    p.add_argument("--model", help="shipped model name, model dir or model.pt")
+    p.add_argument("--out", help="blob path (default: <model dir>/model.bin)")
+    p.add_argument("--all", action="store_true", help="every shipped model -> its model.bin")
+    p.add_argument("--calib", type=int, default=1000, help="calibration sentences (train split)")
+    p.add_argument("--method", default="mse",
+                   help="activation clip: mse (default), max, or pNN.NN percentile")
+    p.add_argument("--check", type=int, default=0, metavar="N",
+                   help="also compare fp32 and int8 accuracy on N test sentences")
+    p.set_defaults(func=cmd_quantize)
