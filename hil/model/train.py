@@ -175,7 +175,10 @@ class MLMHead(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """h (N, D) hidden states of the masked positions -> (N, V) logits."""
-        return self.norm(F.gelu(self.dense(h))) @ self.tok.weight.T + self.bias
+        # Scaled by 1/sqrt(E): the table is N(0, 1), so unscaled scores start with std sqrt(E)
+        # and a loss far above ln V, which wastes the first part of a short pretraining.
+        scores = self.norm(F.gelu(self.dense(h))) @ self.tok.weight.T
+        return scores / math.sqrt(self.tok.weight.shape[1]) + self.bias
 
     def own_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("tok.")}
@@ -310,6 +313,8 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, A
         sched.load_state_dict(ck["scheduler"])
         state = ck["state"]
         torch.set_rng_state(ck["torch_rng"])
+        if state["stopped"].startswith("budget"):
+            state["stopped"] = ""  # a new invocation gets a new budget
         log(f"resumed from {ckpt_path} at step {state['step']}")
     log(f"{ds.name}: train {len(ds.train)}, dev {len(ds.dev)} ({ds.dev_source}), "
         f"test {len(ds.test) if ds.test else 0}; {len(ds.labels)} labels; "
@@ -325,8 +330,8 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, A
                 "best_step": state["best_step"]}
 
     bar = Progress(total, f"train {ds.name}")
-    start = time.monotonic() - state["elapsed"]
-    last_ckpt = time.monotonic()
+    start = time.monotonic() - state["elapsed"]  # elapsed accumulates over resumes
+    session = last_ckpt = time.monotonic()  # the budget is per invocation
     run_loss = run_acc = 0.0
     seen = 0
     while state["step"] < total and not state["stopped"]:
@@ -376,7 +381,7 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, A
                     state["bad_evals"] += 1
                     if args.patience and state["bad_evals"] >= args.patience:
                         state["stopped"] = f"early stop: no dev gain in {args.patience} evals"
-            if args.budget_min and state["elapsed"] > args.budget_min * 60:
+            if args.budget_min and time.monotonic() - session > args.budget_min * 60:
                 state["stopped"] = state["stopped"] or f"budget {args.budget_min} min reached"
             if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or state["stopped"]:
                 checkpoint()
@@ -474,8 +479,8 @@ def pretrain(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, A
                       "args": asdict(args)}, out / "pretrained.pt")
 
     bar = Progress(total, "pretrain")
-    start = time.monotonic() - state["elapsed"]
-    last_ckpt = time.monotonic()
+    start = time.monotonic() - state["elapsed"]  # elapsed accumulates over resumes
+    session = last_ckpt = time.monotonic()  # the budget is per invocation
     eval_every = args.eval_every or 500
     run = seen = 0.0
     stopped = ""
@@ -509,7 +514,7 @@ def pretrain(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, A
                 bar.log(f"step {state['step']}: train mlm {run / max(seen, 1):.4f} "
                         f"held-out mlm {dl:.4f} ({tps:,.0f} tok/s)")
                 run = seen = 0.0
-            if args.budget_min and state["elapsed"] > args.budget_min * 60:
+            if args.budget_min and time.monotonic() - session > args.budget_min * 60:
                 stopped = f"budget {args.budget_min} min reached"
             if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or stopped:
                 checkpoint()
