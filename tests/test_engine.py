@@ -1,0 +1,190 @@
+"""The C engine (built natively with ASan + UBSan) against the integer reference, bit for bit.
+
+firmware/tests/engine_main.c loads a blob file and answers one line per token-id sequence. The
+logits must equal hil/quant/reference.py exactly on real test sentences of every shipped model
+(hil/models/<name>/model.bin; a seeded random model stands in when none is shipped), and every
+blob-level or input-level error must come back as its documented status code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hil.quant import reference as R
+from hil.quant.blob import read_blob, write_blob
+
+ROOT = Path(__file__).resolve().parents[1]
+FW = ROOT / "firmware"
+MODELS = ROOT / "hil" / "models"
+DATASETS = ROOT.parent / "shared" / "datasets"
+SOURCES = ["tests/engine_main.c", "src/model.c", "src/forward.c", "src/blob.c",
+           "src/tokenizer.c", *sorted(str(p.relative_to(FW)) for p in FW.glob("src/ops/*.c"))]
+CC = shutil.which("gcc") or shutil.which("cc")
+
+pytestmark = pytest.mark.skipif(CC is None, reason="no host C compiler")
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("engine") / "engine_main"
+    cmd = [CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
+           "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+           "-I", str(FW / "include"), "-I", str(FW / "src"),
+           *[str(FW / s) for s in SOURCES], "-o", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return out
+
+
+def run_engine(engine: Path, blob: Path, lines: list[str]) -> list[str]:
+    p = subprocess.run([str(engine), str(blob)], input="\n".join(lines) + "\n",
+                       capture_output=True, text=True, timeout=600)
+    assert "runtime error" not in p.stderr and "AddressSanitizer" not in p.stderr, p.stderr
+    return p.stdout.splitlines()
+
+
+def shipped() -> list[Path]:
+    return sorted(MODELS.glob("*/model.bin")) if MODELS.is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def random_blob(tmp_path_factory) -> Path:
+    """A seeded random EmbBERT quantized the same way (for when no model is shipped)."""
+    pytest.importorskip("torch")
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    path = tmp_path_factory.mktemp("rand") / "random.bin"
+    path.write_bytes(blob_bytes(random_quant_model(num_labels=7, seed=1)))
+    return path
+
+
+def model_blobs(request) -> list[Path]:
+    return shipped() or [request.getfixturevalue("random_blob")]
+
+
+def test_sentences(blob_path: Path, count: int) -> list[list[int]]:
+    """`count` test sentences of the blob's dataset (nlu_scenario for a random model)."""
+    from hil.model.tokenizer import Tokenizer
+
+    meta = read_blob(blob_path.read_bytes()).meta
+    name = meta.get("calibration", {}).get("split", "nlu_scenario/").split("/")[0]
+    if not (DATASETS / name).is_dir():
+        name = meta.get("model", "nlu_scenario")
+    path = DATASETS / name / "test.jsonl.gz"
+    if not path.exists():
+        path = DATASETS / "nlu_scenario" / "test.jsonl.gz"
+    tok = Tokenizer.from_file()
+    max_len = meta["dims"]["max_len"]
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            out.append(tok.encode(json.loads(line)["text"], max_len=max_len))
+            if len(out) >= count:
+                break
+    return out
+
+
+test_sentences.__test__ = False  # a helper, not a test
+
+
+def check_bit_exact(engine: Path, blob_path: Path, seqs: list[list[int]]) -> None:
+    blob = read_blob(blob_path.read_bytes())
+    got = run_engine(engine, blob_path, [" ".join(map(str, s)) for s in seqs])
+    assert len(got) == len(seqs)
+    for s, line in zip(seqs, got, strict=True):
+        f = line.split()
+        assert f[0] == "OK", (s, line)
+        want = R.forward(blob, s)
+        assert [int(v) for v in f[2:]] == want.tolist(), s
+        assert int(f[1]) == arena_bytes(blob.meta["dims"], len(s))
+
+
+def arena_bytes(dims: dict, n: int) -> int:
+    """The arena formula of docs/int8-spec.md (firmware/src/forward.c ebq_arena_bytes)."""
+    def a8(v: int) -> int:
+        return (v + 7) // 8 * 8
+
+    d = dims["dim"]
+    return 2 * a8(n * d) + a8(4 * n) + 2 * a8(4 * d) + a8(d)
+
+
+def test_engine_bit_exact_sentences(engine, request) -> None:
+    for blob_path in model_blobs(request):
+        check_bit_exact(engine, blob_path, test_sentences(blob_path, 100))
+
+
+@pytest.mark.slow
+def test_engine_bit_exact_sentences_slow(engine, request) -> None:
+    for blob_path in model_blobs(request):
+        check_bit_exact(engine, blob_path, test_sentences(blob_path, 600))
+
+
+def test_engine_edge_inputs(engine, random_blob) -> None:
+    """Length 1, max length, all padding, padding inside, extreme ids: still bit exact."""
+    rng = np.random.default_rng(5)
+    seqs = [[2], [0], [0, 0, 0], [2, 0, 0, 9], [2] + [8191] * 255, [2] + [5] * 255,
+            [2] + list(rng.integers(0, 8192, 255)), list(rng.integers(0, 8192, 256))]
+    check_bit_exact(engine, random_blob, seqs)
+
+
+def test_engine_input_errors(engine, random_blob) -> None:
+    lines = ["", " ".join(["2"] * 257), "2 8192", "2 70000", "ARENA 1000", "2 5 6",
+             f"ARENA {arena_bytes({'dim': 128}, 3) - 1}", "2 5 6",
+             f"ARENA {arena_bytes({'dim': 128}, 3)}", "2 5 6"]
+    out = run_engine(engine, random_blob, lines)
+    codes = [line.split()[1] if line.startswith("ERR") else "OK" for line in out]
+    assert codes == ["-9", "-7", "-8", "-8", "-10", "-10", "OK"], out
+
+
+def _mutated(blob_path: Path, tmp_path: Path, **changes) -> Path:
+    blob = read_blob(blob_path.read_bytes())
+    tensors = {k: np.array(v) for k, v in blob.tensors.items() if k != "meta.json"}
+    for name, value in changes.items():
+        name = name.replace("__", ".")
+        if value is None:
+            del tensors[name]
+        else:
+            tensors[name] = value
+    out = tmp_path / "bad.bin"
+    out.write_bytes(write_blob(tensors, meta=blob.meta))
+    return out
+
+
+def test_engine_blob_errors(engine, random_blob, tmp_path) -> None:
+    """Each blob defect comes back from ebq_model_load as its own status code."""
+    good = random_blob.read_bytes()
+
+    def load_code(data: bytes) -> str:
+        p = tmp_path / "x.bin"
+        p.write_bytes(data)
+        out = run_engine(engine, p, ["2"])
+        return out[0].split()[1] if out[0].startswith("LOAD") else "OK"
+
+    assert load_code(good) == "OK"
+    assert load_code(good[: len(good) // 2]) == "-1"
+    assert load_code(b"XXXX" + good[4:]) == "-2"
+    assert load_code(good[:4] + struct.pack("<I", 9) + good[8:]) == "-3"
+    flipped = bytearray(good)
+    flipped[-100] ^= 0xFF
+    assert load_code(bytes(flipped)) == "-4"
+
+    dims = np.array(read_blob(good).tensors["cfg.dims"])
+    cases = {
+        "missing tensor": dict(l1__q__b=None),
+        "wrong shape": dict(l0__q__w=np.zeros((128, 64), np.int8)),
+        "wrong dtype": dict(l0__q__b=np.zeros(128, np.int16)),
+        "shift out of range": dict(l0__q__sh=np.full(128, 40, np.int8)),
+        "bad exp table": dict(exp__lo=np.full(256, 20000, np.int16)),
+        "too many layers": dict(cfg__dims=np.where(np.arange(8) == 5, 99, dims).astype(np.int32)),
+    }
+    for what, change in cases.items():
+        assert load_code(_mutated(random_blob, tmp_path, **change).read_bytes()) == "-5", what
+    spec2 = np.where(np.arange(8) == 0, 2, dims).astype(np.int32)
+    assert load_code(_mutated(random_blob, tmp_path, cfg__dims=spec2).read_bytes()) == "-3"

@@ -1,0 +1,145 @@
+"""The quantizer and the integer reference: fixed-point primitives, error handling, fidelity.
+
+The reference is the definition of the int8 model, so these tests pin its primitives to their
+documented formulas (docs/int8-spec.md) and check that the whole integer model stays close to
+the fp32 model it came from.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hil.quant import reference as R
+
+torch = pytest.importorskip("torch")
+
+from hil.quant.quantize import (  # noqa: E402
+    blob_bytes,
+    exp_tables,
+    quantize_multiplier,
+    random_quant_model,
+    silu_table,
+)
+
+
+@pytest.fixture(scope="module")
+def qm():
+    return random_quant_model(num_labels=5, seed=0)
+
+
+def test_quantize_multiplier_round_trip() -> None:
+    """M * 2^-(31+sh) reproduces the real multiplier to 2^-30 relative (and its sign)."""
+    rng = np.random.default_rng(0)
+    reals = np.concatenate([rng.uniform(-1, 1, 200) * 10.0 ** rng.integers(-8, 8, 200),
+                            [1.0, -1.0, 0.5, 2**20, 1e-12]])
+    m, sh = quantize_multiplier(reals)
+    assert m.dtype == np.int32 and sh.dtype == np.int8
+    assert ((sh >= -30) & (sh <= 31)).all()
+    back = m.astype(np.float64) * 2.0 ** (-(31 + sh.astype(np.float64)))
+    big = np.abs(reals) > 2.0**-31
+    assert np.allclose(back[big], reals[big], rtol=2**-29, atol=0)
+    assert quantize_multiplier(0.0)[0][0] == 0
+    with pytest.raises(ValueError):
+        quantize_multiplier(2.0**40)
+
+
+def test_rq_rounds_half_up_and_matches_real() -> None:
+    m, sh = quantize_multiplier(0.25)
+    assert R.rq(np.array([2, 6, -2, -6, 1, -1]), m, sh).tolist() == [1, 2, 0, -1, 0, 0]
+    rng = np.random.default_rng(1)
+    acc = rng.integers(-(2**31), 2**31, 1000)
+    for real in (0.7, 3e-5, -0.013, 37.5):
+        mm, ss = quantize_multiplier(real)
+        got = R.rq(acc, mm, ss)
+        assert np.abs(got - acc * real).max() <= 0.5 + np.abs(acc).max() * abs(real) * 2**-29
+
+
+def test_isqrt_exact() -> None:
+    vals = np.array([0, 1, 2, 3, 4, 15, 16, 17, 2**48, 2**48 - 1, 2**62 + 12345])
+    assert R.isqrt_floor(vals).tolist() == [math.isqrt(int(v)) for v in vals]
+
+
+def test_exp_and_silu_tables() -> None:
+    hi, lo = exp_tables()
+    assert hi[0] == lo[0] == 1 << 14 and hi[16] == 0 and (np.diff(lo) <= 0).all()
+    z = -np.arange(0, 4097)
+    e = R.exp_q14(z, hi.astype(np.int64), lo.astype(np.int64))
+    assert np.abs(e - np.exp(z / 256.0) * 2**14).max() <= 2.0
+    t = silu_table(0.05, 0.03)
+    assert t.dtype == np.int8 and t.shape == (256,) and t[128] == 0
+
+
+def test_rmsnorm_zero_row_and_scale_invariance() -> None:
+    d = 128
+    m, sh = quantize_multiplier(np.full(d, math.sqrt(d) * 2.0**-24 / (4.0 / 127)))
+    x = np.zeros((3, d), dtype=np.int64)
+    x[1, :] = 3
+    x[2, :] = 100
+    y = R.rmsnorm(x, m.astype(np.int64), sh.astype(np.int64))
+    assert (y[0] == 0).all()
+    assert (y[1] == y[2]).all() and y[1, 0] == round(127 / 4)  # scale cancels
+
+
+def test_reference_validates_ids(qm) -> None:
+    with pytest.raises(ValueError, match="EMPTY"):
+        R.forward(qm, [])
+    with pytest.raises(ValueError, match="TOO_LONG"):
+        R.forward(qm, [2] * 257)
+    with pytest.raises(ValueError, match="BAD_IDS"):
+        R.forward(qm, [2, 8192])
+
+
+def test_reference_edge_lengths(qm) -> None:
+    """Length 1, max length, all padding: defined integer outputs, no errors."""
+    for ids in ([2], [2] + [7] * 255, [0, 0, 0], [0]):
+        out = R.forward(qm, ids)
+        assert out.dtype == np.int32 and out.shape == (5,)
+
+
+def test_integer_model_tracks_fp32() -> None:
+    """The integer logits, dequantized, stay close to the fp32 logits of the same model."""
+    from hil.model.embbert import EmbBERT, EmbBERTConfig
+
+    q = random_quant_model(num_labels=5, seed=0)
+    torch.manual_seed(0)
+    model = EmbBERT(EmbBERTConfig(num_labels=5)).eval()
+    rng = np.random.default_rng(7)
+    agree, err = 0, []
+    for _ in range(40):
+        ids = [2] + list(rng.integers(5, 8192, int(rng.integers(1, 40))))
+        f = model(torch.tensor([ids])).detach().numpy()[0]
+        g = R.forward(q, ids) * q.meta["logit_scale"]
+        err.append(np.abs(f - g).max() / np.abs(f).max())
+        agree += int(f.argmax() == g.argmax())
+    assert agree >= 36 and float(np.median(err)) < 0.1
+
+
+def test_blob_round_trip(qm) -> None:
+    """forward(QuantModel) == forward(read_blob(blob)): the blob holds everything it needs."""
+    from hil.quant.blob import read_blob
+
+    blob = read_blob(blob_bytes(qm))
+    assert blob.meta["spec_version"] == R.SPEC_VERSION and "labels" in blob.meta
+    for ids in ([2, 100, 200], [2] + list(range(5, 60))):
+        assert (R.forward(blob, ids) == R.forward(qm, ids)).all()
+
+
+def test_reference_imports_no_torch_and_no_float() -> None:
+    """reference.py: numpy only (no torch import), and no float literal or float() call."""
+    src = Path(R.__file__).read_text()
+    tree = ast.parse(src)
+    names = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+             for a in n.names} | {n.module for n in ast.walk(tree)
+                                  if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any("torch" in str(n) for n in names)
+    floats = [n for n in ast.walk(tree) if isinstance(n, ast.Constant)
+              and isinstance(n.value, float)]
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name) and n.func.id == "float"]
+    assert not floats and not calls
+    assert "float" not in src.replace("no float", "").replace("No float", "")
