@@ -157,7 +157,6 @@ static void infer(uint32_t seq, uint32_t n, int with_ids, uint32_t tok_cycles)
     const ebq_hooks hooks = {on_stage, NULL};
     memset(g.stage_cycles, 0, sizeof g.stage_cycles);
     g.n_stages = 0;
-    port_stack_paint();
     uint64_t t0 = port_cycles();
     int st = ebq_forward(&g_model, &arena, g.ids, n, g.logits, &hooks);
     uint64_t t1 = port_cycles();
@@ -202,6 +201,7 @@ static void handle_classify(uint32_t seq, uint8_t *payload, size_t len)
         return;
     }
     uint32_t n_ids = 0;
+    port_stack_paint(); /* the stack peak covers tokenizer + forward */
     uint64_t t0 = port_cycles();
     int st = ebq_tokenize(&g_model, payload, (size_t)n, g.ids, g.max_len, &n_ids);
     uint32_t tok_cycles = (uint32_t)(port_cycles() - t0);
@@ -225,6 +225,10 @@ static void handle_ids(uint32_t seq, const uint8_t *payload, size_t len)
         send_error(seq, EBQ_CODE_BAD_IDS, "more ids than maxlen");
         return;
     }
+    if (n == -3) {
+        send_error(seq, EBQ_CODE_BAD_IDS, "id out of vocabulary");
+        return;
+    }
     if (n < 0) {
         send_error(seq, EBQ_CODE_BAD_FRAME, "ids must be comma-separated integers");
         return;
@@ -240,6 +244,7 @@ static void handle_ids(uint32_t seq, const uint8_t *payload, size_t len)
         send_error(seq, EBQ_CODE_MODEL, ebq_strerror(g.model_status));
         return;
     }
+    port_stack_paint();
     for (long i = 0; i < n; i++) {
         if (g.ids[i] >= g.vocab) {
             send_error(seq, EBQ_CODE_BAD_IDS, "id out of vocabulary");

@@ -96,7 +96,8 @@ ebq_event_kind ebq_parser_feed(ebq_parser *p, uint8_t byte, ebq_event *ev);
 long ebq_percent_decode(uint8_t *buf, size_t len);
 
 /* Parses a comma-separated list of decimal integers (each 0..65535) into ids.
- * Returns the number of ids, -1 on syntax error, -2 when there are more than max_ids. */
+ * Returns the number of ids, -1 on syntax error, -2 when there are more than max_ids,
+ * -3 when a value is over 65535 (cannot be a token id). */
 long ebq_parse_ids(const uint8_t *s, size_t len, uint16_t *ids, size_t max_ids);
 
 /* ---- transmit: a frame writer that streams through a callback, CRC computed on the fly ----- */

@@ -192,7 +192,8 @@ long ebq_parse_ids(const uint8_t *s, size_t len, uint16_t *ids, size_t max_ids)
             v = v * 10u + (uint32_t)(s[i++] - '0');
             d++;
         }
-        if (d == 0 || d > 5 || v > 65535u) return -1;
+        if (d == 0) return -1;
+        if (d > 5 || v > 65535u) return -3;
         if (n == max_ids) return -2;
         ids[n++] = (uint16_t)v;
         if (i == len) return (long)n;
