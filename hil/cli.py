@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hil import __version__
+from hil import __version__, host_cli
 from hil.model import cli as model_cli
 from hil.quant import cli as quant_cli
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ = sub
     model_cli.add_parsers(sub)
     quant_cli.add_parsers(sub)
+    host_cli.add_parsers(sub)
     return parser
 
 

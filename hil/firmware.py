@@ -61,7 +61,7 @@ class ElfSizes:
 
 def missing_toolchain(board: Board) -> str | None:
     """A one-line reason + install command if this board's compiler or make is absent."""
-    tools = ["make", "cc"] if board.name == "native" else ["make", "arm-none-eabi-gcc"]
+    tools = ["make", "gcc"] if board.name == "native" else ["make", "arm-none-eabi-gcc"]
     missing = [t for t in tools if shutil.which(t) is None]
     if not missing:
         return None
@@ -76,7 +76,8 @@ def elf_sizes(elf: Path) -> ElfSizes:
 
     text = data = bss = stack = 0
     with open(elf, "rb") as f:
-        for sec in ELFFile(f).iter_sections():
+        elffile = ELFFile(f)
+        for sec in elffile.iter_sections():
             flags = sec["sh_flags"]
             if not flags & SH_FLAGS.SHF_ALLOC or sec["sh_size"] == 0:
                 continue
@@ -90,7 +91,19 @@ def elf_sizes(elf: Path) -> ElfSizes:
                 data += size
             else:
                 text += size
+        if stack == 0:
+            stack = _stack_symbol(elffile)
     return ElfSizes(text=text, data=data, bss=bss, stack=stack)
+
+
+def _stack_symbol(elffile: object) -> int:
+    """The linker script's `__stack_size` (an absolute symbol): the stack that sits above .bss
+    at the top of RAM without a section of its own (firmware/ports/cortex-m/sections.ld)."""
+    symtab = elffile.get_section_by_name(".symtab")  # type: ignore[attr-defined]
+    if symtab is None:
+        return 0
+    syms = symtab.get_symbol_by_name("__stack_size") or []
+    return int(syms[0]["st_value"]) if syms else 0
 
 
 def check_fits(board: Board, sizes: ElfSizes) -> None:
@@ -101,8 +114,8 @@ def check_fits(board: Board, sizes: ElfSizes) -> None:
                          f"{board.flash_bytes}")
     if board.ram_bytes and sizes.static_ram > board.ram_bytes:
         raise DoesNotFit(f"model does not fit: needs {sizes.static_ram} bytes of RAM "
-                         f"(data {sizes.data} + bss {sizes.bss} + stack {sizes.stack}), board "
-                         f"{board.name} has {board.ram_bytes}")
+                         f"(data {sizes.data} + bss {sizes.bss} incl. arena + stack "
+                         f"{sizes.stack}), board {board.name} has {board.ram_bytes}")
 
 
 def check_blob_fits(board: Board, model: Path) -> None:
@@ -152,7 +165,7 @@ def build(board: Board, model: Path, log_path: Path | None = None,
         log_path.write_text(f"$ {' '.join(argv)}\n{output}")
     if proc.returncode != 0:
         tail = "\n".join(output.strip().splitlines()[-15:])
-        if "overflowed by" in output or "will not fit in region" in output:
+        if any(m in output for m in ("overflowed by", "will not fit in region", "RAM overflow")):
             raise DoesNotFit(f"model does not fit on {board.name} (the linker says so; board has "
                              f"{board.flash_bytes} bytes flash, {board.ram_bytes} bytes RAM):\n"
                              f"{tail}")
