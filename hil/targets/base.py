@@ -26,13 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.boards import Board
-
-try:
-    from hil.protocol import LinkClosed
-except ImportError:  # pragma: no cover - only while hil/protocol.py is being written in parallel
-
-    class LinkClosed(ConnectionError):  # type: ignore[no-redef]
-        """Stand-in for hil.protocol.LinkClosed until that module exists."""
+from hil.protocol import LinkClosed
 
 TAIL_BYTES = 800
 
