@@ -112,7 +112,7 @@ def arena_bytes(dims: dict, n: int) -> int:
         return (v + 7) // 8 * 8
 
     d = dims["dim"]
-    return 2 * a8(n * d) + a8(4 * n) + 2 * a8(4 * d) + a8(d)
+    return 2 * a8(n * d) + a8(16 * n) + 2 * a8(16 * d) + a8(4 * d) + a8(8 * d)
 
 
 def test_engine_bit_exact_sentences(engine, request) -> None:

@@ -3,8 +3,8 @@
  *
  * Memory: the arena holds x (n,D) int8 and y (n,D) int8 plus one row of scratch. Each layer
  * computes y = RMSNorm(x) for all rows, after which x is dead: it first receives the queries of
- * every row, then row t of the layer output overwrites x[t] (the query of row t is read just
- * before). The last layer computes row 0 ([CLS]) only.
+ * every row, then rows are processed in blocks of EBQ_BLOCK: the block's output overwrites its
+ * own queries once they are used. The last layer computes row 0 ([CLS]) only.
  */
 #include <string.h>
 
@@ -16,23 +16,24 @@ static size_t align_up(size_t n)
     return (n + EBQ_ARENA_ALIGN - 1) & ~(size_t)(EBQ_ARENA_ALIGN - 1);
 }
 
-/* Arena layout, in allocation order; ebq_arena_bytes is its sum. */
+/* Arena layout, in allocation order; ebq_arena_bytes is its sum. B = EBQ_BLOCK rows. */
 typedef struct {
-    int8_t *x;       /* (n,D) hidden states, then queries, then the next layer's input */
-    int8_t *y;       /* (n,D) normalised hidden states = keys = values                 */
-    int32_t *scores; /* (n,)  scores, then exp values of one query row                 */
-    int32_t *attn;   /* (D,)  attention output, Q16                                    */
-    int32_t *h;      /* (D,)  conv branch after the projection, int32                   */
-    int8_t *c;       /* (D,)  conv output, then SiLU output                             */
+    int8_t *x;       /* (n,D)  hidden states, then queries, then the next layer's input */
+    int8_t *y;       /* (n,D)  normalised hidden states = keys = values                 */
+    int32_t *scores; /* (B,n)  scores, then exp values of a block of query rows         */
+    int32_t *attn;   /* (B,D)  attention output, Q16                                    */
+    int32_t *h;      /* (B,D)  conv branch after the projection, int32                   */
+    int8_t *c;       /* (B,D)  conv output, then SiLU output                             */
+    int16_t *wide;   /* (B,D)  int16 scratch of the kernels (pre-widened activations)    */
 } ebq_run_state;
 
 size_t ebq_arena_bytes(const ebq_model *m, uint32_t n)
 {
     if (m == NULL)
         return 0;
-    const size_t d = m->dim;
-    return 2 * align_up((size_t)n * d) + align_up((size_t)n * 4) + 2 * align_up(d * 4) +
-           align_up(d);
+    const size_t d = m->dim, b = EBQ_BLOCK;
+    return 2 * align_up((size_t)n * d) + align_up(b * n * 4) + 2 * align_up(b * d * 4) +
+           align_up(b * d) + align_up(b * d * 2);
 }
 
 void ebq_arena_init(ebq_arena *a, void *mem, size_t size)
@@ -82,10 +83,11 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
     ebq_run_state s;
     s.x = arena_alloc(arena, (size_t)n * d);
     s.y = arena_alloc(arena, (size_t)n * d);
-    s.scores = arena_alloc(arena, (size_t)n * 4);
-    s.attn = arena_alloc(arena, (size_t)d * 4);
-    s.h = arena_alloc(arena, (size_t)d * 4);
-    s.c = arena_alloc(arena, d);
+    s.scores = arena_alloc(arena, (size_t)EBQ_BLOCK * n * 4);
+    s.attn = arena_alloc(arena, (size_t)EBQ_BLOCK * d * 4);
+    s.h = arena_alloc(arena, (size_t)EBQ_BLOCK * d * 4);
+    s.c = arena_alloc(arena, (size_t)EBQ_BLOCK * d);
+    s.wide = arena_alloc(arena, (size_t)EBQ_BLOCK * d * 2);
 
     /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
     stage(hooks, 0, 0);
@@ -100,26 +102,33 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
         /* y = RMSNorm(x) for every row: y is the keys and values of every query. */
         ebq_rmsnorm_s8(n, d, s.x, w->norm_rq.m, w->norm_rq.sh, s.y);
         /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). */
-        ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq, s.x);
-        for (uint32_t t = 0; t < rows; t++) {
-            int8_t *xt = s.x + (size_t)t * d;
-            /* (a) attention of query row t over all real keys, Q16 in y's units. */
-            ebq_attention_row_s8(n, d, xt, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo, s.scores,
-                                 s.attn);
-            /* (b) causal depthwise conv at row t -> SiLU table -> projection (int32). */
-            ebq_depthwise_conv_causal_s8(t, d, m->kernel, s.y, w->conv_w, w->conv_b, &w->conv_rq,
-                                         s.c);
-            ebq_silu_s8(d, s.c, w->silu, s.c);
-            ebq_fully_connected_s32(1, d, d, s.c, w->proj_w, w->proj_b, s.h);
-            /* x[t] = sat8(rq(attn, a) - rq(h, b)): overwrites the query of row t, now used. */
-            ebq_combine_s8(d, s.attn, s.h, &w->out_a, &w->out_b, xt);
+        ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq, s.wide, s.x);
+        /* Blocks of B rows: the optimised kernels reuse every weight/key load B times. */
+        for (uint32_t t0 = 0; t0 < rows; t0 += EBQ_BLOCK) {
+            const uint32_t nb = (rows - t0 < EBQ_BLOCK) ? rows - t0 : EBQ_BLOCK;
+            int8_t *xt = s.x + (size_t)t0 * d;
+            /* (a) attention of query rows t0.. over all real keys, Q16 in y's units. */
+            ebq_attention_rows_s8(nb, n, d, xt, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
+                                  s.scores, s.wide, s.attn);
+            /* (b) causal depthwise conv -> SiLU table -> projection (int32), per row. */
+            for (uint32_t r = 0; r < nb; r++) {
+                int8_t *cr = s.c + (size_t)r * d;
+                ebq_depthwise_conv_causal_s8(t0 + r, d, m->kernel, s.y, w->conv_w, w->conv_b,
+                                             &w->conv_rq, cr);
+                ebq_silu_s8(d, cr, w->silu, cr);
+            }
+            ebq_fully_connected_s32(nb, d, d, s.c, w->proj_w, w->proj_b, s.wide, s.h);
+            /* x[t] = sat8(rq(attn, a) - rq(h, b)): overwrites the queries, now used. */
+            for (uint32_t r = 0; r < nb; r++)
+                ebq_combine_s8(d, s.attn + (size_t)r * d, s.h + (size_t)r * d, &w->out_a,
+                               &w->out_b, xt + (size_t)r * d);
         }
         stage(hooks, l + 1, 1);
     }
 
     /* Classifier on [CLS]: the raw int32 accumulators are the logits (one weight scale). */
     stage(hooks, m->n_layers + 1, 0);
-    ebq_fully_connected_s32(1, d, m->num_labels, s.x, m->cls_w, m->cls_b, logits);
+    ebq_fully_connected_s32(1, d, m->num_labels, s.x, m->cls_w, m->cls_b, s.wide, logits);
     stage(hooks, m->n_layers + 1, 1);
 
     arena->used = start;

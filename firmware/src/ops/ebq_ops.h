@@ -44,14 +44,21 @@ uint32_t ebq_isqrt64(uint64_t v);
 void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t *m,
                     const int8_t *sh, int8_t *y);
 
-/* acc[r][o] = b[o] + sum_i x[r][i] w[o][i] for `rows` rows; b may be NULL. int32 out (rows,O). */
+/* Rows the block kernels take at once (the DSP kernels reuse each weight load for them). */
+#define EBQ_BLOCK 4u
+
+/* int16 scratch the fully-connected kernels need: EBQ_BLOCK rows of in_dim, pre-widened. */
+#define EBQ_FC_WIDE_ELEMS(in_dim) (EBQ_BLOCK * (in_dim))
+
+/* acc[r][o] = b[o] + sum_i x[r][i] w[o][i] for `rows` rows; b may be NULL. int32 out (rows,O).
+ * `wide` is EBQ_FC_WIDE_ELEMS(in_dim) int16 of scratch (unused by the portable kernel). */
 void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                             const int8_t *w, const int32_t *b, int32_t *acc);
+                             const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc);
 
 /* out[r][o] = sat8(rq(b[o] + sum_i x[r][i] w[o][i], M_o, sh_o)): int8 out (rows,O). */
 void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int8_t *out);
+                            int16_t *wide, int8_t *out);
 
 /* Causal depthwise conv at row t of y (n,D): c = sat8(rq(b_c + sum_k w[c][k] y[t-K+1+k][c])). */
 void ebq_depthwise_conv_causal_s8(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
@@ -61,11 +68,13 @@ void ebq_depthwise_conv_causal_s8(uint32_t t, uint32_t dim, uint32_t kernel, con
 /* e = exp(z / 256) in Q14 for z in [-4096, 0], by the two tables. */
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);
 
-/* Attention of one query row q (D,) over keys = values = y (n,D), keys with ids[j] == 0 masked:
- * attn (D,) in Q16 of y's units. `scratch` holds n int32. No real key -> attn = 0. */
-void ebq_attention_row_s8(uint32_t n, uint32_t dim, const int8_t *q, const int8_t *y,
-                          const uint16_t *ids, const ebq_rq_params *sm, const int16_t *exp_hi,
-                          const int16_t *exp_lo, int32_t *scratch, int32_t *attn);
+/* Attention of `nq` <= EBQ_BLOCK query rows q (nq,D) over keys = values = y (n,D), keys with
+ * ids[j] == 0 masked: attn (nq,D) in Q16 of y's units. No real key -> attn = 0.
+ * Scratch: `scores` EBQ_BLOCK * n int32, `wide` EBQ_BLOCK * D int16. */
+void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
+                           const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
+                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scores,
+                           int16_t *wide, int32_t *attn);
 
 /* out[i] = table[in[i] + 128] (SiLU of an int8 vector). */
 void ebq_silu_s8(uint32_t dim, const int8_t *in, const int8_t *table, int8_t *out);

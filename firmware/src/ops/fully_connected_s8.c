@@ -10,8 +10,9 @@ static int32_t dot_s8(uint32_t len, const int8_t *a, const int8_t *b)
 }
 
 void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                             const int8_t *w, const int32_t *b, int32_t *acc)
+                             const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc)
 {
+    (void)wide;
     for (uint32_t r = 0; r < rows; r++, x += in_dim, acc += out_dim)
         for (uint32_t o = 0; o < out_dim; o++)
             acc[o] = (b ? b[o] : 0) + dot_s8(in_dim, x, w + (size_t)o * in_dim);
@@ -19,8 +20,9 @@ void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, c
 
 void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int8_t *out)
+                            int16_t *wide, int8_t *out)
 {
+    (void)wide;
     for (uint32_t r = 0; r < rows; r++, x += in_dim, out += out_dim)
         for (uint32_t o = 0; o < out_dim; o++) {
             const int32_t acc = b[o] + dot_s8(in_dim, x, w + (size_t)o * in_dim);

@@ -1,9 +1,9 @@
-/* attention_row_s8.c - softmax(q y^T / sqrt(D)) y for one query row; no n x n matrix is held. */
+/* attention_rows_s8.c - softmax(q y^T / sqrt(D)) y for a block of query rows; no n x n matrix. */
 #include "ebq_ops.h"
 
 #define EBQ_EXP_ZMIN (-16 * 256)
 
-void ebq_attention_row_s8(uint32_t n, uint32_t dim, const int8_t *q, const int8_t *y,
+static void attention_row(uint32_t n, uint32_t dim, const int8_t *q, const int8_t *y,
                           const uint16_t *ids, const ebq_rq_params *sm, const int16_t *exp_hi,
                           const int16_t *exp_lo, int32_t *scratch, int32_t *attn)
 {
@@ -49,4 +49,15 @@ void ebq_attention_row_s8(uint32_t n, uint32_t dim, const int8_t *q, const int8_
     const int64_t inv = ((int64_t)1 << 46) / big_e; /* <= 2^32 */
     for (uint32_t c = 0; c < dim; c++)
         attn[c] = (int32_t)((attn[c] * inv + ((int64_t)1 << 29)) >> 30);
+}
+
+void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
+                           const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
+                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scores,
+                           int16_t *wide, int32_t *attn)
+{
+    (void)wide;
+    for (uint32_t r = 0; r < nq; r++)
+        attention_row(n, dim, q + (size_t)r * dim, y, ids, sm, exp_hi, exp_lo, scores,
+                      attn + (size_t)r * dim);
 }
