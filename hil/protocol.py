@@ -511,6 +511,27 @@ class Device:
         self._request("RESET", "", timeout)
         return self.wait_hello(max(0.1, deadline - time.monotonic()))
 
+    def drain(self, quiet: float = 0.2, limit: float = 30.0) -> int:
+        """Read and log (and otherwise drop) everything until the line is quiet for `quiet` s.
+
+        For after a deliberate flood of noise: the device answers every `$` it saw, and those
+        seq-0 BAD_FRAME answers would otherwise look like a damaged next request. Returns the
+        number of events dropped.
+        """
+        dropped = len(self._pending)
+        for ev in self._pending:
+            self._note(ev)
+        self._pending.clear()
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            data = self.link.read(quiet)
+            if not data:
+                break
+            for ev in self._feed(data):
+                self._note(ev)
+                dropped += 1
+        return dropped
+
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (tests: noise, cut frames, bad CRCs)."""
         self._write(data)
@@ -591,25 +612,31 @@ class Device:
             if remaining <= 0:
                 raise DeviceTimeout(step, wait, bytes(self._tail), self.log_path)
             data = self.link.read(min(remaining, 0.5))
-            if not data:
-                continue
-            self.bytes_received += len(data)
-            self._tail += data
-            del self._tail[:-TAIL_BYTES]
-            self._pending.extend(self.reader.feed(data))
+            if data:
+                self._pending.extend(self._feed(data))
         ev = self._pending.pop(0)
+        self._note(ev, step, wait)
+        return ev
+
+    def _feed(self, data: bytes) -> list[Event]:
+        self.bytes_received += len(data)
+        self._tail += data
+        del self._tail[:-TAIL_BYTES]
+        return self.reader.feed(data)
+
+    def _note(self, ev: Event, step: str = "", wait: float = 0.0) -> None:
+        """Log one event; a FAULT line raises DeviceFault when a step is waiting."""
         if isinstance(ev, TextLine):
             self.lines.append(ev.text)
             del self.lines[:-100]
             self._log("<", ev.text)
-            if ev.text.startswith("FAULT "):
+            if ev.text.startswith("FAULT ") and step:
                 raise DeviceFault(step, wait, bytes(self._tail), self.log_path,
                                   f"the device faulted: {ev.text}")
         elif isinstance(ev, Frame):
             self._log("<", ev.encode().decode("ascii").rstrip("\n"))
         else:
             self._log("!", f"{ev.reason}: {ev.raw!r}")
-        return ev
 
     def _log(self, direction: str, line: str) -> None:
         if self.log is not None:
