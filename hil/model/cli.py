@@ -85,6 +85,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--seq-len", type=int, default=None, help="default: the model's max_len")
     i.add_argument("--json", dest="json_out", help="write the numbers as JSON here")
     i.set_defaults(func=cmd_model_info)
+    s = msub.add_parser("ship", help="copy a run's best model into hil/models/NAME with a card")
+    s.add_argument("run_dir", help="the --out directory of `hil train`")
+    s.add_argument("name", help="shipped model name (hil/models/NAME)")
+    s.add_argument("--notes", help="markdown file appended to the card")
+    s.set_defaults(func=cmd_model_ship)
     m.set_defaults(func=lambda a: (m.print_help(), 2)[1])
 
 
@@ -167,6 +172,15 @@ def _print_metrics(r: dict) -> None:
         for i, row in enumerate(r["confusion"]):
             t.add_row(f"{i} {labels[i]}", *(str(v) for v in row))
         c.print(t)
+
+
+def cmd_model_ship(a: argparse.Namespace) -> int:
+    from hil.model.ship import ship
+
+    notes = Path(a.notes).read_text() if a.notes else ""
+    out = ship(a.run_dir, a.name, notes)
+    print((out / "card.md").read_text())
+    return 0
 
 
 def cmd_model_info(a: argparse.Namespace) -> int:
