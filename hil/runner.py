@@ -284,15 +284,13 @@ class Session:
         cfg = self.ctx.cfg
         timeout = cfg.hello_timeout_s or HELLO_TIMEOUT.get(cfg.target, 30.0)
         try:
-            hello = self.device.wait_hello(timeout)
-        except DeviceTimeout:
-            try:  # a real board may have booted before the port was opened: ask again
-                hello = self.device.hello()
-            except DeviceTimeout:
-                raise RunError(str(TargetError(
-                    f"{self.name}: the board never said HELLO within {timeout:.0f} s "
-                    f"(expected a line starting with `$0 HELLO proto=1`)",
-                    link.tail(), link.log_path))) from None
+            hello = self._hello(timeout)
+        except (DeviceTimeout, ValueError) as exc:  # ValueError: a frame that is no HELLO
+            why = "" if isinstance(exc, DeviceTimeout) else f"; the answer was not a HELLO: {exc}"
+            raise RunError(str(TargetError(
+                f"{self.name}: the board never said HELLO within {timeout:g} s, nor answered "
+                f"a HELLO request (expected a line starting with `$0 HELLO proto=1`){why}",
+                link.tail(), link.log_path))) from None
         info = _hello_dict(hello)
         got = _as_id(info.get("model"))
         if got != self.ctx.oracle.model_id:
@@ -304,6 +302,15 @@ class Session:
         with self.ctx.lock:
             self.ctx.hello = info
             self.ctx.infos.append(self.target.info())
+
+    def _hello(self, timeout: float) -> Any:
+        from hil.protocol import DeviceTimeout
+
+        try:
+            return self.device.wait_hello(timeout)
+        except DeviceTimeout:
+            # A real board may have booted before the port was opened: ask once.
+            return self.device.hello(timeout=min(timeout, 5.0))
 
     def close(self) -> None:
         self.target.stop()

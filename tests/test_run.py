@@ -1,0 +1,298 @@
+"""End-to-end `hil run`: real firmware, real pty/socket bytes, real QEMU; plus one test per
+failure a user meets (no toolchain, no emulator, model too big, emulator killed mid-run, no HELLO).
+
+Skips say why: the Arm toolchain or QEMU not installed, or no model (neither a shipped
+hil/models/nlu_scenario/model.bin nor torch to make a seeded random one). Mocked here, and only
+here: a board that never says hello is a host program (`cat`, a junk printer) on the native pty,
+because a broken board cannot exist on this machine on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil import cli
+from hil.boards import BOARDS, UNIT_NS, UNIT_QEMU
+from hil.runner import RunConfig, read_results, run
+from hil.scenario import load_scenario
+from hil.targets import NativeTarget, QemuTarget
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
+HAVE_ARM = shutil.which("arm-none-eabi-gcc") is not None
+HAVE_QEMU = shutil.which("qemu-system-arm") is not None
+HAVE_GCC = shutil.which("gcc") is not None and shutil.which("make") is not None
+needs_native = pytest.mark.skipif(not HAVE_GCC, reason="gcc/make not installed (native board)")
+needs_qemu = pytest.mark.skipif(not (HAVE_ARM and HAVE_QEMU), reason=(
+    "needs arm-none-eabi-gcc and qemu-system-arm: sudo apt-get install -y "
+    "--no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"))
+
+
+@pytest.fixture(scope="session")
+def model_blob(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped NLU model, or a seeded random 18-label model when none is shipped yet."""
+    if SHIPPED.is_file():
+        return SHIPPED
+    pytest.importorskip("torch", reason="no shipped nlu_scenario model and no torch to make one")
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    path = tmp_path_factory.mktemp("model") / "random18.bin"
+    path.write_bytes(blob_bytes(random_quant_model(num_labels=18, seed=0)))
+    return path
+
+
+def hil(*argv: str) -> int:
+    return cli.main(list(argv))
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+@needs_native
+def test_native_end_to_end(model_blob: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code = hil("run", "--board", "native", "--model", str(model_blob), "--limit", "40",
+               "--out", str(out), "--json", str(tmp_path / "s.json"), "--quiet")
+    s = summary_of(out)
+    assert json.loads((tmp_path / "s.json").read_text()) == s
+    assert s["summary"]["sentences"] == 40 and s["summary"]["errors"] == 0
+    assert s["summary"]["agreement"] == 1.0  # bit for bit, every sentence
+    assert s["summary"]["tokenizer_agreement"] == 1.0
+    assert s["summary"]["cycles"]["unit"] == UNIT_NS
+    assert s["emulated"] is False and s["summary"]["latency_ms"]["emulated"] is False
+    assert s["summary"]["stack_peak_bytes"] > 0 and s["summary"]["arena_peak_bytes"] > 0
+    assert s["throughput"]["sentences_per_s"] > 0
+    assert code in (0, 1)  # 1 only if the random stand-in model misses min_accuracy
+    if code == 1:
+        assert all(f.startswith("min_accuracy") for f in s["failed"])
+    records = read_results(out / "results.jsonl")
+    assert [r["index"] for r in records] == list(range(40))
+    assert all(r["agree"] and r["logits"] == r["ref_logits"] for r in records)
+
+
+@needs_qemu
+def test_qemu_end_to_end(model_blob: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    hil("run", "--board", "netduinoplus2", "--model", str(model_blob), "--limit", "36",
+        "--out", str(out), "--quiet")
+    s = summary_of(out)
+    assert s["target"] == "qemu" and s["emulated"] is True
+    assert s["summary"]["sentences"] == 36 and s["summary"]["errors"] == 0
+    assert s["summary"]["agreement"] == 1.0
+    cyc = s["summary"]["cycles"]
+    assert cyc["unit"] == UNIT_QEMU and cyc["median"] > 0
+    # SysTick ticks at 168 MHz were converted to instructions: ticks * 1e9 / f.
+    rec = read_results(out / "results.jsonl")[0]
+    assert rec["device_unit"] == "systick"
+    assert rec["cycles"] == round(rec["cycles_raw"] * 1e9 / 168e6)
+    assert s["summary"]["latency_ms"]["emulated"] is True
+    board = BOARDS["netduinoplus2"]
+    assert 0 < s["summary"]["ram_peak_bytes"] <= board.ram_bytes
+    assert 0 < s["summary"]["flash_bytes"] <= board.flash_bytes
+
+
+@needs_native
+def test_jobs_2_merges_in_sentence_order(model_blob: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    hil("run", "--board", "native", "--model", str(model_blob), "--limit", "30", "--jobs", "2",
+        "--out", str(out), "--quiet")
+    records = read_results(out / "results.jsonl")
+    assert [r["index"] for r in records] == list(range(30))
+    assert {r["job"] for r in records} == {0, 1}  # both instances really worked
+    assert summary_of(out)["summary"]["agreement"] == 1.0
+    # Each job had its own target, with its own transcript.
+    assert (out / "native-native-job0.log").is_file() and (out / "native-native-job1.log").is_file()
+    sentences = load_scenario("nlu_scenario").load_sentences()
+    assert [r["text"] for r in records] == [s.text for s in sentences[:30]]
+
+
+@needs_native
+def test_shard_selects_one_block(model_blob: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    hil("run", "--board", "native", "--model", str(model_blob), "--limit", "30",
+        "--shard", "2/3", "--out", str(out), "--quiet")
+    assert [r["index"] for r in read_results(out / "results.jsonl")] == list(range(10, 20))
+
+
+@needs_native
+def test_resume_after_interrupted_run(model_blob: Path, tmp_path: Path) -> None:
+    """Interrupt a real run after 7 answers (the target dies), then --resume finishes it."""
+    out = tmp_path / "run"
+    started: list[NativeTarget] = []
+
+    def factory(board, run_dir, elf, name):  # the real native target, remembered
+        t = NativeTarget(board, run_dir, elf=elf, name=name)
+        started.append(t)
+        return t
+
+    def kill_after_7(rec: dict) -> None:
+        if len(read_results(out / "results.jsonl")) == 7:
+            started[0].proc.kill()  # the process dies between two requests
+
+    cfg = RunConfig(board=BOARDS["native"], target="native",
+                    scenario=load_scenario("nlu_scenario"), model_path=model_blob, out_dir=out,
+                    limit=20, target_factory=factory, progress=kill_after_7)
+    code, s = run(cfg)
+    assert code == 3 and s["complete"] is False
+    assert len(read_results(out / "results.jsonl")) == 7
+    code = hil("run", "--resume", str(out), "--quiet")
+    s = summary_of(out)
+    assert s["complete"] is True and s["summary"]["sentences"] == 20
+    assert s["throughput"]["skipped_resumed"] == 7 and s["throughput"]["processed_this_run"] == 13
+    assert [r["index"] for r in read_results(out / "results.jsonl")] == list(range(20))
+
+
+@needs_qemu
+def test_emulator_killed_mid_run_keeps_results(model_blob: Path, tmp_path: Path) -> None:
+    """SIGKILL the real QEMU after 5 answers: exit 3, the 5 results on disk, a clear error."""
+    out = tmp_path / "run"
+    started: list[QemuTarget] = []
+
+    def factory(board, run_dir, elf, name):
+        t = QemuTarget(board, run_dir, elf=elf, name=name)
+        started.append(t)
+        return t
+
+    def kill_qemu(rec: dict) -> None:
+        if len(read_results(out / "results.jsonl")) == 5:
+            os.killpg(started[0].proc.pid, signal.SIGKILL)
+
+    cfg = RunConfig(board=BOARDS["netduinoplus2"], target="qemu",
+                    scenario=load_scenario("nlu_scenario"), model_path=model_blob, out_dir=out,
+                    limit=12, target_factory=factory, progress=kill_qemu, timeout_s=10)
+    code, s = run(cfg)
+    assert code == 3
+    assert len(read_results(out / "results.jsonl")) == 5
+    assert "died" in s["error"] and "SIGKILL" in s["error"]
+    assert "full log:" in s["error"] and str(out) in s["error"]
+    assert summary_of(out)["summary"]["sentences"] == 5
+    assert not started[0].alive()
+
+
+def _never_hello(command: list[str]):
+    def factory(board, run_dir, elf, name):
+        return NativeTarget(board, run_dir, command=command, name=name)
+    return factory
+
+
+@needs_native
+@pytest.mark.parametrize("command, shows", [
+    # A board that prints junk and never a HELLO frame (wrong baud rate, other firmware).
+    ([sys.executable, "-c", "import sys,time; sys.stdout.write('garbage \\x01 boot loop\\n');"
+      "sys.stdout.flush(); time.sleep(60)"], "garbage"),
+    # A looped-back port (`cat`): our own HELLO request comes back, never a device HELLO.
+    (["cat"], "1 HELLO*"),
+])
+def test_board_never_says_hello(model_blob: Path, tmp_path: Path, command: list[str],
+                                shows: str) -> None:
+    out = tmp_path / "run"
+    cfg = RunConfig(board=BOARDS["native"], target="native",
+                    scenario=load_scenario("nlu_scenario"), model_path=model_blob, out_dir=out,
+                    limit=3, elf=Path(command[0]), target_factory=_never_hello(command),
+                    hello_timeout_s=1.0, timeout_s=0.5, retries=0)
+    code, s = run(cfg)
+    assert code == 3
+    assert "HELLO" in s["error"] and shows in s["error"]
+    assert "full log:" in s["error"]
+    assert s["summary"]["sentences"] == 0
+
+
+@needs_native
+def test_wrong_model_on_device(model_blob: Path, tmp_path: Path) -> None:
+    """Firmware built for another blob: the HELLO model id check stops the run and says so."""
+    from hil import firmware as fw
+
+    elf = fw.build(BOARDS["native"], model_blob, dest=tmp_path / "fw.elf")
+    other = tmp_path / "other.bin"
+    data = bytearray(model_blob.read_bytes())
+    other.write_bytes(data)  # same bytes first: must pass
+    cfg = RunConfig(board=BOARDS["native"], target="native",
+                    scenario=load_scenario("nlu_scenario"), model_path=other,
+                    out_dir=tmp_path / "ok", limit=2, elf=elf)
+    assert run(cfg)[1]["summary"]["sentences"] == 2
+    pytest.importorskip("torch", reason="needs torch to make a second, different model")
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    other.write_bytes(blob_bytes(random_quant_model(num_labels=18, seed=7, calib=4)))
+    cfg.model_path, cfg.out_dir = other, tmp_path / "bad"
+    code, s = run(cfg)
+    assert code == 3 and "rebuild the firmware" in s["error"]
+
+
+def _hil_subprocess(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def test_no_toolchain(model_blob: Path, tmp_path: Path) -> None:
+    """PATH without arm-none-eabi-gcc: one clear message naming the apt command, exit 2."""
+    env = {**os.environ, "PATH": str(tmp_path)}  # nothing on PATH at all
+    p = _hil_subprocess(["build", "--board", "netduinoplus2", "--model", str(model_blob)], env)
+    assert p.returncode == 2, p.stderr
+    assert "arm-none-eabi-gcc" in p.stderr
+    assert "apt-get install -y --no-install-recommends gcc-arm-none-eabi" in p.stderr
+    assert "libnewlib-arm-none-eabi" in p.stderr
+
+
+def test_no_emulator(model_blob: Path, tmp_path: Path) -> None:
+    """QEMU missing: exit 2 with the install command, before anything is built."""
+    env = {**os.environ, "QEMU": str(tmp_path / "no-such-qemu")}
+    p = _hil_subprocess(["run", "--board", "netduinoplus2", "--model", str(model_blob),
+                         "--out", str(tmp_path / "r")], env)
+    assert p.returncode == 2, p.stderr
+    assert "qemu-system-arm not found" in p.stderr
+    assert "apt-get install -y --no-install-recommends qemu-system-arm" in p.stderr
+
+
+def test_no_renode_says_where_to_go(model_blob: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "RENODE": str(tmp_path / "no-such-renode")}
+    p = _hil_subprocess(["run", "--board", "nrf52840", "--model", str(model_blob),
+                         "--out", str(tmp_path / "r")], env)
+    assert p.returncode == 2, p.stderr
+    assert "Renode, which is not installed" in p.stderr
+    assert "linux-portable" in p.stderr and "renode-run" in p.stderr
+    assert "netduinoplus2" in p.stderr  # the board that runs on QEMU instead
+
+
+@needs_qemu
+def test_model_too_big_for_the_board(tmp_path: Path) -> None:
+    """A real (random) 24-layer blob of > 1 MiB: `hil build` refuses with the numbers."""
+    pytest.importorskip("torch", reason="needs torch to make an oversized model")
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(blob_bytes(random_quant_model(num_labels=2, seed=1, n_layers=24, calib=4)))
+    size = big.stat().st_size
+    assert size > BOARDS["netduinoplus2"].flash_bytes
+    out = tmp_path / "out"
+    code = hil("build", "--board", "netduinoplus2", "--model", str(big))
+    assert code == 1
+    code = hil("run", "--board", "netduinoplus2", "--model", str(big), "--out", str(out),
+               "--quiet")
+    assert code == 1
+    # The run never started a target: no results, and the message was the fit check's.
+    assert not (out / "results.jsonl").exists()
+
+
+def test_model_too_big_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The wording the user sees, checked on a file the size of the problem (no build needed)."""
+    from hil import firmware as fw
+
+    blob = tmp_path / "huge.bin"
+    blob.write_bytes(b"\0" * (1024 * 1024 + 1))
+    with pytest.raises(fw.DoesNotFit) as err:
+        fw.check_blob_fits(BOARDS["stm32f4"], blob)
+    assert str(err.value) == ("model does not fit: needs 1048577 bytes of flash for the model "
+                              "blob huge.bin alone, board stm32f4 has 1048576")
+    sizes = fw.ElfSizes(text=500_000, data=1_000, bss=120_000, stack=16_384)
+    with pytest.raises(fw.DoesNotFit, match="needs 137384 bytes of RAM.*board stm32f4 has 131072"):
+        fw.check_fits(BOARDS["stm32f4"], sizes)
