@@ -1,0 +1,103 @@
+"""The Arm firmware in QEMU (-icount shift=0): boot banner, HELLO, error frames, classification
+bit-exact against the integer reference, RESET.
+
+mps2-an386 and netduinoplus2 are the boards QEMU models. The stm32f4 image (USART2) also boots
+on QEMU's netduinoplus2 (same STM32F4 USART block and memory map, serial1 = USART2): a smoke
+test of that port's startup and UART; its DWT reads 0 in QEMU, so its cycle counts are not
+checked there (Renode with the DWT overlay is where that board's time is measured).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_firmware_helpers import NEED_QEMU, PumpLink, make_firmware, start_qemu, test_blob
+
+from hil.protocol import Device, DeviceError, ErrorFrame, parse_message
+
+pytestmark = [NEED_QEMU, pytest.mark.qemu]
+
+# (board, QEMU machine, serial index, unit, clock)
+CASES = [
+    ("mps2-an386", "mps2-an386", 0, "systick", 25_000_000),
+    ("netduinoplus2", "netduinoplus2", 0, "systick", 168_000_000),
+    ("stm32f4", "netduinoplus2", 1, "dwt", 168_000_000),
+]
+SENTENCES = ["hello world, this is a test", "Ünïcödé façade — naïve café", ""]
+
+
+@pytest.fixture(scope="module")
+def blob(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return test_blob(tmp_path_factory.mktemp("blob"))
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("build")
+
+
+@pytest.fixture(params=CASES, ids=[c[0] for c in CASES])
+def qemu(request: pytest.FixtureRequest, blob: Path, build_dir: Path, tmp_path: Path
+         ) -> Iterator[tuple[Device, PumpLink, tuple]]:
+    board, machine, serial, _, _ = request.param
+    elf = make_firmware(board, build_dir, blob)
+    device, link = start_qemu(machine, elf, tmp_path, serial)
+    try:
+        yield device, link, request.param
+    finally:
+        link.close()  # SIGKILL: a hung QEMU ignores SIGTERM
+
+
+def test_boot_hello_errors_classify(qemu: tuple[Device, PumpLink, tuple], blob: Path) -> None:
+    from hil.model.tokenizer import Tokenizer
+    from hil.quant.blob import read_blob
+    from hil.quant.reference import dims_of, forward
+
+    device, link, (board, _, _, unit, clock) = qemu
+    hello = device.wait_hello(60)
+    assert (hello.board, hello.unit, hello.clock) == (board, unit, clock)
+    assert hello.model == zlib.crc32(blob.read_bytes())
+    assert 0 < hello.flash <= 1 << 20 and 0 < hello.ram
+    assert device.lines and device.lines[0].startswith(f"embbert-hil fw 0.1.0 board={board}")
+
+    device.send_raw(b"\x00\xffgarbage$$ \x01x\n")  # 0x01 'x' would quit a -nographic QEMU
+    msg = parse_message(device.next_frame(30))
+    assert isinstance(msg, ErrorFrame) and msg.code == "BAD_FRAME"
+    with pytest.raises(DeviceError) as err:
+        device.classify(b"\xc3(")
+    assert err.value.code == "BAD_UTF8"
+
+    model = read_blob(blob.read_bytes())
+    max_len = dims_of(model)["max_len"]
+    tok = Tokenizer.from_file()
+    for text in SENTENCES:
+        res = device.classify(text)
+        ids = [int(i) for i in tok.encode(text, max_len=max_len)]
+        assert res.ids == ids
+        assert res.logits == [int(v) for v in forward(model, ids)]
+        assert res.stack > 0 and res.arena > 0
+        if unit == "systick":  # QEMU's SysTick follows the instruction count
+            assert res.cycles > 0 and sum(res.layers) <= res.cycles
+    st = device.stats()
+    assert st.requests == 3 + len(SENTENCES) and st.errors == 2  # STATS counts itself
+
+    again = device.reset(timeout=60)
+    assert again.model == hello.model
+    assert link.received.count(b"embbert-hil fw ") == 2
+
+
+def test_deterministic_cycles_under_icount(blob: Path, build_dir: Path, tmp_path: Path) -> None:
+    """-icount shift=0 makes SysTick counts a pure function of the instructions executed."""
+    elf = make_firmware("mps2-an386", build_dir, blob)
+    counts = []
+    for _ in range(2):
+        device, link = start_qemu("mps2-an386", elf, tmp_path)
+        try:
+            device.wait_hello(60)
+            counts.append(device.classify("the same sentence twice").cycles)
+        finally:
+            link.close()
+    assert counts[0] == counts[1] > 0
