@@ -309,3 +309,29 @@ def test_c_header_wraps_the_bytes(tmp_path: Path) -> None:
     assert res.returncode == 0
     with pytest.raises(ValueError, match="C identifier"):
         B.blob_to_c_header(data, "1bad")
+
+
+def shipped_blobs() -> list[Path]:
+    """Model blobs shipped in the package, plus $EBQ_TEST_BLOB (for checking a fresh build)."""
+    paths = sorted((ROOT / "hil" / "models").glob("*/model.bin"))
+    if os.environ.get("EBQ_TEST_BLOB"):
+        paths.append(Path(os.environ["EBQ_TEST_BLOB"]))
+    return paths
+
+
+@pytest.mark.parametrize("path", shipped_blobs() or [None], ids=lambda p: p and p.parent.name)
+def test_shipped_blob_c_agrees(blob_tool: Path, path: Path | None) -> None:
+    """A real model blob: both readers see the same tensors; the metadata says what it is."""
+    if path is None:
+        pytest.skip("no shipped hil/models/*/model.bin yet (hil quantize --all writes them)")
+    data = path.read_bytes()
+    py = B.read_blob(data)
+    (c,) = run_c(blob_tool, [data])
+    assert c["status"] == 0 and c["model_id"] == py.model_id
+    assert list(c["tensors"]) == list(py.tensors)
+    for name, arr in py.tensors.items():
+        t = c["tensors"][name]
+        assert t["get"] == 0 and t["bytes"] == arr.tobytes() and B.DTYPES[t["dtype"]] == arr.dtype
+        assert t["shape4"] == [*arr.shape, 0, 0, 0, 0][:4]
+    assert {"tok.cfg", "tok.bytes", "tok.offsets", "tok.ids", "cfg.dims"} <= set(py.tensors)
+    assert py.meta, "meta.json missing or empty"

@@ -358,3 +358,24 @@ def test_bad_vocab_is_refused(host, ctok: CTokenizer, tmp_path: Path) -> None:
         load, _ = CTokenizer(ctok.tool, write_vocab_blob(tmp_path / f"b{i}.bin", tensors)).run([])
         want = 0 if what.endswith("is fine") else ERR_TENSOR
         assert load == want, f"{what}: ebq_vocab_load returned {load}"
+
+
+def shipped_blobs() -> list[Path]:
+    """Model blobs shipped in the package, plus $EBQ_TEST_BLOB (for checking a fresh build)."""
+    paths = sorted((ROOT / "hil" / "models").glob("*/model.bin"))
+    if os.environ.get("EBQ_TEST_BLOB"):
+        paths.append(Path(os.environ["EBQ_TEST_BLOB"]))
+    return paths
+
+
+@pytest.mark.parametrize("path", shipped_blobs() or [None], ids=lambda p: p and p.parent.name)
+def test_shipped_blob_vocab(host, path: Path | None) -> None:
+    """The vocabulary inside a real model blob tokenizes like that model's tokenizer.json."""
+    if path is None:
+        pytest.skip("no shipped hil/models/*/model.bin yet (hil quantize --all writes them)")
+    own = path.parent / "tokenizer.json"  # a shipped model dir carries its tokenizer
+    shipped = path.parent.parent == ROOT / "hil" / "models"
+    model_host = tokmod.Tokenizer.from_file(own) if shipped and own.exists() else host
+    c = CTokenizer(build_tool(), path)
+    texts = dataset_texts("nlu_scenario") + random_texts(300, 13)
+    assert_parity(model_host, c, texts)
