@@ -11,6 +11,7 @@ import sys
 
 from hil import __version__, host_cli
 from hil.model import cli as model_cli
+from hil.quant import blob as quant_blob
 from hil.quant import cli as quant_cli
 
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ = sub
     model_cli.add_parsers(sub)
     quant_cli.add_parsers(sub)
+    quant_blob.add_parsers(sub)
     host_cli.add_parsers(sub)
     return parser
 

@@ -335,3 +335,21 @@ def test_shipped_blob_c_agrees(blob_tool: Path, path: Path | None) -> None:
         assert t["shape4"] == [*arr.shape, 0, 0, 0, 0][:4]
     assert {"tok.cfg", "tok.bytes", "tok.offsets", "tok.ids", "cfg.dims"} <= set(py.tensors)
     assert py.meta, "meta.json missing or empty"
+
+
+def test_cli_info_and_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    B.add_parsers(parser.add_subparsers())
+    path = tmp_path / "m.bin"
+    path.write_bytes(B.write_blob(sample_tensors(), meta=META))
+    args = parser.parse_args(["blob", "info", str(path)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert f"model id {zlib.crc32(path.read_bytes()):08x}" in out and "w.u16" in out
+    args = parser.parse_args(["blob", "header", str(path), "-o", str(tmp_path / "m.h")])
+    assert args.func(args) == 0 and "ebq_model_blob[" in (tmp_path / "m.h").read_text()
+    path.write_bytes(b"GGUF" + path.read_bytes()[4:])
+    args = parser.parse_args(["blob", "info", str(path)])
+    assert args.func(args) == 1 and "expected b'EBQB'" in capsys.readouterr().err

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -268,3 +269,64 @@ def blob_to_c_header(data: bytes, symbol: str) -> str:
         lines.append("    " + ", ".join(f"0x{b:02x}" for b in raw[i:i + 16]) + ",")
     lines += ["};", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
+
+
+# ---- `hil blob`: inspect a blob, wrap it in a C header ------------------------------------------
+
+def describe(blob: Blob) -> str:
+    """A human-readable summary: header facts, metadata keys and the tensor table."""
+    lines = [f"model blob v{blob.version}, {blob.total_len} bytes, model id {blob.model_id:08x}"]
+    for key in ("model", "labels", "source_sha256", "spec_version"):
+        if key in blob.meta:
+            lines.append(f"  meta.{key}: {blob.meta[key]}")
+    groups: dict[str, int] = {}
+    for name, arr in blob.tensors.items():
+        prefix = name.split(".")[0]
+        groups[prefix] = groups.get(prefix, 0) + arr.nbytes
+    lines.append("  bytes by prefix: " + ", ".join(f"{k} {v}" for k, v in groups.items()))
+    for name, arr in blob.tensors.items():
+        dt = DTYPE_NAMES[dtype_code(arr.dtype)]
+        lines.append(f"  {name:<31} {dt:<4} {str(list(arr.shape)):<14} {arr.nbytes:>9} B")
+    return "\n".join(lines)
+
+
+def _cmd_info(args: Any) -> int:
+    from pathlib import Path
+
+    try:
+        print(describe(read_blob(Path(args.blob).read_bytes())))
+    except (OSError, BlobError) as e:
+        print(f"hil blob info: {args.blob}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_header(args: Any) -> int:
+    from pathlib import Path
+
+    try:
+        text = blob_to_c_header(Path(args.blob).read_bytes(), args.symbol)
+    except (OSError, ValueError) as e:
+        print(f"hil blob header: {args.blob}: {e}", file=sys.stderr)
+        return 1
+    if args.out == "-":
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """`hil blob info BLOB` and `hil blob header BLOB -o model_blob.h` (see docs/model-blob.md)."""
+    p = sub.add_parser("blob", help="inspect a model blob or wrap it in a C header",
+                       description="Model blob tools (format: docs/model-blob.md).")
+    bsub = p.add_subparsers(dest="blob_command", metavar="ACTION", required=True)
+    info = bsub.add_parser("info", help="validate a blob and print its header, meta and tensors")
+    info.add_argument("blob", help="model blob (.bin)")
+    info.set_defaults(func=_cmd_info)
+    hdr = bsub.add_parser("header", help="write a C header holding the blob's bytes")
+    hdr.add_argument("blob", help="model blob (.bin)")
+    hdr.add_argument("-o", "--out", default="-", help="output .h (default: stdout)")
+    hdr.add_argument("--symbol", default="ebq_model_blob", help="C array name")
+    hdr.set_defaults(func=_cmd_header)
