@@ -182,15 +182,22 @@ def read_texts(path: Path, limit: int | None = None) -> tuple[list[str], list[in
     return texts, labels
 
 
-def calibration_ids(train_path: Path, max_len: int, count: int, seed: int = 0
-                    ) -> list[list[int]]:
-    """`count` training sentences (seeded sample), tokenized with the shipped tokenizer."""
+def tokenizer_for(model_dir: Path | None = None) -> Any:
+    """The model's own tokenizer.json if it ships one, else the package's shipped tokenizer."""
     from hil.model.tokenizer import Tokenizer
 
+    if model_dir is not None and (Path(model_dir) / "tokenizer.json").is_file():
+        return Tokenizer.from_file(Path(model_dir) / "tokenizer.json")
+    return Tokenizer.from_file()
+
+
+def calibration_ids(train_path: Path, max_len: int, count: int, seed: int = 0,
+                    model_dir: Path | None = None) -> list[list[int]]:
+    """`count` training sentences (seeded sample), tokenized with the shipped tokenizer."""
     texts, _ = read_texts(train_path)
     rng = np.random.default_rng(seed)
     pick = rng.permutation(len(texts))[:count]
-    tok = Tokenizer.from_file()
+    tok = tokenizer_for(model_dir)
     return [tok.encode(texts[i], max_len=max_len) for i in sorted(pick)]
 
 
@@ -340,12 +347,14 @@ def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: 
     model, ckpt = load_checkpoint(model_dir)
     data = dataset_dir(ckpt, model_dir if model_dir.is_dir() else model_dir.parent)
     train = train_path or data / "train.jsonl.gz"
-    seqs = calibration_ids(train, model.cfg.max_len, calib_count, seed)
+    mdir = model_dir if model_dir.is_dir() else model_dir.parent
+    seqs = calibration_ids(train, model.cfg.max_len, calib_count, seed, mdir)
     act = calibrate(model, seqs, method)
     qm = quantize_model(model, act, ckpt.get("labels"))
     pt = Path(ckpt["_path"])
     qm.meta.update({
         "model": pt.parent.name,
+        "model_dir": str(mdir),
         "source_sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
         "calibration": {"method": method, "sentences": len(seqs), "seed": seed,
                         "split": str(train.relative_to(DATASETS)) if train.is_relative_to(
@@ -378,16 +387,16 @@ def random_quant_model(num_labels: int = 4, seed: int = 0, vocab_size: int = 819
 
 
 def blob_bytes(qm: QuantModel, with_vocab: bool = True) -> bytes:
-    """Serialise a QuantModel (+ the shipped tokenizer's vocab tensors) as a model blob."""
+    """Serialise a QuantModel (+ its tokenizer's vocab tensors) as a model blob."""
     from hil.quant.blob import write_blob
+    from hil.quant.vocab import vocab_tensors
 
     tensors = dict(qm.tensors)
     if with_vocab:
-        from hil.model.tokenizer import Tokenizer
-        from hil.quant.vocab import vocab_tensors
-
-        tensors.update(vocab_tensors(Tokenizer.from_file().vocab))
-    return write_blob(tensors, meta=qm.meta)
+        mdir = qm.meta.get("model_dir")
+        tensors.update(vocab_tensors(tokenizer_for(Path(mdir) if mdir else None).vocab))
+    meta = {k: v for k, v in qm.meta.items() if k != "model_dir"}
+    return write_blob(tensors, meta=meta)
 
 
 def build_blob(checkpoint_dir: str | Path, calib_count: int = 1000, method: str = "mse"
@@ -405,7 +414,6 @@ def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split:
     """
     import torch
 
-    from hil.model.tokenizer import Tokenizer
     from hil.quant import reference
 
     model_dir = Path(model_dir)
@@ -417,7 +425,7 @@ def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split:
     if not path.exists():
         path = data / "dev.jsonl.gz"
     texts, labels = read_texts(path, limit)
-    tok = Tokenizer.from_file()
+    tok = tokenizer_for(model_dir if model_dir.is_dir() else model_dir.parent)
     seqs = [tok.encode(t, max_len=model.cfg.max_len) for t in texts]
     fp = np.zeros(len(seqs), dtype=np.int64)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
