@@ -98,6 +98,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         except RunError as exc:
             print(f"hil run: {exc}", file=sys.stderr)
             return 2
+    try:
+        shard = parse_shard(args.shard) if args.shard else (
+            tuple(meta["shard"]) if meta.get("shard") else None)
+    except ValueError as exc:
+        print(f"hil run: {exc}", file=sys.stderr)
+        return 2
     board_name = args.board or meta.get("board")
     if not board_name:
         print("hil run: --board is required (see `hil boards`)", file=sys.stderr)
@@ -113,8 +119,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = load_scenario(scen_ref)
         model_path = resolve_model(args.model or meta.get("model") or scenario.model,
                                    scenario.path.parent if scenario.path else None)
-        shard = parse_shard(args.shard) if args.shard else (
-            tuple(meta["shard"]) if meta.get("shard") else None)
     except (KeyError, ScenarioError, ValueError) as exc:
         print(f"hil run: {exc}", file=sys.stderr)
         return 2

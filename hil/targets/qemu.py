@@ -101,9 +101,19 @@ class QemuTarget(Target):
         listener.close()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.link = SocketLink(self.name, transcript, conn)
-        self.link.describe_exit = self.proc.describe
+        self.link.describe_exit = lambda: self._why_exited(stderr_path)
         self.link.start()
         return self.link
+
+    def _why_exited(self, stderr_path: Path) -> str:
+        """Exit status plus QEMU's own last words (`qemu: fatal: Lockup ...`), which land in
+        its stderr log, not on the UART."""
+        assert self.proc is not None
+        self.proc.wait(1.0)
+        lines = [ln for ln in stderr_path.read_text(errors="replace").splitlines()
+                 if ln.strip() and not ln.startswith(("R", "s", "d", "FPSCR", "XPSR"))]
+        said = f"; qemu said: {' | '.join(lines[-2:])} (stderr: {stderr_path})" if lines else ""
+        return self.proc.describe() + said
 
     def _accept(self, listener: socket.socket, stderr_path: Path) -> socket.socket:
         import time

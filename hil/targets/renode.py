@@ -153,6 +153,7 @@ class RenodeTarget(Target):
         self.proc: ManagedProcess | None = None
         self.script_path = self.run_dir / f"{self.name}.resc"
         self.pty_path = self.run_dir / f"{self.name}.uart"
+        self.tmpdir = self.run_dir / f"{self.name}.tmpdir"  # Renode's TMPDIR, nothing else in it
 
     def start(self) -> StreamLink:
         renode = find_renode()
@@ -163,10 +164,9 @@ class RenodeTarget(Target):
             raise TargetError(f"renode: firmware {self.elf} does not exist")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.script_path.write_text(resc_script(self.board, str(self.elf), str(self.pty_path)))
-        tmpdir = self.run_dir / "renode-tmpdir"  # its own TMPDIR; never named renode-*/ inside
-        tmpdir.mkdir(exist_ok=True)
+        self.tmpdir.mkdir(exist_ok=True)
         monitor_log = self.run_dir / f"{self.name}.monitor.log"
-        env = {**os.environ, "TMPDIR": str(tmpdir)}
+        env = {**os.environ, "TMPDIR": str(self.tmpdir)}
         import subprocess
 
         with open(monitor_log, "ab") as out:

@@ -1,0 +1,134 @@
+"""Renode target: the generated platform overlay and script, checked against Renode's real syntax
+(platform description format: 4-space indents, `using`, `name: Type @ sysbus addr`, later `init:`
+replacing an earlier one; monitor scripts: `$var?=`, `mach create`, triple-quoted strings,
+`emulation CreateUartPtyTerminal`, `connector Connect`), and an end-to-end run that needs Renode.
+
+Renode is not installable on the machine these were written on (not in Debian or PyPI); the e2e
+test runs where `renode` is on PATH or $RENODE names it, and skips with that reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hil import cli
+from hil.boards import BOARDS, UNIT_RENODE
+from hil.targets.renode import (
+    RenodeTarget,
+    find_renode,
+    platform_overlay,
+    renode_argv,
+    resc_script,
+    write_templates,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RENODE_BOARDS = [b for b in BOARDS.values() if b.renode is not None]
+
+
+@pytest.mark.parametrize("board", RENODE_BOARDS, ids=lambda b: b.name)
+def test_overlay_adds_dwt_clock_and_drops_the_svd_download(board) -> None:
+    repl = platform_overlay(board)
+    lines = repl.splitlines()
+    assert lines[0] == f'using "{board.renode.repl}"'
+    code = [ln for ln in lines if not ln.lstrip().startswith("//")]
+    assert not any("ApplySVD" in ln or "https://" in ln for ln in code)  # must work offline
+    mhz = board.clock_hz // 1_000_000
+    assert f"cpu:\n    PerformanceInMips: {mhz}\n" in repl
+    assert f"nvic:\n    systickFrequency: {board.clock_hz}\n" in repl
+    assert (f"dwt: Miscellaneous.DWT @ sysbus 0xE0001000\n    frequency: {board.clock_hz}\n"
+            in repl)
+    assert "sysbus:\n    init:\n        Tag <" in repl  # replaces, not `init add:`
+    for line in lines:  # the format's rule: indentation is a multiple of four spaces
+        indent = len(line) - len(line.lstrip(" "))
+        assert indent % 4 == 0 and "\t" not in line, line
+
+
+def test_nrf52840_overlay_keeps_the_platform_tags() -> None:
+    """The replaced init block restates the Tag lines of platforms/cpus/nrf52840.repl."""
+    repl = platform_overlay(BOARDS["nrf52840"])
+    assert 'Tag <0x10000000, 0x10000FFF> "FICR"' in repl
+    assert 'Tag <0x10001200, 0x10001203> "PSELRESET"' in repl
+
+
+@pytest.mark.parametrize("board", RENODE_BOARDS, ids=lambda b: b.name)
+def test_resc_script(board) -> None:
+    resc = resc_script(board, "/x/firmware.elf", "/run/term.uart")
+    assert "$bin?=@/x/firmware.elf" in resc and '$pty?="/run/term.uart"' in resc
+    assert "mach create $name" in resc
+    body = resc.split('machine LoadPlatformDescriptionFromString """\n', 1)[1].split('"""', 1)[0]
+    assert body == platform_overlay(board)
+    assert 'emulation CreateUartPtyTerminal "term" $pty true' in resc
+    assert f"connector Connect {board.renode.uart} term" in resc
+    assert "sysbus LoadELF $bin" in resc
+    # `start` is typed by the host after it opened the pty; a script line would lose the HELLO.
+    assert not any(line.strip() == "start" for line in resc.splitlines())
+    # Order matters: machine, platform, terminal, connection, ELF.
+    order = [resc.index(s) for s in ("mach create", "LoadPlatformDescriptionFromString",
+                                     "CreateUartPtyTerminal", "connector Connect", "LoadELF")]
+    assert order == sorted(order)
+
+
+def test_uarts_match_the_platforms() -> None:
+    assert BOARDS["nrf52840"].renode.uart == "sysbus.uart0"
+    assert BOARDS["stm32f4"].renode.uart == "sysbus.usart2"
+    assert BOARDS["stm32f4"].renode.repl == "platforms/boards/stm32f4_discovery-kit.repl"
+
+
+def test_shipped_templates_are_current(tmp_path: Path) -> None:
+    """renode/*.resc and renode/*-hil.repl are generated; regenerate them when boards change:
+    `python3 -m hil.targets.renode renode/`."""
+    for path in write_templates(tmp_path):
+        shipped = ROOT / "renode" / path.name
+        assert shipped.read_text() == path.read_text(), f"{shipped} is stale"
+    assert "$bin?=" in (ROOT / "renode" / "nrf52840.resc").read_text()
+    assert "$bin?=" in (ROOT / "renode" / "stm32f4.resc").read_text()
+
+
+def test_renode_command_line(tmp_path: Path) -> None:
+    argv = renode_argv("/opt/renode/renode", tmp_path / "s.resc")
+    for flag in ("--disable-xwt", "--console", "--hide-log"):
+        assert flag in argv
+    assert argv[-2:] == ["-e", f"include @{tmp_path / 's.resc'}"]
+
+
+def test_renode_missing_explains_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hil.targets.base import MissingTool
+
+    monkeypatch.setenv("RENODE", str(tmp_path / "no-renode"))
+    assert find_renode() is None
+    t = RenodeTarget(BOARDS["nrf52840"], tmp_path, elf=tmp_path / "f.elf")
+    with pytest.raises(MissingTool, match="linux-portable"):
+        t.start()
+
+
+def test_renode_gets_its_own_tmpdir(tmp_path: Path) -> None:
+    """Renode deletes $TMPDIR/renode-* folders at start and exit: it gets a TMPDIR of its own,
+    and none of our files (script, pty, logs) live inside it."""
+    t = RenodeTarget(BOARDS["stm32f4"], tmp_path, elf=tmp_path / "f.elf")
+    assert t.tmpdir.parent == tmp_path and t.tmpdir != tmp_path
+    for ours in (t.pty_path, t.script_path, t.log_path):
+        assert t.tmpdir not in ours.parents
+
+
+@pytest.mark.skipif(find_renode() is None, reason=(
+    "Renode is not installed (not packaged for Debian/PyPI): put the Antmicro portable "
+    "package's `renode` on PATH or set RENODE to run this test"))
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no Arm toolchain")
+@pytest.mark.parametrize("board", ["nrf52840", "stm32f4"])
+def test_renode_end_to_end(board: str, tmp_path: Path) -> None:
+    model = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
+    if not model.is_file():
+        pytest.skip("no shipped nlu_scenario model")
+    out = tmp_path / "run"
+    cli.main(["run", "--board", board, "--model", str(model), "--limit", "12", "--out",
+              str(out), "--quiet"])
+    s = json.loads((out / "summary.json").read_text())
+    assert s["target"] == "renode" and s["summary"]["agreement"] == 1.0
+    assert s["summary"]["cycles"]["unit"] == UNIT_RENODE and s["summary"]["cycles"]["median"] > 0
+    assert re.search(r"Miscellaneous\.DWT", (out / f"renode-{board}-job0.resc").read_text())
