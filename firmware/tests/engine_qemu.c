@@ -17,6 +17,7 @@
 #include "ebq.h"
 #include "ebq_model.h"
 #include "engine_qemu_ids.h"
+#include "ops/ebq_ops.h"
 #include "port.h"
 
 extern const uint8_t ebq_blob_start[], ebq_blob_end[];
@@ -66,6 +67,71 @@ static void calibrate(uint32_t iters)
     __asm volatile("1: nop\n nop\n subs %0, %0, #1\n bne 1b" : "+r"(iters)::"cc");
 }
 
+#ifdef EBQ_PROFILE
+/* Per-kernel instruction counts on layer 0 of the loaded model at EBQ_PROFILE tokens:
+ * "P <kernel> <ticks> <macs>" (ticks x 40 = instructions under -icount shift=0). */
+static void prof_line(const char *name, uint64_t ticks, uint64_t macs)
+{
+    put("P ");
+    put(name);
+    put(" ");
+    put_int((int64_t)ticks);
+    put(" ");
+    put_int((int64_t)macs);
+    put("\n");
+}
+
+static void profile(const ebq_model *m)
+{
+    const uint32_t n = EBQ_PROFILE, d = m->dim;
+    static uint16_t ids[EBQ_PROFILE];
+    for (uint32_t t = 0; t < n; t++)
+        ids[t] = (uint16_t)(5u + (t * 37u) % (m->vocab_size - 5u));
+    int8_t *x = (int8_t *)g_arena, *y = x + n * d;
+    int32_t *scores = (int32_t *)(void *)(y + n * d), *attn = scores + EBQ_BLOCK * n;
+    int32_t *h = attn + EBQ_BLOCK * d;
+    int8_t *c = (int8_t *)(h + EBQ_BLOCK * d);
+    int16_t *wide = (int16_t *)(void *)(c + EBQ_BLOCK * d);
+    const ebq_layer *w = &m->layers[0];
+    uint64_t t0 = port_cycles();
+    for (uint32_t t = 0; t < n; t++)
+        ebq_embedding_s8(m, ids[t], t, x + t * d);
+    uint64_t t1 = port_cycles();
+    prof_line("embedding", t1 - t0, (uint64_t)n * d * m->emb_dim * 2);
+    ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);
+    t0 = port_cycles();
+    prof_line("rmsnorm", t0 - t1, (uint64_t)n * d);
+    ebq_fully_connected_s8(n, d, d, y, w->q_w, w->q_b, &w->q_rq, wide, x);
+    t1 = port_cycles();
+    prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
+    uint64_t ta = 0, tc = 0, ts = 0, tp = 0, tm = 0;
+    for (uint32_t b = 0; b < n; b += EBQ_BLOCK) {
+        uint64_t u0 = port_cycles();
+        ebq_attention_rows_s8(EBQ_BLOCK, n, d, x + b * d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
+                              scores, wide, attn);
+        uint64_t u1 = port_cycles();
+        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
+            ebq_depthwise_conv_causal_s8(b + r, d, m->kernel, y, w->conv_w, w->conv_b,
+                                         &w->conv_rq, c + r * d);
+        uint64_t u2 = port_cycles();
+        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
+            ebq_silu_s8(d, c + r * d, w->silu, c + r * d);
+        uint64_t u3 = port_cycles();
+        ebq_fully_connected_s32(EBQ_BLOCK, d, d, c, w->proj_w, w->proj_b, wide, h);
+        uint64_t u4 = port_cycles();
+        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
+            ebq_combine_s8(d, attn + r * d, h + r * d, &w->out_a, &w->out_b, x + (b + r) * d);
+        uint64_t u5 = port_cycles();
+        ta += u1 - u0, tc += u2 - u1, ts += u3 - u2, tp += u4 - u3, tm += u5 - u4;
+    }
+    prof_line("attention_rows_s8", ta, 2ull * n * n * d);
+    prof_line("depthwise_conv_causal_s8", tc, (uint64_t)n * d * m->kernel);
+    prof_line("silu_s8", ts, (uint64_t)n * d);
+    prof_line("fully_connected_s32(proj)", tp, (uint64_t)n * d * d);
+    prof_line("combine_s8", tm, (uint64_t)n * d);
+}
+#endif
+
 int main(void)
 {
     port_init();
@@ -85,6 +151,9 @@ int main(void)
         put("\n");
         finish(1);
     }
+#ifdef EBQ_PROFILE
+    profile(&g_model);
+#endif
     int32_t logits[256];
     for (uint32_t i = 0; i < EBQ_N_SEQ; i++) {
         const uint32_t n = ebq_seq_off[i + 1] - ebq_seq_off[i];

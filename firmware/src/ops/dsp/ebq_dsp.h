@@ -1,0 +1,112 @@
+/*
+ * ebq_dsp.h - Cortex-M4 DSP-extension helpers shared by the optimised kernels in this folder.
+ *
+ * SXTB16 sign-extends bytes 0 and 2 of a word into two int16 halves; with the word rotated by 8
+ * it gives bytes 1 and 3. SMLAD adds two 16x16 products to an int32 accumulator in one
+ * instruction. Integer sums are exact in any order (the ranges in ebq_ops.h keep every int32
+ * accumulator far from overflow), so these kernels give the portable kernels' bits.
+ */
+#ifndef EBQ_DSP_H
+#define EBQ_DSP_H
+
+#include <arm_acle.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Unaligned-safe word load (compiles to one LDR; the callers' rows are 4-aligned anyway). */
+static inline uint32_t ebq_ld32(const void *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+/* Bytes (0,2) and (1,3) of w as int16 pairs. */
+static inline int32_t ebq_lo02(uint32_t w)
+{
+    return __sxtb16((int32_t)w);
+}
+
+static inline int32_t ebq_hi13(uint32_t w)
+{
+    return __sxtb16((int32_t)((w >> 8) | (w << 24)));
+}
+
+/* Widen `rows` rows of `len` int8 (len % 4 == 0) into int16 in SXTB16 order, interleaved by
+ * groups of 4 inputs: group g of row r is the two words (b0,b2) (b1,b3) at word (g*rows + r)*2.
+ * A kernel then walks all rows of a group with consecutive LDRDs. */
+static inline void ebq_widen_rows(uint32_t rows, uint32_t len, const int8_t *x, int16_t *wide)
+{
+    int32_t *out = (int32_t *)wide;
+    for (uint32_t r = 0; r < rows; r++)
+        for (uint32_t i = 0; i < len; i += 4) {
+            const uint32_t v = ebq_ld32(x + (size_t)r * len + i);
+            int32_t *o = out + ((i / 4) * rows + r) * 2;
+            o[0] = ebq_lo02(v);
+            o[1] = ebq_hi13(v);
+        }
+}
+
+/* acc[r] += w . x_r for 4 widened rows (ebq_widen_rows with rows = 4), len % 8 == 0.
+ * Per 8 weights: 1 LDRD of weights, 4 SXTB16, 8 LDRD of activations, 16 SMLAD, 2 loop
+ * instructions = 31 instructions for 32 MACs. */
+static inline void ebq_dot4_s8(uint32_t len, const int8_t *w, const int16_t *wide, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int32_t *p = (const int32_t *)wide;
+    const int8_t *end = w + len;
+    uint32_t w0, w1, t, x0, x1;
+    __asm volatile(
+        "1:\n"
+        "ldrd   %[w0], %[w1], [%[w]], #8\n"
+        "sxtb16 %[t], %[w0]\n"
+        "sxtb16 %[w0], %[w0], ror #8\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a0], %[t], %[x0], %[a0]\n"
+        "smlad  %[a0], %[w0], %[x1], %[a0]\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a1], %[t], %[x0], %[a1]\n"
+        "smlad  %[a1], %[w0], %[x1], %[a1]\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a2], %[t], %[x0], %[a2]\n"
+        "smlad  %[a2], %[w0], %[x1], %[a2]\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a3], %[t], %[x0], %[a3]\n"
+        "smlad  %[a3], %[w0], %[x1], %[a3]\n"
+        "sxtb16 %[t], %[w1]\n"
+        "sxtb16 %[w1], %[w1], ror #8\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a0], %[t], %[x0], %[a0]\n"
+        "smlad  %[a0], %[w1], %[x1], %[a0]\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a1], %[t], %[x0], %[a1]\n"
+        "smlad  %[a1], %[w1], %[x1], %[a1]\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a2], %[t], %[x0], %[a2]\n"
+        "smlad  %[a2], %[w1], %[x1], %[a2]\n"
+        "ldrd   %[x0], %[x1], [%[p]], #8\n"
+        "smlad  %[a3], %[t], %[x0], %[a3]\n"
+        "smlad  %[a3], %[w1], %[x1], %[a3]\n"
+        "cmp    %[w], %[end]\n"
+        "bne    1b\n"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [p] "+r"(p),
+          [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [end] "r"(end)
+        : "cc", "memory");
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+/* acc += w . x_r for row r of `rows` widened rows (any len % 4 == 0). */
+static inline int32_t ebq_dot1_s8(uint32_t len, const int8_t *w, const int16_t *wide,
+                                  uint32_t rows, uint32_t r, int32_t acc)
+{
+    const int32_t *p = (const int32_t *)wide + r * 2;
+    for (uint32_t i = 0; i < len; i += 4, p += 2 * rows) {
+        const uint32_t v = ebq_ld32(w + i);
+        acc = __smlad(ebq_lo02(v), p[0], acc);
+        acc = __smlad(ebq_hi13(v), p[1], acc);
+    }
+    return acc;
+}
+
+#endif /* EBQ_DSP_H */
