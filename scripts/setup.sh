@@ -12,12 +12,15 @@ need_apt=0
 for tool in arm-none-eabi-gcc qemu-system-arm clang; do
   command -v "$tool" >/dev/null 2>&1 || need_apt=1
 done
-[ -e /usr/lib/arm-none-eabi/newlib ] || [ -e /usr/lib/arm-none-eabi/lib ] || need_apt=1
+# newlib and the clang runtime (libFuzzer, sanitizers) are libraries: ask dpkg.
+for pkg in libnewlib-arm-none-eabi libclang-rt-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
+done
 if [ "$need_apt" = 1 ]; then
   $SUDO apt-get update -qq
   # --no-install-recommends: without it QEMU pulls ~3 GB; newlib must be named explicitly.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang make >/dev/null
+    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-dev make >/dev/null
 fi
 
 PIP="python3 -m pip"
