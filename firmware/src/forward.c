@@ -110,13 +110,10 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
             /* (a) attention of query rows t0.. over all real keys, Q16 in y's units. */
             ebq_attention_rows_s8(nb, n, d, xt, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
                                   s.scores, s.wide, s.attn);
-            /* (b) causal depthwise conv -> SiLU table -> projection (int32), per row. */
-            for (uint32_t r = 0; r < nb; r++) {
-                int8_t *cr = s.c + (size_t)r * d;
-                ebq_depthwise_conv_causal_s8(t0 + r, d, m->kernel, s.y, w->conv_w, w->conv_b,
-                                             &w->conv_rq, cr);
-                ebq_silu_s8(d, cr, w->silu, cr);
-            }
+            /* (b) causal depthwise conv -> SiLU table -> projection (int32). */
+            ebq_depthwise_conv_causal_s8(t0, nb, d, m->kernel, s.y, w->conv_w, w->conv_b,
+                                         &w->conv_rq, s.c);
+            ebq_silu_s8(nb * d, s.c, w->silu, s.c);
             ebq_fully_connected_s32(nb, d, d, s.c, w->proj_w, w->proj_b, s.wide, s.h);
             /* x[t] = sat8(rq(attn, a) - rq(h, b)): overwrites the queries, now used. */
             for (uint32_t r = 0; r < nb; r++)

@@ -110,9 +110,8 @@ static void profile(const ebq_model *m)
         ebq_attention_rows_s8(EBQ_BLOCK, n, d, x + b * d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
                               scores, wide, attn);
         uint64_t u1 = port_cycles();
-        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
-            ebq_depthwise_conv_causal_s8(b + r, d, m->kernel, y, w->conv_w, w->conv_b,
-                                         &w->conv_rq, c + r * d);
+        ebq_depthwise_conv_causal_s8(b, EBQ_BLOCK, d, m->kernel, y, w->conv_w, w->conv_b,
+                                     &w->conv_rq, c);
         uint64_t u2 = port_cycles();
         for (uint32_t r = 0; r < EBQ_BLOCK; r++)
             ebq_silu_s8(d, c + r * d, w->silu, c + r * d);

@@ -95,10 +95,13 @@ def quantize_tensor(w: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.round(np.asarray(w, np.float64) / scale), -127, 127).astype(np.int8)
 
 
+BIAS_MAX = 2**30  # |bias| + |dot product| then stays inside int32 in the engine
+
+
 def quantize_bias(b: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """int32 bias at the accumulator's scale (input scale x weight scale)."""
+    """int32 bias at the accumulator's scale (input scale x weight scale), clipped to +-2^30."""
     q = np.round(np.asarray(b, np.float64) / scale)
-    return np.clip(q, -INT32_MAX, INT32_MAX).astype(np.int32)
+    return np.clip(q, -BIAS_MAX, BIAS_MAX).astype(np.int32)
 
 
 def best_clip_scale(values: np.ndarray, method: str = "mse") -> float:

@@ -1,9 +1,8 @@
-/* depthwise_conv_causal_s8.c - one output row of the causal depthwise convolution. */
+/* depthwise_conv_causal_s8.c - output rows of the causal depthwise convolution. */
 #include "ebq_ops.h"
 
-void ebq_depthwise_conv_causal_s8(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
-                                  const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                                  int8_t *out)
+static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y, const int8_t *w,
+                     const int32_t *b, const ebq_rq_params *rq, int8_t *out)
 {
     /* Tap k reads row t-K+1+k; taps before row 0 read the zero padding, so they are skipped. */
     const uint32_t k0 = (t + 1 >= kernel) ? 0 : kernel - 1 - t;
@@ -14,4 +13,12 @@ void ebq_depthwise_conv_causal_s8(uint32_t t, uint32_t dim, uint32_t kernel, con
             acc += (int32_t)wc[k] * y[(size_t)(t + 1 + k - kernel) * dim + c];
         out[c] = ebq_sat8(ebq_rq(acc, rq->m[c], rq->sh[c]));
     }
+}
+
+void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint32_t kernel,
+                                  const int8_t *y, const int8_t *w, const int32_t *b,
+                                  const ebq_rq_params *rq, int8_t *out)
+{
+    for (uint32_t r = 0; r < rows; r++)
+        conv_row(t0 + r, dim, kernel, y, w, b, rq, out + (size_t)r * dim);
 }

@@ -7,8 +7,9 @@
  *
  * Value ranges (docs/int8-spec.md), fixed once here:
  *   activations int8 [-128, 127]; weights int8 [-127, 127]; accumulators int32;
- *   rq(acc, M, sh) = (acc * M + 2^(30+sh)) >> (31+sh) in int64, M int32, sh in [-30, 31],
- *   |acc| < 2^32 so acc * M never overflows int64; the result is int64 and saturated by the caller.
+ *   rq(acc, M, sh) = (acc * M + 2^(30+sh)) >> (31+sh) in int64, M int32, sh in [-30, 31].
+ *   In the engine every acc is an int32 (biases are clipped to +-2^30 by the quantizer, so no
+ *   accumulator overflows); the result is int64 and saturated by the caller.
  *   `>>` on a negative int64 must be arithmetic (checked below; true for gcc and clang).
  */
 #ifndef EBQ_OPS_H
@@ -22,10 +23,16 @@
 #error "the engine needs an arithmetic right shift of negative integers"
 #endif
 
-/* Requantize one accumulator (round half up): the one rescaling step used everywhere. */
-static inline int64_t ebq_rq(int64_t acc, int32_t m, int32_t sh)
+/* Requantize one accumulator (round half up): the one rescaling step used everywhere.
+ * For sh >= 2 the rounding constant 2^(30+sh) is a multiple of 2^32, and floor shifts compose,
+ * so the result is exactly (high word of acc*M + 2^(sh-2)) >> (sh-1): one SMULL, one add, one
+ * shift on a 32-bit core instead of a 64-bit add and a 64-bit variable shift. */
+static inline int64_t ebq_rq(int32_t acc, int32_t m, int32_t sh)
 {
-    return (acc * m + ((int64_t)1 << (30 + sh))) >> (31 + sh);
+    const int64_t p = (int64_t)acc * m;
+    if (sh >= 2)
+        return (int32_t)(((int32_t)(p >> 32) + ((int32_t)1 << (sh - 2))) >> (sh - 1));
+    return (p + ((int64_t)1 << (30 + sh))) >> (31 + sh);
 }
 
 /* Saturate to int8. */
@@ -60,10 +67,11 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
                             int16_t *wide, int8_t *out);
 
-/* Causal depthwise conv at row t of y (n,D): c = sat8(rq(b_c + sum_k w[c][k] y[t-K+1+k][c])). */
-void ebq_depthwise_conv_causal_s8(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
-                                  const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                                  int8_t *out);
+/* Causal depthwise conv at rows t0..t0+rows-1 (rows <= EBQ_BLOCK) of y (n,D):
+ * out[r][c] = sat8(rq(b_c + sum_k w[c][k] y[t0+r-K+1+k][c])), rows before 0 read as zero. */
+void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint32_t kernel,
+                                  const int8_t *y, const int8_t *w, const int32_t *b,
+                                  const ebq_rq_params *rq, int8_t *out);
 
 /* e = exp(z / 256) in Q14 for z in [-4096, 0], by the two tables. */
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);

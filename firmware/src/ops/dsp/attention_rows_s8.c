@@ -4,7 +4,7 @@
  * Scores: the block's queries are widened to int16 once; each key word (4 int8 of y_j, two
  * SXTB16) then feeds 8 SMLADs (4 queries x 2 pairs). Weighted sum: e_j is Q14 <= 2^14, so it fits
  * int16; pairs of keys (j, j+1) are packed channel-wise with PKHBT/PKHTB so that one SMLAD adds
- * e_j y_jc + e_j+1 y_j+1,c for two queries. Masked keys get e = 0 (no branch in the inner loop).
+ * e_j y_jc + e_j+1 y_j+1,c. Masked keys get e = 0 (no branch in the inner loop).
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -56,49 +56,56 @@ static int32_t softmax_exp(uint32_t n, int32_t *s, const uint16_t *ids, const eb
     return smax == INT32_MIN ? 0 : big_e;
 }
 
-/* Channel pairs of keys j, j+1: (y_j c, y_j+1 c) for the 4 channels of one word each. */
-#define PAIR_LO(a, b) ((int32_t)(((uint32_t)(a) & 0xFFFFu) | ((uint32_t)(b) << 16)))
-#define PAIR_HI(a, b) ((int32_t)(((uint32_t)(a) >> 16) | ((uint32_t)(b) & 0xFFFF0000u)))
-
-/* acc[r][c] = sum_j e_r[j] y_jc for nr <= 2 queries (e rows int16, n padded to even). */
-static void weighted_sum2(uint32_t nr, uint32_t n, uint32_t dim, const int8_t *y,
-                          const int16_t *e0, const int16_t *e1, int32_t *acc0, int32_t *acc1)
+/* acc[c] = sum_j e[j] y_jc for one query, e int16. Per 2 keys x 4 channels: 2 LDR (y rows j,
+ * j+1), PKHBT/PKHTB + 4 SXTB16 make the 4 pairs (y_jc, y_j+1,c), 1 LDR of (e_j, e_j+1), 4 SMLAD:
+ * 15 instructions for 8 MACs with the loop. The y row stride must be 128 (post-index limit);
+ * other dims use the C loop. */
+static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_t *e,
+                         int32_t *acc)
 {
+    const uint32_t pairs = n / 2;
     for (uint32_t c = 0; c < dim; c += 4) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-        const int8_t *yc = y + c;
-        uint32_t j = 0;
-        for (; j + 1 < n; j += 2, yc += 2 * dim) {
-            const uint32_t ya = ebq_ld32(yc), yb = ebq_ld32(yc + dim);
-            const int32_t a02 = ebq_lo02(ya), a13 = ebq_hi13(ya);
-            const int32_t b02 = ebq_lo02(yb), b13 = ebq_hi13(yb);
-            const int32_t p0 = PAIR_LO(a02, b02), p2 = PAIR_HI(a02, b02);
-            const int32_t p1 = PAIR_LO(a13, b13), p3 = PAIR_HI(a13, b13);
-            const int32_t ea = (int32_t)ebq_ld32(e0 + j);
-            a0 = __smlad(p0, ea, a0);
-            a1 = __smlad(p1, ea, a1);
-            a2 = __smlad(p2, ea, a2);
-            a3 = __smlad(p3, ea, a3);
-            if (nr == 2) {
-                const int32_t eb = (int32_t)ebq_ld32(e1 + j);
-                b0 = __smlad(p0, eb, b0);
-                b1 = __smlad(p1, eb, b1);
-                b2 = __smlad(p2, eb, b2);
-                b3 = __smlad(p3, eb, b3);
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int8_t *yp = y + c;
+        const int16_t *ep = e;
+        if (dim == 128 && pairs > 0) {
+            const int16_t *end = e + 2 * pairs;
+            uint32_t ya, yb, t0, ev;
+            __asm volatile(
+                "1:\n"
+                "ldr    %[ya], [%[yp]], #128\n"
+                "ldr    %[yb], [%[yp]], #128\n"
+                "pkhbt  %[t0], %[ya], %[yb], lsl #16\n"
+                "pkhtb  %[ya], %[yb], %[ya], asr #16\n"
+                "sxtb16 %[yb], %[t0]\n"
+                "sxtb16 %[t0], %[t0], ror #8\n"
+                "ldr    %[ev], [%[ep]], #4\n"
+                "smlad  %[a0], %[yb], %[ev], %[a0]\n"
+                "smlad  %[a1], %[t0], %[ev], %[a1]\n"
+                "sxtb16 %[yb], %[ya]\n"
+                "sxtb16 %[ya], %[ya], ror #8\n"
+                "smlad  %[a2], %[yb], %[ev], %[a2]\n"
+                "smlad  %[a3], %[ya], %[ev], %[a3]\n"
+                "cmp    %[ep], %[end]\n"
+                "bne    1b\n"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [yp] "+r"(yp),
+                  [ep] "+r"(ep), [ya] "=&r"(ya), [yb] "=&r"(yb), [t0] "=&r"(t0), [ev] "=&r"(ev)
+                : [end] "r"(end)
+                : "cc", "memory");
+        } else {
+            for (uint32_t j = 0; j < 2 * pairs; j++, yp += dim, ep++) {
+                int16_t ej;
+                __builtin_memcpy(&ej, ep, 2);
+                a0 += ej * yp[0], a1 += ej * yp[1], a2 += ej * yp[2], a3 += ej * yp[3];
             }
         }
-        if (j < n) { /* odd n: the last key alone */
-            const int8_t *yl = y + (size_t)j * dim + c;
-            int16_t ex, ey;
-            __builtin_memcpy(&ex, e0 + j, 2);
-            __builtin_memcpy(&ey, e1 + j, 2);
-            a0 += ex * yl[0], a1 += ex * yl[1], a2 += ex * yl[2], a3 += ex * yl[3];
-            if (nr == 2)
-                b0 += ey * yl[0], b1 += ey * yl[1], b2 += ey * yl[2], b3 += ey * yl[3];
+        if (n & 1u) { /* odd n: the last key alone */
+            int16_t ej;
+            __builtin_memcpy(&ej, e + n - 1, 2);
+            const int8_t *yl = y + (size_t)(n - 1) * dim + c;
+            a0 += ej * yl[0], a1 += ej * yl[1], a2 += ej * yl[2], a3 += ej * yl[3];
         }
-        acc0[c] = a0, acc0[c + 1] = a1, acc0[c + 2] = a2, acc0[c + 3] = a3;
-        if (nr == 2)
-            acc1[c] = b0, acc1[c + 1] = b1, acc1[c + 2] = b2, acc1[c + 3] = b3;
+        acc[c] = a0, acc[c + 1] = a1, acc[c + 2] = a2, acc[c + 3] = a3;
     }
 }
 
@@ -112,12 +119,9 @@ void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *
     int32_t big_e[EBQ_BLOCK];
     for (uint32_t r = 0; r < nq; r++)
         big_e[r] = softmax_exp(n, scores + (size_t)r * n, ids, sm, exp_hi, exp_lo);
-    for (uint32_t r = 0; r < nq; r += 2) {
-        const uint32_t nr = nq - r < 2 ? 1 : 2;
-        weighted_sum2(nr, n, dim, y, (const int16_t *)(scores + (size_t)r * n),
-                      (const int16_t *)(scores + (size_t)(r + nr - 1) * n),
-                      attn + (size_t)r * dim, attn + (size_t)(r + nr - 1) * dim);
-    }
+    for (uint32_t r = 0; r < nq; r++)
+        weighted_sum(n, dim, y, (const int16_t *)(scores + (size_t)r * n),
+                     attn + (size_t)r * dim);
     for (uint32_t r = 0; r < nq; r++) {
         int32_t *a = attn + (size_t)r * dim;
         /* attn_c = acc_c / E in Q16; no real key -> 0 (then every e_j was 0 and acc = 0). */
