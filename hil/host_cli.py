@@ -9,6 +9,7 @@ died, no HELLO, wrong model), with every finished result kept on disk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -140,13 +141,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     total = len(scenario.load_sentences()[:limit] if limit else scenario.load_sentences())
     cfg.progress = None if args.quiet else print_progress(total)
+    live = contextlib.nullcontext()
+    if args.live:  # hil.console: rich dashboard on a terminal, plain lines elsewhere
+        from hil.console import LiveDashboard
+
+        live = LiveDashboard(total, f"hil run {board.name} on {target}: {scenario.name}")
+        cfg.progress = live.on_result
     print(f"hil run: {board.name} on {target}, scenario {scenario.name}, model {model_path}, "
           f"out {out_dir}", file=sys.stderr)
     try:
-        code, summary = run(cfg)
+        with live:
+            code, summary = run(cfg)
     except RunError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
         return exc.exit_code
+    from hil.report import write_run_reports  # report.html, junit.xml, summary.md beside results
+
+    try:
+        write_run_reports(out_dir)
+    except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's verdict
+        print(f"hil run: reports not written: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not args.out and not args.resume:  # default layout: out/summary.json = the latest run
         shutil.copyfile(out_dir / "summary.json", Path("out") / "summary.json")
     print(render_text(summary))
@@ -190,4 +204,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serial-number", help="pick the board by its probe's USB serial number")
     p.add_argument("--timeout", type=float, help="seconds per sentence (default: scenario's)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--live", action="store_true",
+                   help="live dashboard while streaming (plain lines without a terminal)")
     p.set_defaults(func=cmd_run)

@@ -1,0 +1,77 @@
+"""`hil report` and `hil console`: argument parsing only (work in hil.report and hil.console).
+
+`hil report RESULTS [B] [--html F] [--junit F] [--markdown F]`: RESULTS is a run directory or a
+results .jsonl file; with a second run the HTML and Markdown compare the two (B - A deltas) and the
+JUnit file describes B. With no output option, the Markdown summary goes to stdout, so
+`hil report out/run >> "$GITHUB_STEP_SUMMARY"` works as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hil.boards import BOARDS
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hil.report import (
+        ReportError,
+        analyse,
+        load_run,
+        render_compare_markdown,
+        render_markdown,
+        write_reports,
+    )
+
+    if len(args.results) > 2:
+        print("hil report: give one run, or two to compare", file=sys.stderr)
+        return 2
+    try:
+        if not (args.html or args.junit or args.markdown):
+            runs = [analyse(load_run(p)) for p in args.results]
+            print(render_markdown(runs[0]) if len(runs) == 1
+                  else render_compare_markdown(runs[0], runs[1]))
+            return 0
+        written = write_reports(args.results, html=Path(args.html) if args.html else None,
+                                junit=Path(args.junit) if args.junit else None,
+                                markdown=Path(args.markdown) if args.markdown else None)
+    except ReportError as exc:
+        print(f"hil report: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from hil.console import cmd_console as run
+
+    return run(args)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `report` and `console` on the `hil` parser (called from hil/cli.py)."""
+    p = sub.add_parser("report", help="HTML / JUnit / Markdown report of a run (or compare two)")
+    p.add_argument("results", nargs="+", metavar="RESULTS",
+                   help="run directory or results .jsonl; give two to compare (A then B)")
+    p.add_argument("--html", help="write a self-contained HTML report here")
+    p.add_argument("--junit", help="write JUnit XML here (one testcase per sentence and per "
+                                   "expectation)")
+    p.add_argument("--markdown", help="write a Markdown summary here (GitHub step summary)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("console", help="type sentences, watch the device classify them")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--target", choices=["native", "qemu", "renode", "serial"],
+                   help="default: the board's first target")
+    p.add_argument("--model", default="nlu_scenario",
+                   help="shipped model name (hil/models/<name>) or path to a blob")
+    p.add_argument("--elf", help="boot this firmware instead of building it")
+    p.add_argument("--port", help="serial port (serial target)")
+    p.add_argument("--out", help="folder for logs (default out/console-<board>-<target>)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per sentence")
+    p.add_argument("--plain", action="store_true",
+                   help="one line per sentence even on a terminal (automatic without one)")
+    p.set_defaults(func=cmd_console)
