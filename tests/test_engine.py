@@ -70,7 +70,8 @@ def model_blobs(request) -> list[Path]:
 
 
 def test_sentences(blob_path: Path, count: int) -> list[list[int]]:
-    """`count` test sentences of the blob's dataset (nlu_scenario for a random model)."""
+    """`count` test sentences of the blob's dataset (nlu_scenario for a random model), tokenized
+    with the model's own tokenizer when it ships one."""
     from hil.model.tokenizer import Tokenizer
 
     meta = read_blob(blob_path.read_bytes()).meta
@@ -80,7 +81,8 @@ def test_sentences(blob_path: Path, count: int) -> list[list[int]]:
     path = DATASETS / name / "test.jsonl.gz"
     if not path.exists():
         path = DATASETS / "nlu_scenario" / "test.jsonl.gz"
-    tok = Tokenizer.from_file()
+    own = blob_path.parent / "tokenizer.json"
+    tok = Tokenizer.from_file(own) if own.is_file() else Tokenizer.from_file()
     max_len = meta["dims"]["max_len"]
     out = []
     with gzip.open(path, "rt", encoding="utf-8") as f:

@@ -1,0 +1,56 @@
+"""The Cortex-M4 engine (portable and DSP kernels) under QEMU mps2-an386, bit for bit.
+
+benchmarks/quant_speed.py builds firmware/tests/engine_qemu.c with the shipped model blob (or a
+seeded random model when none is shipped) and a header of real test sentences, runs it with
+semihosting, and the logits of both kernel sets must equal hil/quant/reference.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import quant_speed as qs  # noqa: E402
+from test_engine import model_blobs, random_blob, test_sentences  # noqa: E402,F401
+
+from hil.quant import reference as R  # noqa: E402
+from hil.quant.blob import read_blob  # noqa: E402
+
+pytestmark = [pytest.mark.qemu,
+              pytest.mark.skipif(not qs.have_tools(), reason="needs arm-none-eabi-gcc + QEMU")]
+
+
+def check(blob_path: Path, seqs: list[list[int]], tmp: Path) -> None:
+    blob = read_blob(blob_path.read_bytes())
+    want = [R.forward(blob, s).tolist() for s in seqs]
+    for dsp in (False, True):
+        res = qs.run(qs.build(blob_path, seqs, tmp / ("dsp" if dsp else "portable"), dsp))
+        assert [logits for _, logits in res["rows"]] == want, f"dsp={dsp}"
+        assert abs(res["cal"] - 25_000) <= 1  # icount: 1 tick = 40 instructions
+
+
+def test_qemu_bit_exact_sentences(request, tmp_path) -> None:
+    for blob_path in model_blobs(request):
+        check(blob_path, test_sentences(blob_path, 60), tmp_path)
+
+
+def test_qemu_edge_lengths(random_blob, tmp_path) -> None:  # noqa: F811
+    """Block tails (n % 4 != 0), odd key counts, padding, length 1 and 256."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    seqs = [[2], [2, 7], [2, 0, 9], [0, 0, 0, 0, 0], [2] + [0] * 6 + [11],
+            [2] + list(rng.integers(0, 8192, 255)), [2] + list(rng.integers(5, 8192, 36))]
+    check(random_blob, [[int(v) for v in s] for s in seqs], tmp_path)
+
+
+@pytest.mark.slow
+def test_qemu_bit_exact_sentences_slow(request, tmp_path) -> None:
+    for blob_path in model_blobs(request):
+        check(blob_path, test_sentences(blob_path, 500), tmp_path)
