@@ -157,21 +157,19 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _print_metrics(r: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    c = Console()
-    c.print(f"{r['dataset']}/{r['split']} (n={r['n']}): accuracy {r['accuracy']:.4f}, "
-            f"macro-F1 {r['macro_f1']:.4f}, loss {r['loss']:.4f}")
+    """Summary line, per-class F1 and a plain confusion matrix (fits 80 columns up to ~18
+    classes; rich tables elide cells when they do not fit, which hides the numbers)."""
     labels = r["labels"]
-    if len(labels) <= 20:
-        t = Table(title="confusion (rows true, columns predicted)")
-        t.add_column("")
-        for j in range(len(labels)):
-            t.add_column(str(j), justify="right")
-        for i, row in enumerate(r["confusion"]):
-            t.add_row(f"{i} {labels[i]}", *(str(v) for v in row))
-        c.print(t)
+    print(f"{r['dataset']}/{r['split']} (n={r['n']}): accuracy {r['accuracy']:.4f}, "
+          f"macro-F1 {r['macro_f1']:.4f}, loss {r['loss']:.4f}")
+    if len(labels) > 30:
+        return
+    w = max(3, len(str(max(max(row) for row in r["confusion"]))))
+    print("confusion (rows true, columns predicted):")
+    print("    " + " ".join(f"{j:>{w}}" for j in range(len(labels))) + "   F1   label")
+    for i, row in enumerate(r["confusion"]):
+        print(f"{i:>3} " + " ".join(f"{v:>{w}}" for v in row)
+              + f"  {r['per_class_f1'][i]:.3f} {labels[i]}")
 
 
 def cmd_model_ship(a: argparse.Namespace) -> int:
