@@ -553,7 +553,8 @@ class LiveDashboard:
             lat = Text(f"{self.latency_label()}: {spark(self.latencies)}")
             if self.latencies:
                 s = sorted(self.latencies)
-                lat.append(f"  median {s[len(s) // 2]:,.3g}  max {s[-1]:,.3g}")
+                f = ".3f" if self.unit.startswith("ns") else ",.0f"
+                lat.append(f"  median {s[len(s) // 2]:{f}}  max {s[-1]:{f}}")
             last = Table(box=None, padding=(0, 1), show_header=True)
             for col in ("#", "status", "pred", "label", "tokens", self.latency_label()):
                 last.add_column(col)

@@ -1,0 +1,262 @@
+"""`hil console` and the `hil run --live` dashboard, against the real `native` board.
+
+The interactive console is driven the way a person drives it: `hil console --board native` runs
+under a pseudo-terminal (so rich sees a terminal and Ctrl-C is a real SIGINT from the line
+discipline), the test types sentences, reads the screen (the bytes after the last clear-screen,
+escape codes stripped) and checks what is shown against the host's own tokenizer and integer
+reference. Killing the firmware process stands in for a board that dies; the console must say so
+and reboot it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hil import cli
+from hil.boards import BOARDS
+from hil.console import LiveDashboard, spark
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
+HAVE_GCC = shutil.which("gcc") is not None and shutil.which("make") is not None
+pytestmark = [
+    pytest.mark.skipif(not HAVE_GCC, reason="gcc/make not installed (native board)"),
+    pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped nlu_scenario model.bin"),
+]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
+CLEAR = "\x1b[2J"  # what rich's Console.clear() writes before each redraw
+
+
+@pytest.fixture(scope="module")
+def native_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from hil.firmware import build
+
+    dest = tmp_path_factory.mktemp("fw") / "firmware.elf"
+    return build(BOARDS["native"], SHIPPED, dest=dest)
+
+
+@pytest.fixture(scope="module")
+def oracle() -> object:
+    from hil.runner import Oracle
+
+    return Oracle(SHIPPED)
+
+
+def _labels() -> list[str]:
+    from hil.quant.blob import read_blob
+
+    return list(read_blob(SHIPPED.read_bytes()).meta["labels"])
+
+
+class PtyConsole:
+    """`hil console` on a pty: write keys, read what the screen shows."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        self.master, slave = os.openpty()
+        os.set_blocking(self.master, False)
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "60"}
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                                     env=env, start_new_session=True,
+                                     preexec_fn=self._controlling_tty(slave))
+        os.close(slave)
+        self.raw = ""
+
+    @staticmethod
+    def _controlling_tty(slave: int):  # noqa: ANN205 - a preexec hook
+        def hook() -> None:
+            import fcntl
+            import termios
+
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)  # Ctrl-C must reach us as SIGINT
+
+        return hook
+
+    def pump(self, timeout: float = 0.2) -> None:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if ready:
+            try:
+                self.raw += os.read(self.master, 65536).decode("utf-8", "replace")
+            except OSError:  # EIO: the console exited and closed the pty
+                time.sleep(timeout)
+
+    def screen(self) -> str:
+        """The text of the latest full redraw (after the last clear), escapes removed."""
+        return ANSI.sub("", self.raw.rsplit(CLEAR, 1)[-1]).replace("\r", "")
+
+    def wait_for(self, pattern: str, timeout: float = 30.0, whole: bool = False) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.pump()
+            text = ANSI.sub("", self.raw) if whole else self.screen()
+            if re.search(pattern, text):
+                return text
+            if self.proc.poll() is not None:
+                self.pump()
+                text = ANSI.sub("", self.raw) if whole else self.screen()
+                if re.search(pattern, text):
+                    return text
+                break
+        raise AssertionError(f"{pattern!r} not shown within {timeout} s; screen:\n"
+                             f"{self.screen()[-3000:]}\nexit: {self.proc.poll()}")
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        os.close(self.master)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+
+def test_console_on_a_pty_shows_the_answer_survives_a_dead_board_and_ctrl_c_stops_it(
+        native_elf: Path, oracle: object, tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
+            str(native_elf), "--out", str(tmp_path / "logs")]
+    con = PtyConsole(argv, ROOT)
+    try:
+        screen = con.wait_for(r"sentence>")
+        first_pid = int(re.search(r"link up \(pid (\d+)\)", screen).group(1))  # type: ignore[union-attr]
+        assert "board native" in screen and "target native" in screen
+        assert "model 1C201747" in screen or re.search(r"model [0-9A-F]{8}", screen)
+
+        text = "set an alarm for seven am tomorrow"
+        con.type(text + "\r")
+        screen = con.wait_for(r"reference .*\n(.|\n)*sentence>")
+        ids = oracle.ids(text)  # type: ignore[attr-defined]
+        ref = oracle.logits(ids)  # type: ignore[attr-defined]
+        want = _labels()[max(range(len(ref)), key=lambda i: (ref[i], -i))]
+        assert re.search(rf"label\s+{want}\s+\(\d+\.\d%\)", screen), screen
+        assert "host-computed" in screen  # the probabilities say where they come from
+        toks = " ".join(oracle.tokenizer.id_to_token(i) for i in ids)  # type: ignore[attr-defined]
+        assert toks in screen  # device ids shown as host vocabulary strings
+        assert f"token count  {len(ids)} " in screen and "same ids as the host" in screen
+        assert re.search(r"[\d,]+ ns \(host\)\s+->\s+latency \d+\.\d{3} ms", screen)
+        assert "emulated" not in screen.split("cost", 1)[1].split("\n", 1)[0]  # native: real
+        assert re.search(r"stack high-water \d+ B\s+arena high-water [\d.]+ (B|KiB)", screen)
+        assert "bit-exact with the host integer reference" in screen
+
+        con.type("what is the weather like in paris\r")
+        screen = con.wait_for(r"#2 +what is the weather(.|\n)*sentence>")
+        assert re.search(r"│\s+1 │ set an alarm for seven am tomorrow", screen), screen  # history
+
+        os.kill(first_pid, signal.SIGKILL)  # the board dies under the console
+        time.sleep(0.3)
+        con.type("play some music\r")
+        screen = con.wait_for(r"#3 +play some music(.|\n)*sentence>")
+        assert "link was down" in screen or "link lost" in screen
+        assert "rebooted and reconnected" in screen
+        second_pid = int(re.search(r"link up \(pid (\d+)\)", screen).group(1))  # type: ignore[union-attr]
+        assert second_pid != first_pid and _alive(second_pid)
+        assert "bit-exact with the host integer reference" in screen  # answered after reboot
+
+        con.type("\x03")  # Ctrl-C
+        con.wait_for(rf"stopped native \(pid {second_pid}\)", timeout=15, whole=True)
+        assert con.proc.wait(10) == 0
+        assert not _alive(second_pid)  # the console stopped the board it started
+    finally:
+        con.close()
+
+
+def test_console_plain_lines_from_a_pipe(native_elf: Path, oracle: object, tmp_path: Path
+                                         ) -> None:
+    sentences = ["show alarms", "", "turn the lights off in the kitchen", "x" * 3000,
+                 "what's on my calendar for friday"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
+         str(native_elf), "--out", str(tmp_path)],
+        input="\n".join(sentences) + "\n", capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4, proc.stdout  # blank lines are skipped, one line per sentence
+    assert "\x1b[" not in proc.stdout  # no escape codes without a terminal
+    labels = _labels()
+    for line, text in zip([lines[0], lines[1], lines[3]], [sentences[0], sentences[2],
+                                                          sentences[4]], strict=True):
+        ref = oracle.logits(oracle.ids(text))  # type: ignore[attr-defined]
+        want = labels[max(range(len(ref)), key=lambda i: (ref[i], -i))]
+        assert f"label={want} " in line and "ref=bit-exact" in line, line
+        assert re.search(r"cycles=\d+\[ns \(host\)\]", line) and f"text={text!r}" in line
+    assert "status=error" in lines[2] and "TOO_LONG" in lines[2]  # the device refused it
+    assert re.search(r"stopped native \(pid \d+\)", proc.stderr)
+
+
+def test_live_dashboard_plain_lines_and_rich_view() -> None:
+    out = io.StringIO()
+    dash = LiveDashboard(40, "t", stream=out)  # StringIO is no terminal: plain lines
+    assert dash.plain
+    with dash:
+        for i in range(40):
+            if i == 7:
+                dash.on_result({"index": i, "status": "error",
+                                "error": {"code": "TOO_LONG", "reason": "text over 2048"}})
+                continue
+            dash.on_result({"index": i, "status": "ok", "agree": i != 9, "correct": i % 4 != 0,
+                            "label": 1, "pred": 1, "cycles": 1_000_000 + i, "unit": "ns (host)",
+                            "tokens": 5})
+    lines = out.getvalue().splitlines()
+    assert any("last #7 error" in ln and "errors 1" in ln for ln in lines)
+    assert any("last #9 DISAGREE" in ln for ln in lines)
+    assert re.search(r"\[40/40\] [\d.]+/s ETA 0s  agreement 97\.4%  accuracy 74\.4%", lines[-1])
+    assert "\x1b[" not in out.getvalue()
+
+    from rich.console import Console
+
+    rich_out = io.StringIO()
+    Console(file=rich_out, width=120, force_terminal=False).print(dash)
+    view = rich_out.getvalue()
+    assert "40/40" in view and "sentences/s" in view and "agreement 97.4%" in view
+    assert "#7 error TOO_LONG: text over 2048" in view  # errors so far, though long ago
+    assert re.search(r"39 +ok +1 +1 +5 +1\.000", view)  # the last results, newest first
+    table = view.split("status", 1)[1].split("errors so far")[0]
+    assert len(re.findall(r"│ +\d+ +(ok|DISAGREE|error)", table)) == 5  # only the last 5 kept
+    assert "median 1.000" in view
+    assert spark(dash.latencies) in view
+
+
+def test_spark_shape() -> None:
+    assert spark([]) == ""
+    s = spark([1, 1, 1, 1, 2], bins=4)
+    assert len(s) == 4 and s[0] == "█" and s[1] == " " and s[-1] != " "
+
+
+def test_hil_run_live_without_a_terminal_and_reports_written(tmp_path: Path,
+                                                             native_elf: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "run", "--board", "native", "--limit", "20",
+         "--elf", str(native_elf), "--out", str(out), "--live"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "\x1b[" not in proc.stderr  # a pipe gets plain lines
+    assert re.search(r"\[20/20\] [\d.]+/s ETA 0s  agreement 100\.0%", proc.stderr)
+    for name in ("report.html", "junit.xml", "summary.md"):
+        assert (out / name).stat().st_size > 0
+    assert "## hil run run:" in (out / "summary.md").read_text()
+    assert json.loads((out / "summary.json").read_text())["summary"]["sentences"] == 20
+
+
+def test_hil_console_rejects_a_board_target_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["console", "--board", "native", "--target", "qemu"]) == 2
+    assert "does not run on qemu" in capsys.readouterr().err
