@@ -138,8 +138,13 @@ class Tokenizer:
             raise ValueError("tokenizer vocabulary has holes in its ids")
 
     @classmethod
-    def from_file(cls, path: str | Path = DEFAULT_TOKENIZER) -> Tokenizer:
-        """Load a tokenizer.json (the shipped one by default)."""
+    def from_file(cls, path: str | Path | None = None) -> Tokenizer:
+        """Load a tokenizer.json; by default the shipped one (hil/models/tokenizer.json, or the
+        identical copy beside the default model when a wheel left the top-level file out)."""
+        if path is None:
+            path = DEFAULT_TOKENIZER
+            if not path.exists():
+                path = DEFAULT_TOKENIZER.parent / "nlu_scenario" / "tokenizer.json"
         return cls(HFTokenizer.from_file(str(path)))
 
     def save(self, path: str | Path) -> None:
