@@ -443,9 +443,13 @@ class LiveDashboard:
     """
 
     def __init__(self, total: int, title: str, stream: IO[str] | None = None,
-                 plain: bool | None = None) -> None:
+                 plain: bool | None = None, *, clock_hz: int | None = None,
+                 emulated: bool = False, labels: list[str] | None = None) -> None:
         self.total = max(0, total)
         self.title = title
+        self.clock_hz = clock_hz  # board clock: device counts -> ms (emulated where it is)
+        self.emulated = emulated
+        self.labels = labels or []
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", lambda: False)()
         self.plain = (not isatty or os.environ.get("TERM") == "dumb") if plain is None else plain
@@ -490,8 +494,7 @@ class LiveDashboard:
                 cyc = rec.get("cycles")
                 if cyc:
                     self.unit = str(rec.get("unit", ""))
-                    clock = 1e9 if self.unit.startswith("ns") else None
-                    self.latencies.append(cyc / 1e6 if clock else float(cyc))
+                    self.latencies.append(self._ms(float(cyc)))
             else:
                 self.errors += 1
                 err = rec.get("error") or {}
@@ -528,8 +531,27 @@ class LiveDashboard:
                 f"{self._pct(self.correct, self.labelled)}  errors {self.errors}  "
                 f"last #{rec.get('index')} {mark}")
 
+    def _in_ms(self) -> bool:
+        return self.unit.startswith("ns") or bool(self.clock_hz)
+
+    def _ms(self, count: float) -> float:
+        """A device count as ms when its clock is known; else left in its own unit."""
+        if self.unit.startswith("ns"):
+            return count / 1e6
+        return count / self.clock_hz * 1e3 if self.clock_hz else count
+
     def latency_label(self) -> str:
-        return "latency ms (host)" if self.unit.startswith("ns") else self.unit or "cycles"
+        if self.unit.startswith("ns"):
+            return "latency ms (host ns)"
+        if self.clock_hz:
+            return (f"latency ms ({'emulated: ' if self.emulated else ''}{self.unit} / "
+                    f"{self.clock_hz / 1e6:g} MHz)")
+        return self.unit or "cycles"
+
+    def _name(self, label: Any) -> str:
+        if isinstance(label, int) and 0 <= label < len(self.labels):
+            return self.labels[label]
+        return "" if label is None else str(label)
 
     # -- rich --
 
@@ -543,7 +565,8 @@ class LiveDashboard:
         with self._lock:
             eta = self.eta_s()
             head = Table.grid(padding=(0, 2))
-            head.add_row(ProgressBar(total=self.total or 1, completed=self.n, width=40),
+            head.add_row(ProgressBar(total=self.total or 1, completed=self.n, width=40,
+                                     complete_style="green", finished_style="green"),
                          f"{self.n}/{self.total}", f"{self.rate():.1f} sentences/s",
                          f"ETA {'?' if eta is None else time.strftime('%M:%S', time.gmtime(eta))}")
             stats = Table.grid(padding=(0, 3))
@@ -553,22 +576,22 @@ class LiveDashboard:
             lat = Text(f"{self.latency_label()}: {spark(self.latencies)}")
             if self.latencies:
                 s = sorted(self.latencies)
-                f = ".3f" if self.unit.startswith("ns") else ",.0f"
+                f = ".3f" if self._in_ms() else ",.0f"
                 lat.append(f"  median {s[len(s) // 2]:{f}}  max {s[-1]:{f}}")
             last = Table(box=None, padding=(0, 1), show_header=True)
-            for col in ("#", "status", "pred", "label", "tokens", self.latency_label()):
-                last.add_column(col)
+            for col in ("#", "status", "sentence", "predicted", "label", "tokens",
+                        "latency ms" if self._in_ms() else self.unit):
+                last.add_column(col, no_wrap=True)
             for r in list(self.last)[::-1]:
                 ok = r.get("status") == "ok"
                 v = r.get("cycles")
-                shown = "" if not v else (f"{v / 1e6:.3f}" if self.unit.startswith("ns")
-                                          else f"{v:,}")
+                shown = "" if not v else (f"{self._ms(v):.3f}" if self._in_ms() else f"{v:,}")
                 last.add_row(str(r.get("index")),
                              Text("ok" if ok and r.get("agree") else
                                   "DISAGREE" if ok else str(r.get("status")),
                                   style="green" if ok and r.get("agree") else "red"),
-                             str(r.get("pred", "")), str(r.get("label", "")),
-                             str(r.get("tokens", "")), shown)
+                             str(r.get("text", ""))[:40], self._name(r.get("pred")),
+                             self._name(r.get("label")), str(r.get("tokens", "")), shown)
             errs = Text("\n".join(self.error_lines) or "none", style="red" if self.errors
                         else "dim")
             return Panel(Group(head, stats, lat, last, Text("errors so far:"), errs),

@@ -145,7 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.live:  # hil.console: rich dashboard on a terminal, plain lines elsewhere
         from hil.console import LiveDashboard
 
-        live = LiveDashboard(total, f"hil run {board.name} on {target}: {scenario.name}")
+        live = LiveDashboard(total, f"hil run {board.name} on {target}: {scenario.name}",
+                             clock_hz=board.clock_hz, emulated=target in ("qemu", "renode"),
+                             labels=scenario.labels)
         cfg.progress = live.on_result
     print(f"hil run: {board.name} on {target}, scenario {scenario.name}, model {model_path}, "
           f"out {out_dir}", file=sys.stderr)

@@ -204,7 +204,7 @@ def test_console_plain_lines_from_a_pipe(native_elf: Path, oracle: object, tmp_p
 
 def test_live_dashboard_plain_lines_and_rich_view() -> None:
     out = io.StringIO()
-    dash = LiveDashboard(40, "t", stream=out)  # StringIO is no terminal: plain lines
+    dash = LiveDashboard(40, "t", stream=out, labels=["alarm", "audio"])  # no tty: plain lines
     assert dash.plain
     with dash:
         for i in range(40):
@@ -228,11 +228,25 @@ def test_live_dashboard_plain_lines_and_rich_view() -> None:
     view = rich_out.getvalue()
     assert "40/40" in view and "sentences/s" in view and "agreement 97.4%" in view
     assert "#7 error TOO_LONG: text over 2048" in view  # errors so far, though long ago
-    assert re.search(r"39 +ok +1 +1 +5 +1\.000", view)  # the last results, newest first
+    assert re.search(r"39 +ok +audio +audio +5 +1\.000", view)  # last results, newest first
     table = view.split("status", 1)[1].split("errors so far")[0]
     assert len(re.findall(r"│ +\d+ +(ok|DISAGREE|error)", table)) == 5  # only the last 5 kept
     assert "median 1.000" in view
     assert spark(dash.latencies) in view
+
+
+def test_live_dashboard_emulated_counts_become_labelled_milliseconds() -> None:
+    from rich.console import Console
+
+    dash = LiveDashboard(2, "t", stream=io.StringIO(), clock_hz=168_000_000, emulated=True)
+    dash.on_result({"index": 0, "status": "ok", "agree": True, "cycles": 1_680_000,
+                    "unit": "instructions (qemu icount)", "tokens": 3, "text": "wake me up"})
+    assert dash.latencies == [pytest.approx(10.0)]
+    out = io.StringIO()
+    Console(file=out, width=140, force_terminal=False).print(dash)
+    view = out.getvalue()
+    assert "latency ms (emulated: instructions (qemu icount) / 168 MHz)" in view
+    assert re.search(r"0 +ok +wake me up +3 +10\.000", view)
 
 
 def test_spark_shape() -> None:
