@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,9 @@ class Oracle:
         self.blob = read_blob(self.blob_bytes)
         self.model_id = int(self.blob.model_id)
         self.dims = dims_of(self.blob)
-        self.tokenizer = Tokenizer.from_file()
+        # A model ships with the tokenizer it was trained with; fall back to the shared one.
+        own = model_path.parent / "tokenizer.json"
+        self.tokenizer = Tokenizer.from_file(own) if own.is_file() else Tokenizer.from_file()
         self._lock = threading.Lock()
 
     def ids(self, text: str) -> list[int]:
@@ -275,6 +278,7 @@ class Session:
         self.name = name
         self.target = make_target(ctx.cfg, ctx.elf, name)
         self.device: Any = None
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ref-{name}")
 
     def open(self) -> None:
         from hil.protocol import Device, DeviceTimeout
@@ -314,6 +318,7 @@ class Session:
 
     def close(self) -> None:
         self.target.stop()
+        self.pool.shutdown(wait=True)
 
 
 def _unit_of(ctx: JobContext) -> tuple[str, str, int]:
@@ -329,6 +334,8 @@ def classify_one(ctx: JobContext, session: Session, s: Sentence, job: int) -> di
     host_ids = ctx.oracle.ids(s.text)
     rec: dict[str, Any] = {"index": s.index, "text": s.text, "label": s.label, "job": job,
                            "host_ids": host_ids}
+    # The reference runs while the device computes (the link thread and numpy release the GIL).
+    ref_future = session.pool.submit(ctx.oracle.logits, host_ids)
     t0 = time.perf_counter()
     try:  # the Device re-sends after a timeout or a damaged frame (ctx.retries times)
         res = session.device.classify(s.text, timeout=ctx.timeout_s)
@@ -344,7 +351,7 @@ def classify_one(ctx: JobContext, session: Session, s: Sentence, job: int) -> di
     device_unit, unit, clock = _unit_of(ctx)
     logits = [int(v) for v in _field(res, "logits", [])]
     dev_ids = _field(res, "ids")
-    ref = ctx.oracle.logits(host_ids)
+    ref = ref_future.result()
     label = int(_field(res, "label"))
     raw = int(_field(res, "cycles", 0) or 0)
     layers = [to_cycles(int(v), ctx.cfg.target, device_unit, clock)
