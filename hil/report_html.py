@@ -116,8 +116,9 @@ def _memory_meters(a: Analysis, name: str = "memory") -> str:
     return svg.meters(items, name=name, title=f"Memory against {a.board}'s limits")
 
 
-def _latency_label(a: Analysis) -> str:
-    return f"latency, ms ({'emulated: ' if a.emulated else ''}{a.latency_source})"
+def _latency_label(runs: list[Analysis]) -> str:
+    return "latency, ms" + (" (emulated)" if all(r.emulated for r in runs) else
+                            " (some emulated)" if any(r.emulated for r in runs) else "")
 
 
 def _expectations_table(a: Analysis) -> str:
@@ -149,26 +150,41 @@ def _worst_table(a: Analysis) -> str:
             f"</tr>{rows}</table>")
 
 
-def _plots(runs: list[Analysis]) -> list[str]:
-    """The charts shared by the single-run page and the comparison (overlaid when two)."""
+def _cost_plots(runs: list[Analysis], suffix: str = "", prefix: str = "") -> list[str]:
+    """Cost against tokens and per stage: runs overlaid on one axis (same unit only)."""
     names = [r.run.name for r in runs]
-    a = runs[0]
+    unit = runs[0].unit or "cycles"
+    return [
+        _panel(svg.scatter([(n, [(float(t), c) for t, c in r.cycles_tokens])
+                            for n, r in zip(names, runs, strict=True)],
+                           name="cycles_tokens" + suffix, title=f"{prefix}Cost against tokens",
+                           xlabel="tokens (incl. [CLS])", ylabel=unit)),
+        _panel(svg.bars(stage_names(max(len(r.stage_mean) for r in runs)),
+                        [(n, r.stage_mean) for n, r in zip(names, runs, strict=True)],
+                        name="layers" + suffix, title=f"{prefix}Mean cost per stage",
+                        ylabel=unit)),
+    ]
+
+
+def _plots(runs: list[Analysis]) -> list[str]:
+    """The charts shared by the single-run page and the comparison. Latency (ms) is overlaid;
+    counts are overlaid only when both runs count in the same unit: instructions under QEMU and
+    host nanoseconds on one axis would compare nothing."""
+    names = [r.run.name for r in runs]
+    sources = "; ".join(f"{r.run.name}: {r.latency_source}" if len(runs) > 1
+                        else r.latency_source for r in runs)
     out = [
         _panel(svg.histogram([(n, r.latency_ms) for n, r in zip(names, runs, strict=True)],
                              name="latency", title="Latency distribution",
-                             xlabel=_latency_label(a)),
-               "Latency is the device's own count divided by the board clock; "
+                             xlabel=_latency_label(runs)),
+               f"Latency = the device's own count / board clock ({sources}); "
                + ("emulated counts are not board measurements." if any(r.emulated for r in runs)
                   else "not the host round trip.")),
-        _panel(svg.scatter([(n, [(float(t), c) for t, c in r.cycles_tokens])
-                            for n, r in zip(names, runs, strict=True)],
-                           name="cycles_tokens", title="Cycles against tokens",
-                           xlabel="tokens (incl. [CLS])", ylabel=a.unit or "cycles")),
-        _panel(svg.bars(stage_names(max(len(r.stage_mean) for r in runs)),
-                        [(n, r.stage_mean) for n, r in zip(names, runs, strict=True)],
-                        name="layers", title="Mean cost per stage",
-                        ylabel=a.unit or "cycles")),
     ]
+    if len({r.unit for r in runs}) == 1:
+        return out + _cost_plots(runs)
+    for tag, r in zip("ab", runs, strict=False):
+        out += _cost_plots([r], suffix=f"_{tag}", prefix=f"{tag.upper()} ({r.unit}): ")
     return out
 
 

@@ -273,7 +273,7 @@ def meters(items: list[tuple[str, float | None, float | None, str]], *, name: st
     as zero."""
     row = 34
     h = MT + 12 + row * len(items) + 8
-    left, right = 150, W - 20
+    left, right = 190, W - 20
     parts = _open(name, title, W, h)
     scale_max = max([v for _, u, lim, _ in items for v in (u, lim) if v] or [1])
     for k, (label, used, limit, caption) in enumerate(items):

@@ -291,6 +291,14 @@ def test_compare_two_runs(tmp_path: Path) -> None:
     assert "1 sentence(s) changed their predicted label." in md
     validate_junit(tmp_path / "c.xml")  # JUnit describes B
 
+    # different count units (host ns vs QEMU instructions) never share an axis
+    ns_recs = [dict(r, unit="ns (host)", device_unit="ns") for r in a_recs]
+    native = write_synth(tmp_path / "native", ns_recs, board="native", target="native")
+    write_reports([native, b], html=tmp_path / "u.html")
+    plots = set(svgs_well_formed((tmp_path / "u.html").read_text()))
+    assert {"cycles_tokens_a", "cycles_tokens_b", "layers_a", "layers_b", "latency"} <= plots
+    assert "cycles_tokens" not in plots and "layers" not in plots
+
 
 def test_bare_results_file_and_bad_paths(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
