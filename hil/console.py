@@ -270,8 +270,9 @@ def _bar(frac: float, width: int = 28) -> str:
     return "█" * full + "·" * (width - full)
 
 
-def render_screen(session: ConsoleSession, turn: Turn | None, history: list[Turn]) -> Any:
-    """The rich renderable for the console screen."""
+def render_screen(session: ConsoleSession, turn: Turn | None, history: list[Turn],
+                  notice: str = "") -> Any:
+    """The rich renderable for the console screen (`notice`: the answer to a `:` command)."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
@@ -281,6 +282,8 @@ def render_screen(session: ConsoleSession, turn: Turn | None, history: list[Turn
     if session.errors:
         status.append(f"  last error: {session.errors[-1][:80]}", style="reverse red")
     parts: list[Any] = [status]
+    if notice:
+        parts.append(Text(notice, style="bold yellow"))
     if turn is None:
         parts.append(Panel("Type a sentence and press Enter. `:reset` reboots the device, "
                            "`:quit` or Ctrl-D leaves, Ctrl-C stops.", title="hil console"))
@@ -349,6 +352,7 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
     console = Console(file=stdout, force_terminal=interactive or None, highlight=False)
     history: list[Turn] = []
     turn: Turn | None = None
+    notice = ""
     try:
         try:
             session.connect()
@@ -362,7 +366,8 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
         while True:
             if interactive:
                 console.clear()
-                console.print(render_screen(session, turn, history))
+                console.print(render_screen(session, turn, history, notice))
+                notice = ""
                 try:
                     line = console.input("[bold]sentence> [/]")
                 except EOFError:
@@ -377,11 +382,11 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
             if text.strip() in (":quit", ":q", ":exit"):
                 break
             if text.strip() == ":reset":
-                msg = session.reset()
-                if interactive:
-                    session.errors.append(msg) if "failed" in msg else None
-                else:
-                    print(f"# {msg}", flush=True)
+                notice = session.reset()
+                if "failed" in notice:
+                    session.errors.append(notice)
+                if not interactive:
+                    print(f"# {notice}", flush=True)
                 continue
             if turn is not None:
                 history.append(turn)

@@ -171,6 +171,12 @@ def test_console_on_a_pty_shows_the_answer_survives_a_dead_board_and_ctrl_c_stop
         assert second_pid != first_pid and _alive(second_pid)
         assert "bit-exact with the host integer reference" in screen  # answered after reboot
 
+        con.type(":reset\r")  # the device reboots on request: the screen says so
+        screen = con.wait_for(r"device reset: fresh HELLO received(.|\n)*sentence>")
+        con.type("wake me up at six\r")
+        screen = con.wait_for(r"#4 +wake me up at six(.|\n)*sentence>")
+        assert "bit-exact with the host integer reference" in screen
+
         con.type("\x03")  # Ctrl-C
         con.wait_for(rf"stopped native \(pid {second_pid}\)", timeout=15, whole=True)
         assert con.proc.wait(10) == 0
