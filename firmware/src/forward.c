@@ -91,8 +91,9 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
 
     /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
     stage(hooks, 0, 0);
-    for (uint32_t t = 0; t < n; t++)
-        ebq_embedding_s8(m, ids[t], t, s.x + (size_t)t * d);
+    for (uint32_t t0 = 0; t0 < n; t0 += EBQ_BLOCK)
+        ebq_embedding_s8(m, ids, t0, (n - t0 < EBQ_BLOCK) ? n - t0 : EBQ_BLOCK, s.wide,
+                         s.x + (size_t)t0 * d);
     stage(hooks, 0, 1);
 
     for (uint32_t l = 0; l < m->n_layers; l++) {

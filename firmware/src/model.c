@@ -85,7 +85,7 @@ static int load_dims(const ebq_blob *b, ebq_model *m)
     m->num_labels = (uint32_t)dims[EBQ_DIMS_LABELS];
     /* Limits the kernels' int32 accumulators and the uint16 ids are proven for. */
     if (m->n_layers > EBQ_MAX_LAYERS || m->dim > EBQ_MAX_DIM || m->dim % 4 != 0 ||
-        m->vocab_size > 65536 || m->max_len > 4096 || m->emb_dim > 1024 || m->kernel > 1024)
+        m->vocab_size > 65536 || m->max_len > 4096 || 2 * m->emb_dim > m->dim || m->kernel > 1024)
         return EBQ_ERR_BLOB_TENSOR;
     return EBQ_OK;
 }

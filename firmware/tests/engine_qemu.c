@@ -94,8 +94,8 @@ static void profile(const ebq_model *m)
     int16_t *wide = (int16_t *)(void *)(c + EBQ_BLOCK * d);
     const ebq_layer *w = &m->layers[0];
     uint64_t t0 = port_cycles();
-    for (uint32_t t = 0; t < n; t++)
-        ebq_embedding_s8(m, ids[t], t, x + t * d);
+    for (uint32_t t = 0; t < n; t += EBQ_BLOCK)
+        ebq_embedding_s8(m, ids, t, EBQ_BLOCK, wide, x + t * d);
     uint64_t t1 = port_cycles();
     prof_line("embedding", t1 - t0, (uint64_t)n * d * m->emb_dim * 2);
     ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);

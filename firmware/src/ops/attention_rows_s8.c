@@ -34,7 +34,7 @@ static void attention_row(uint32_t n, uint32_t dim, const int8_t *q, const int8_
             z = EBQ_EXP_ZMIN;
         if (z > 0)
             z = 0;
-        scratch[j] = ebq_exp_q14((int32_t)z, exp_hi, exp_lo);
+        scratch[j] = ebq_exp_q14_inline((int32_t)z, exp_hi, exp_lo);
         big_e += scratch[j];
     }
     /* 3. acc_c = sum_j e_j y_jc (|acc| <= 2^29), then attn_c = acc_c / E in Q16. */

@@ -41,8 +41,10 @@ static inline int8_t ebq_sat8(int64_t v)
     return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
 }
 
-/* x0[t] = sat8(rq(tok_proj tok[id]) + rq(pos_proj pos[t])) for one token; out (D,). */
-void ebq_embedding_s8(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out);
+/* x0[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])) for rows t0..t0+rows-1
+ * (rows <= EBQ_BLOCK); out (rows,D). `wide`: EBQ_BLOCK * 2 * E int16 of scratch. */
+void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint32_t rows,
+                      int16_t *wide, int8_t *out);
 
 /* floor(sqrt(v)) for any 64-bit v. */
 uint32_t ebq_isqrt64(uint64_t v);
@@ -73,7 +75,13 @@ void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint
                                   const int8_t *y, const int8_t *w, const int32_t *b,
                                   const ebq_rq_params *rq, int8_t *out);
 
-/* e = exp(z / 256) in Q14 for z in [-4096, 0], by the two tables. */
+/* e = exp(z / 256) in Q14 for z in [-4096, 0], by the two tables: e^(-k - r/256) = HI[k] LO[r].
+ * Inline (one per key in the softmax); exp_q14.c exports it for the kernel tests. */
+static inline int32_t ebq_exp_q14_inline(int32_t z, const int16_t *hi, const int16_t *lo)
+{
+    const int32_t k = -z; /* [0, 4096] */
+    return ((int32_t)hi[k >> 8] * lo[k & 255] + (1 << 13)) >> 14; /* [0, 2^14] */
+}
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);
 
 /* Attention of `nq` <= EBQ_BLOCK query rows q (nq,D) over keys = values = y (n,D), keys with

@@ -1,7 +1,7 @@
 /* embedding_s8.c - Nano Embedder for one token: two small projections, summed in x0's scale. */
 #include "ebq_ops.h"
 
-void ebq_embedding_s8(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out)
+static void embed_row(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out)
 {
     const uint32_t e_dim = m->emb_dim;
     const int8_t *tok = m->tok + (size_t)id * e_dim; /* (E,) */
@@ -17,4 +17,12 @@ void ebq_embedding_s8(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out)
         out[o] = ebq_sat8(ebq_rq(at, m->tok_proj_rq.m[o], m->tok_proj_rq.sh[o]) +
                           ebq_rq(ap, m->pos_proj_rq.m[o], m->pos_proj_rq.sh[o]));
     }
+}
+
+void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint32_t rows,
+                      int16_t *wide, int8_t *out)
+{
+    (void)wide;
+    for (uint32_t r = 0; r < rows; r++)
+        embed_row(m, ids[t0 + r], t0 + r, out + (size_t)r * m->dim);
 }

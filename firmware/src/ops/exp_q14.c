@@ -3,6 +3,5 @@
 
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo)
 {
-    const int32_t k = -z; /* [0, 4096] */
-    return ((int32_t)hi[k >> 8] * lo[k & 255] + (1 << 13)) >> 14; /* [0, 2^14] */
+    return ebq_exp_q14_inline(z, hi, lo);
 }

@@ -41,13 +41,14 @@ static int32_t softmax_exp(uint32_t n, int32_t *s, const uint16_t *ids, const eb
         if (ids[j] != 0 && s[j] > smax)
             smax = s[j];
     uint8_t *e = (uint8_t *)s;
+    const int32_t mult = sm->m[0], shift = sm->sh[0]; /* locals: the e stores may alias sm */
     int32_t big_e = 0;
     for (uint32_t j = 0; j < n; j++) {
         int32_t ej = 0;
         if (ids[j] != 0) {
-            int64_t z = ebq_rq(s[j] - smax, sm->m[0], sm->sh[0]);
+            int64_t z = ebq_rq(s[j] - smax, mult, shift);
             z = z < EBQ_EXP_ZMIN ? EBQ_EXP_ZMIN : (z > 0 ? 0 : z);
-            ej = ebq_exp_q14((int32_t)z, hi, lo);
+            ej = ebq_exp_q14_inline((int32_t)z, hi, lo);
         }
         const int16_t e16 = (int16_t)ej;
         __builtin_memcpy(e + 2 * j, &e16, 2);

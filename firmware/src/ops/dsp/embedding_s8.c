@@ -1,0 +1,59 @@
+/*
+ * dsp/embedding_s8.c - Cortex-M4 twin of ../embedding_s8.c (same bits).
+ *
+ * Four tokens at a time: their table rows (and the 4 consecutive position rows) are widened to
+ * int16 once, then each projection row feeds ebq_dot4_s8 (4 tokens per weight load).
+ */
+#if defined(__ARM_FEATURE_DSP)
+#include "../ebq_ops.h"
+#include "ebq_dsp.h"
+
+#define EBQ_EMB_MAX_E 64u
+
+static void embed_row(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out)
+{
+    const uint32_t e_dim = m->emb_dim;
+    const int8_t *tok = m->tok + (size_t)id * e_dim;
+    const int8_t *pos = m->pos + (size_t)t * e_dim;
+    for (uint32_t o = 0; o < m->dim; o++) {
+        const int8_t *wt = m->tok_proj_w + (size_t)o * e_dim;
+        const int8_t *wp = m->pos_proj_w + (size_t)o * e_dim;
+        int32_t at = 0, ap = 0;
+        for (uint32_t e = 0; e < e_dim; e++) {
+            at += (int32_t)tok[e] * wt[e];
+            ap += (int32_t)pos[e] * wp[e];
+        }
+        out[o] = ebq_sat8(ebq_rq(at, m->tok_proj_rq.m[o], m->tok_proj_rq.sh[o]) +
+                          ebq_rq(ap, m->pos_proj_rq.m[o], m->pos_proj_rq.sh[o]));
+    }
+}
+
+void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint32_t rows,
+                      int16_t *wide, int8_t *out)
+{
+    const uint32_t e_dim = m->emb_dim, d = m->dim;
+    if (rows != EBQ_BLOCK || e_dim % 8 != 0 || e_dim > EBQ_EMB_MAX_E) {
+        for (uint32_t r = 0; r < rows; r++)
+            embed_row(m, ids[t0 + r], t0 + r, out + (size_t)r * d);
+        return;
+    }
+    int8_t tok[EBQ_BLOCK * EBQ_EMB_MAX_E] __attribute__((aligned(4)));
+    for (uint32_t r = 0; r < EBQ_BLOCK; r++)
+        for (uint32_t e = 0; e < e_dim; e += 4) /* E % 8 == 0: rows are word aligned */
+            __builtin_memcpy(tok + r * e_dim + e, m->tok + (size_t)ids[t0 + r] * e_dim + e, 4);
+    int16_t *wt = wide, *wp = wide + EBQ_BLOCK * e_dim;
+    ebq_widen_rows(EBQ_BLOCK, e_dim, tok, wt);
+    ebq_widen_rows(EBQ_BLOCK, e_dim, m->pos + (size_t)t0 * e_dim, wp);
+    for (uint32_t o = 0; o < d; o++) {
+        int32_t at[4] = {0, 0, 0, 0}, ap[4] = {0, 0, 0, 0};
+        ebq_dot4_s8(e_dim, m->tok_proj_w + (size_t)o * e_dim, wt, at);
+        ebq_dot4_s8(e_dim, m->pos_proj_w + (size_t)o * e_dim, wp, ap);
+        const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
+        const int32_t mp = m->pos_proj_rq.m[o], sp = m->pos_proj_rq.sh[o];
+        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
+            out[(size_t)r * d + o] = ebq_sat8(ebq_rq(at[r], mt, st) + ebq_rq(ap[r], mp, sp));
+    }
+}
+#else
+#include "../embedding_s8.c"
+#endif
