@@ -183,9 +183,12 @@ def _plots(runs: list[Analysis]) -> list[str]:
     ]
     if len({r.unit for r in runs}) == 1:
         return out + _cost_plots(runs)
-    for tag, r in zip("ab", runs, strict=False):
-        out += _cost_plots([r], suffix=f"_{tag}", prefix=f"{tag.upper()} ({r.unit}): ")
-    return out
+    # different units: one chart per run, A beside B (the grid fills rows left to right)
+    a_plots, b_plots = (_cost_plots([r], suffix=f"_{tag}", prefix=f"{tag.upper()} ({r.unit}): ")
+                        for tag, r in zip("ab", runs, strict=True))
+    return [*out, '<div class="panel"><p class="note">Counts are in different units, so each '
+            "run's cost charts have their own axis: A left, B right.</p></div>",
+            *(p for pair in zip(a_plots, b_plots, strict=True) for p in pair)]
 
 
 def render_html(a: Analysis) -> str:
@@ -238,7 +241,8 @@ def render_compare_html(a: Analysis, b: Analysis) -> str:
         "<h2>Deltas</h2>",
         "<table data-table=\"compare\"><tr><th>measure</th><th>A</th><th>B</th><th>B - A</th>"
         f"</tr>{rows}</table>",
-        "<h2>Plots (A blue, B orange)</h2>", '<div class="grid">', *_plots([a, b]),
+        "<h2>Plots (A blue, B orange where overlaid; A left, B right otherwise)</h2>",
+        '<div class="grid">', *_plots([a, b]),
         _panel(_rate_meters(a, "rates_a").replace("Agreement and accuracy", "A: agreement and "
                                                    "accuracy")),
         _panel(_rate_meters(b, "rates_b").replace("Agreement and accuracy", "B: agreement and "

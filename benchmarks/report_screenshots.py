@@ -1,0 +1,167 @@
+"""Render docs/screenshots/*.png for real: the console in a terminal, the live dashboard, and the
+HTML report, from actual runs on the QEMU-emulated netduinoplus2 (and the native board).
+
+    python benchmarks/report_screenshots.py [--out docs/screenshots] [--board netduinoplus2]
+
+Needs tmux, headless Chromium and QEMU (apt-get install -y --no-install-recommends chromium tmux
+qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi).
+
+How, so anyone can check the pictures are not mock-ups:
+- console: `hil console --board B` runs inside a tmux session of fixed size; sentences are typed
+  with `tmux send-keys`; `tmux capture-pane -e -p` gives the screen text with its ANSI colours;
+  rich turns that into an SVG (Text.from_ansi + export_svg, no re-layout) and headless Chromium
+  photographs the SVG.
+- live dashboard: the same, for `hil run --live`, captured while it streams.
+- HTML report: `hil run --board B --out DIR` writes DIR/report.html; Chromium photographs it as a
+  browser shows it. `hil report NATIVE QEMU --html` makes the comparison page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HIL = [sys.executable, "-m", "hil.cli"]
+COLS, ROWS = 118, 46
+SENTENCES = ["set an alarm for seven am tomorrow", "what is the weather like in paris",
+             "play the next song by the beatles", "order a large pepperoni pizza",
+             "how many calories are in an avocado"]
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    sys.exit("needs chromium: apt-get install -y --no-install-recommends chromium")
+
+
+def shoot(url_file: Path, png: Path, width: int, height: int) -> None:
+    """Headless Chromium screenshot of a local file at a fixed window size."""
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-quic", "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", "--hide-scrollbars",
+                        f"--window-size={width},{height}", f"--screenshot={png}",
+                        url_file.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    print(f"wrote {png}")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def terminal_png(ansi: str, png: Path, title: str) -> None:
+    """Captured terminal text (with ANSI colours) -> SVG via rich -> PNG via Chromium."""
+    from rich.console import Console
+    from rich.text import Text
+
+    con = Console(record=True, width=COLS, file=open("/dev/null", "w"),  # noqa: SIM115
+                  force_terminal=True, color_system="truecolor")
+    lines = ansi.rstrip("\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for line in lines:
+        con.print(Text.from_ansi(line), no_wrap=True, overflow="crop")
+    svg = con.export_svg(title=title)
+    w, h = (float(x) for x in re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg).groups())
+    page = png.with_suffix(".svg.html")
+    page.write_text(f"<html><body style='margin:0;background:#fff'>{svg}</body></html>")
+    try:
+        shoot(page, png, int(w) + 2, int(h) + 2)
+    finally:
+        page.unlink()
+
+
+def wait_screen(session: str, pattern: str, timeout: float = 120) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        text = tmux("capture-pane", "-t", session, "-p")
+        if re.search(pattern, text):
+            return text
+        time.sleep(0.3)
+    raise SystemExit(f"tmux {session}: {pattern!r} not on screen within {timeout} s:\n{text}")
+
+
+def console_shot(board: str, out: Path, logs: Path) -> None:
+    session = "hil-shot-console"
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    cmd = " ".join([*HIL, "console", "--board", board, "--out", str(logs / "console")])
+    tmux("new-session", "-d", "-s", session, "-x", str(COLS), "-y", str(ROWS),
+         f"cd {ROOT} && TERM=xterm-256color {cmd}; sleep 60")
+    try:
+        wait_screen(session, r"sentence>")
+        for n, text in enumerate(SENTENCES, 1):
+            tmux("send-keys", "-t", session, text, "Enter")
+            wait_screen(session, rf"#{n} +{re.escape(text[:30])}(.|\n)*sentence>")
+        ansi = tmux("capture-pane", "-t", session, "-p", "-e")
+        terminal_png(ansi, out / "console.png", f"hil console --board {board}")
+        tmux("send-keys", "-t", session, "C-c")
+        wait_screen(session, r"stopped", 20)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def live_shot(board: str, out: Path, logs: Path) -> None:
+    session = "hil-shot-live"
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    cmd = " ".join([*HIL, "run", "--board", board, "--out", str(logs / "live"), "--live"])
+    tmux("new-session", "-d", "-s", session, "-x", str(COLS), "-y", "24",
+         f"cd {ROOT} && TERM=xterm-256color {cmd}; sleep 60")
+    try:
+        end = time.monotonic() + 300
+        while True:  # capture mid-run: between 100 and 299 of 300 done
+            ansi = tmux("capture-pane", "-t", session, "-p", "-e")
+            m = re.search(r"\b(\d+)/300\b", re.sub(r"\x1b\[[0-9;]*m", "", ansi))
+            if m and 100 <= int(m.group(1)) < 300:
+                break
+            if time.monotonic() > end or (m and int(m.group(1)) == 300):
+                raise SystemExit(f"hil run --live: no mid-run screen to capture:\n{ansi}")
+            time.sleep(0.2)
+        terminal_png(ansi, out / "run-live.png", f"hil run --board {board} --live")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def report_shots(board: str, out: Path, logs: Path) -> None:
+    qemu = logs / f"{board}-run"
+    native = logs / "native-run"
+    for b, d in ((board, qemu), ("native", native)):
+        code = subprocess.run([*HIL, "run", "--board", b, "--out", str(d), "--quiet"],
+                              cwd=ROOT).returncode
+        if code not in (0, 1):
+            raise SystemExit(f"hil run --board {b} failed ({code})")
+    shoot(qemu / "report.html", out / "report.png", 1360, 3000)
+    subprocess.run([*HIL, "report", str(native), str(qemu), "--html",
+                    str(logs / "compare.html")], check=True, cwd=ROOT)
+    shoot(logs / "compare.html", out / "report-compare.png", 1360, 2000)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--board", default="netduinoplus2")
+    ap.add_argument("--logs", default=str(ROOT / "out" / "screenshots"))
+    args = ap.parse_args()
+    out, logs = Path(args.out), Path(args.logs)
+    out.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    if shutil.which("tmux") is None:
+        sys.exit("needs tmux: apt-get install -y --no-install-recommends tmux")
+    report_shots(args.board, out, logs)
+    console_shot(args.board, out, logs)
+    live_shot(args.board, out, logs)
+
+
+if __name__ == "__main__":
+    main()
