@@ -91,6 +91,10 @@ def texts_digest(texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+#: Loaded (tokenizer, model) per model directory; teachers are never trained, so sharing is safe.
+_LOADED: dict[str, tuple[Any, Any]] = {}
+
+
 class Teacher:
     """A sentence encoder: mean-pooled, L2-normalised last hidden states (all-MiniLM's recipe)."""
 
@@ -127,8 +131,11 @@ class Teacher:
         from transformers import AutoModel, AutoTokenizer
 
         torch.set_num_threads(self.threads)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True).eval()
+        key = str(self.path)
+        if key not in _LOADED:  # one copy per process: loading costs seconds on a busy CPU
+            _LOADED[key] = (AutoTokenizer.from_pretrained(key, local_files_only=True),
+                            AutoModel.from_pretrained(key, local_files_only=True).eval())
+        self.tokenizer, self.model = _LOADED[key]
         return self
 
     def embed(self, texts: Sequence[str], max_len: int = 128, batch_size: int = 64
@@ -199,7 +206,8 @@ def cached_embeddings(teacher: Teacher, texts: Sequence[str], max_len: int = 128
 # ---- the per-dataset teacher: a classifier head on frozen sentence embeddings ------------------
 def fit_head(train_x: np.ndarray, train_y: Sequence[int], dev_x: np.ndarray,
              dev_y: Sequence[int], num_labels: int, seed: int = 0,
-             log: Callable[[str], None] = print) -> tuple[dict[str, Any], float]:
+             log: Callable[[str], None] = print, epochs: int = 60
+             ) -> tuple[dict[str, Any], float]:
     """Fit the teacher's classifier on frozen embeddings and pick its shape on dev.
 
     Why frozen: fine-tuning all 22M parameters over thousands of sentences per epoch does not fit
@@ -222,7 +230,7 @@ def fit_head(train_x: np.ndarray, train_y: Sequence[int], dev_x: np.ndarray,
             opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=wd)
             keep: tuple[float, dict[str, Any]] = (-1.0, {})
             g = torch.Generator().manual_seed(seed)
-            for epoch in range(60):
+            for epoch in range(epochs):
                 net.train()
                 perm = torch.randperm(len(xt), generator=g)
                 for s in range(0, len(perm), 64):
