@@ -46,6 +46,7 @@ tr.error td:first-child,tr.timeout td:first-child{border-left:4px solid #c23b4e}
 tr.disagree td:first-child{border-left:4px solid #7a4fc9}
 tr.misclassified td:first-child{border-left:4px solid #e07b1a}
 .bad{color:#c23b4e;font-weight:600}.good{color:#2a9d5b;font-weight:600}
+details{margin-top:10px}summary{cursor:pointer;color:#444}
 pre{white-space:pre-wrap;background:#fff;border:1px solid #e2e4e8;padding:8px}
 """
 
@@ -191,6 +192,31 @@ def _plots(runs: list[Analysis]) -> list[str]:
             *(p for pair in zip(a_plots, b_plots, strict=True) for p in pair)]
 
 
+def _details(a: Analysis) -> str:
+    """Where the numbers come from: device identity, clock, units, throughput, files."""
+    summ = a.run.summary or {}
+    hello = summ.get("hello") or {}
+    tp = summ.get("throughput") or {}
+    rtt = ((summ.get("summary") or {}).get("host_round_trip_ms") or {}).get("median")
+    rows = [
+        ("firmware / model id",
+         f"{hello.get('fw', '?')} / {hello.get('model', a.model_id or '?')}"),
+        ("clock", f"{int(hello['clock']) / 1e6:g} MHz" if hello.get("clock") else "not recorded"),
+        ("cycle unit", a.unit or "none reported"),
+        ("latency source", a.latency_source),
+        ("host round trip median (not board latency)",
+         "not recorded" if rtt is None else f"{rtt:.2f} ms"),
+        ("end-to-end throughput", "not recorded" if not tp.get("sentences_per_s") else
+         f"{tp['sentences_per_s']:.1f} sentences/s over {tp.get('wall_s')} s, "
+         f"jobs {tp.get('jobs')}"),
+        ("error codes", ", ".join(f"{k} x{v}" for k, v in sorted(a.error_codes.items()))
+         or "none"),
+        ("results", str(a.run.results_path)),
+    ]
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<details><summary>Run details</summary><table>{body}</table></details>"
+
+
 def render_html(a: Analysis) -> str:
     """The single-run report."""
     ok = _verdict(a)
@@ -202,6 +228,7 @@ def render_html(a: Analysis) -> str:
         f'<b>{_e(a.scenario)}</b>, model <code>{_e(a.model_id or "?")}</code>, '
         f'results <code>{_e(a.run.results_path)}</code></div>',
         _cards(headline(a)),
+        _details(a),
     ]
     if a.run_error:
         body += ["<h2>Run error</h2>", f"<pre>{_e(a.run_error)}</pre>"]
