@@ -160,7 +160,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hil.report import write_run_reports  # report.html, junit.xml, summary.md beside results
 
     try:
-        write_run_reports(out_dir)
+        written = write_run_reports(out_dir)
+        print(f"hil run: reports {', '.join(map(str, written))}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's verdict
         print(f"hil run: reports not written: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not args.out and not args.resume:  # default layout: out/summary.json = the latest run
