@@ -315,6 +315,12 @@ class ManagedProcess:
                 return f"{Path(self.argv[0]).name} killed by {signal.Signals(-code).name}"
         return f"{Path(self.argv[0]).name} exited with code {code}"
 
+    def exit_reason(self) -> str:
+        """Why the stream ended: the pty/socket closes a moment before the exit is reaped, so
+        give the process a second to be reaped before describing it."""
+        self.wait(1.0)
+        return self.describe()
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):

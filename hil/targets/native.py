@@ -51,7 +51,7 @@ class NativeTarget(Target):
         transcript = Transcript(self.log_path)
         transcript.note(f"started {' '.join(self.command)} pid {self.proc.pid}")
         self.link = FdLink(self.name, transcript, master)
-        self.link.describe_exit = self.proc.describe
+        self.link.describe_exit = self.proc.exit_reason
         self.link.start()
         return self.link
 

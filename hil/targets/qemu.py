@@ -109,11 +109,11 @@ class QemuTarget(Target):
         """Exit status plus QEMU's own last words (`qemu: fatal: Lockup ...`), which land in
         its stderr log, not on the UART."""
         assert self.proc is not None
-        self.proc.wait(1.0)
+        reason = self.proc.exit_reason()
         lines = [ln for ln in stderr_path.read_text(errors="replace").splitlines()
                  if ln.strip() and not ln.startswith(("R", "s", "d", "FPSCR", "XPSR"))]
         said = f"; qemu said: {' | '.join(lines[-2:])} (stderr: {stderr_path})" if lines else ""
-        return self.proc.describe() + said
+        return reason + said
 
     def _accept(self, listener: socket.socket, stderr_path: Path) -> socket.socket:
         import time

@@ -177,7 +177,7 @@ class RenodeTarget(Target):
         transcript.note(f"started renode pid {self.proc.pid} script {self.script_path}")
         fd = self._open_pty(monitor_log)
         self.link = FdLink(self.name, transcript, fd)
-        self.link.describe_exit = self.proc.describe
+        self.link.describe_exit = self.proc.exit_reason
         self.link.start()
         self._monitor("start")
         transcript.note("monitor: start")
