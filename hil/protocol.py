@@ -424,7 +424,7 @@ class DeviceTimeout(Exception):
         self.timeout = timeout
         self.tail = tail
         self.log_path = log_path
-        msg = f"{step}: no answer within {timeout:g} s"
+        msg = f"{step}: {self._headline(timeout)}"
         if detail:
             msg += f" ({detail})"
         msg += (f"\n  last bytes received ({len(tail)}): {tail!r}" if tail
@@ -434,8 +434,21 @@ class DeviceTimeout(Exception):
         super().__init__(msg)
 
 
+    @staticmethod
+    def _headline(timeout: float) -> str:
+        return f"no answer within {timeout:g} s"
+
+
 class DeviceFault(DeviceTimeout):
-    """The device printed `FAULT ...` and stopped: no answer will come (a reboot is needed)."""
+    """The device printed `FAULT ...` and stopped: no answer will come (a reboot is needed).
+
+    A subclass of DeviceTimeout so that callers that reboot a silent device do the same here,
+    without waiting out the timeout first.
+    """
+
+    @staticmethod
+    def _headline(timeout: float) -> str:
+        return "the device faulted, no answer will come"
 
 
 LogFn = Callable[[str, str], None]
@@ -632,7 +645,7 @@ class Device:
             self._log("<", ev.text)
             if ev.text.startswith("FAULT ") and step:
                 raise DeviceFault(step, wait, bytes(self._tail), self.log_path,
-                                  f"the device faulted: {ev.text}")
+                                  ev.text)
         elif isinstance(ev, Frame):
             self._log("<", ev.encode().decode("ascii").rstrip("\n"))
         else:

@@ -35,13 +35,14 @@ NEED_HOST_CC = pytest.mark.skipif(HOST_CC is None, reason="no host gcc")
 
 
 def make_firmware(board: str, build_dir: Path, model: Path | None = None,
-                  flavour: str = "") -> Path:
+                  flavour: str = "", extra: list[str] | None = None) -> Path:
     """`make -C firmware BOARD=.. BUILD=..`; returns the ELF, fails the test with make's output."""
     argv = ["make", "-C", str(FIRMWARE), f"BOARD={board}", f"BUILD={build_dir}", "-j2"]
     if model is not None:
         argv.append(f"MODEL={model}")
     if flavour:
         argv.append(f"FLAVOUR={flavour}")
+    argv += extra or []
     proc = subprocess.run(argv, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(argv)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return build_dir / (board + (f"-{flavour}" if flavour else "")) / "firmware.elf"
@@ -152,12 +153,16 @@ def start_qemu(machine: str, elf: Path, tmp: Path, serial_index: int = 0
             "-icount", "shift=0", "-kernel", str(elf)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
-    while not path.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"QEMU did not start: {proc.stderr.read()!r}")  # type: ignore
-        time.sleep(0.02)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(str(path))
+    while True:  # the path appears at bind(), before listen(): retry until it accepts
+        try:
+            sock.connect(str(path))
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                sock.close()
+                raise AssertionError(f"QEMU did not start: {proc.stderr.read()!r}") from None  # type: ignore[union-attr]
+            time.sleep(0.02)
     link = PumpLink(sock.fileno(), proc, sock)
     return Device(link, timeout=60.0, retries=1), link

@@ -19,6 +19,7 @@ from hil.protocol import (
     MAX_FRAME,
     Device,
     DeviceError,
+    DeviceFault,
     ErrorFrame,
     Result,
     encode_frame,
@@ -181,3 +182,15 @@ def test_stats_and_reset(dev: tuple[Device, PumpLink]) -> None:
     assert hello.seq == 0
     assert device.stats().requests == 1  # counters restart with the fresh boot
     assert link.received.count(b"embbert-hil fw ") == 2
+
+
+def test_fault_report(tmp_path: Path, blob: Path) -> None:
+    """A test-hooks build turns one magic text into SIGILL; the handler prints the FAULT line."""
+    elf = make_firmware("native", tmp_path, blob, flavour="asan", extra=["TEST_HOOKS=1"])
+    device, link = start_native(elf)
+    try:
+        device.wait_hello(20)
+        with pytest.raises(DeviceFault, match=r"FAULT SIGILL pc=0x[0-9A-F]+"):
+            device.classify("\x01FAULT!", timeout=10)
+    finally:
+        link.close()

@@ -193,6 +193,11 @@ static void handle_classify(uint32_t seq, uint8_t *payload, size_t len)
         send_error(seq, EBQ_CODE_TOO_LONG, "text over maxtext");
         return;
     }
+#ifdef EBQ_TEST_HOOKS
+    /* Test builds only (make TEST_HOOKS=1): this text executes an undefined instruction, so
+     * tests can see the fault handler's FAULT line. Release images have no such path. */
+    if (n == 7 && memcmp(payload, "\001FAULT!", 7) == 0) port_test_fault();
+#endif
 #ifdef EBQ_NO_ENGINE
     send_error(seq, EBQ_CODE_MODEL, "firmware built without the engine");
 #else

@@ -51,6 +51,10 @@ size_t port_stack_peak(void);
 size_t port_flash_used(void);
 size_t port_ram_used(void);
 
+/* Test builds (EBQ_TEST_HOOKS) only: executes an undefined instruction to exercise the fault
+ * report. */
+void port_test_fault(void);
+
 /* Resets the device (SYSRESETREQ; native: re-executes itself). Does not return. */
 void port_reset(void) __attribute__((noreturn));
 

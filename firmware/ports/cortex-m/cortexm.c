@@ -190,6 +190,11 @@ void port_reset(void)
     for (;;) __asm volatile("nop");
 }
 
+void port_test_fault(void)
+{
+    __asm volatile(".short 0xDE00"); /* UDF #0: UsageFault (UNDEFINSTR) */
+}
+
 /* ---- faults ----------------------------------------------------------------------------------- */
 
 static void put_str(const char *s)

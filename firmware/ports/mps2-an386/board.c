@@ -32,6 +32,9 @@ void board_uart_putc(uint8_t c)
 
 void board_uart_irq(void)
 {
-    while (UART_STATE & STATE_RXFULL) cortexm_rx_push((uint8_t)UART_DATA);
+    /* Clear first, then drain: a byte landing after the last RXFULL check raises the interrupt
+     * again. (Clearing after the drain can swallow that byte's interrupt; the UART then holds it
+     * in DATA forever and refuses every later byte.) */
     UART_INTCLR = 2u; /* RX interrupt */
+    while (UART_STATE & STATE_RXFULL) cortexm_rx_push((uint8_t)UART_DATA);
 }

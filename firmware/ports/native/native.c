@@ -7,6 +7,7 @@
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,36 @@ __attribute__((constructor)) static void save_args(int argc, char **argv)
     g_argv = argv;
 }
 
+/* The native twin of the Cortex-M fault report: one FAULT line on the "UART", then stop.
+ * SIGSEGV is left to ASan in the sanitizer build (its report is more useful). */
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    static const char hex[] = "0123456789ABCDEF";
+    char line[80] = "\nFAULT ";
+    size_t n = 7;
+    const char *name = sig == SIGILL ? "SIGILL" : sig == SIGFPE ? "SIGFPE" : sig == SIGBUS ?
+                       "SIGBUS" : "SIGSEGV";
+    while (*name) line[n++] = *name++;
+    memcpy(line + n, " pc=0x", 6);
+    n += 6;
+    uintptr_t pc = (uintptr_t)si->si_addr;
+    for (int i = (int)sizeof pc * 2 - 1; i >= 0; i--) line[n++] = hex[(pc >> (4 * i)) & 15u];
+    memcpy(line + n, " lr=0x0 cfsr=0x0\n", 17);
+    n += 17;
+    port_uart_write((const uint8_t *)line, n);
+    _exit(128 + sig);
+}
+
 void port_init(void)
 {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGILL, &sa, NULL);
+    sigaction(SIGFPE, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
     if (isatty(STDIN_FILENO)) { /* raw: no echo, no line editing, no \n -> \r\n */
         struct termios t;
         if (tcgetattr(STDIN_FILENO, &t) == 0) {
@@ -133,6 +162,11 @@ size_t port_flash_used(void)
 size_t port_ram_used(void)
 {
     return 0;
+}
+
+void port_test_fault(void)
+{
+    __builtin_trap(); /* SIGILL on x86 and Arm hosts */
 }
 
 void port_reset(void)
