@@ -325,7 +325,8 @@ def render_screen(session: ConsoleSession, turn: Turn | None, history: list[Turn
         for col, just in (("#", "right"), ("sentence", "left"), ("label", "left"),
                           ("p (host)", "right"), ("tok", "right"), ("latency", "right"),
                           ("ref", "left")):
-            hist.add_column(col, justify=just, no_wrap=col != "sentence")  # type: ignore[arg-type]
+            hist.add_column(col, justify=just, no_wrap=True,  # type: ignore[arg-type]
+                            overflow="ellipsis", ratio=1 if col == "sentence" else None)
         for t in history[-HISTORY:][::-1]:
             if t.status != "ok":
                 hist.add_row(str(t.n), t.text[:60], Text(t.status, style="red"), "", "", "", "")
