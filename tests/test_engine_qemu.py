@@ -37,7 +37,7 @@ def check(blob_path: Path, seqs: list[list[int]], tmp: Path) -> None:
 
 def test_qemu_bit_exact_sentences(request, tmp_path) -> None:
     for blob_path in model_blobs(request):
-        check(blob_path, test_sentences(blob_path, 60), tmp_path)
+        check(blob_path, test_sentences(blob_path, 40), tmp_path)
 
 
 def test_qemu_edge_lengths(random_blob, tmp_path) -> None:  # noqa: F811
