@@ -171,8 +171,10 @@ def test_short_pretraining_lowers_mlm_loss(tmp_path: Path) -> None:
 
 def test_model_info_matches_paper_accounting() -> None:
     from hil.model.embbert import EmbBERT, EmbBERTConfig
+    from hil.model.info import PAPER_CONFIG
 
     cfg = EmbBERTConfig(num_labels=2)
+    assert cfg.to_dict() == PAPER_CONFIG
     info = model_info(cfg.to_dict())
     assert info["params"] == EmbBERT(cfg).num_params()
     assert info["params_without_classifier"] == 139_264 + 4 * 37_888

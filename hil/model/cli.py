@@ -69,7 +69,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from hil.model.distill import add_teacher_arguments  # torch-free; --teacher, --rep-min
 
     add_teacher_arguments(t)
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, train_parser=t)
 
     e = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix of a model")
     e.add_argument("model", nargs="?", default=DEFAULT_MODEL,
@@ -96,6 +96,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=lambda a: (m.print_help(), 2)[1])
 
 
+def canonical_command(a: argparse.Namespace) -> str:
+    """`hil train` plus every option that differs from its default: the command recorded in
+    checkpoints and cards (rebuilt from the parsed args, so it is right however main was called)."""
+    parts = ["hil", "train"]
+    for act in a.train_parser._actions:
+        if not act.option_strings or act.dest == "help":
+            continue
+        v = getattr(a, act.dest, None)
+        if v == act.default:
+            continue
+        flag = max(act.option_strings, key=len)
+        parts += [flag] if act.nargs == 0 else [flag, shlex.quote(f"{v:g}" if isinstance(
+            v, float) else str(v))]
+    return " ".join(parts)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from hil.model.train import TrainArgs, finetune, pretrain
 
@@ -104,7 +120,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 2
     names = {f.name for f in fields(TrainArgs)}
     base = {k: v for k, v in vars(a).items() if k in names and v is not None}
-    base["command"] = "hil " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    base["command"] = canonical_command(a)
     out = Path(a.out)
     init = a.init
     if a.corpus:
@@ -198,9 +214,9 @@ def cmd_model_info(a: argparse.Namespace) -> int:
         ck = torch.load(resolve_model(a.model), map_location="cpu", weights_only=False)
         cfg = ck["config"]
     else:
-        from hil.model.embbert import EmbBERTConfig
+        from hil.model.info import PAPER_CONFIG
 
-        cfg = EmbBERTConfig().to_dict()
+        cfg = dict(PAPER_CONFIG)
     info = model_info(cfg, a.seq_len)
     print_info(info)
     if a.json_out:

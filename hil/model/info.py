@@ -20,6 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 PAPER = {"embbert_fp32_bytes": 1_950_000, "embbert_q_bytes": 781_000}
+#: EmbBERTConfig's defaults (the paper's model, 2 classes), kept here so `hil model info` runs
+#: without torch; tests/test_model_train.py checks that the two agree.
+PAPER_CONFIG: dict[str, Any] = {"vocab_size": 8192, "max_len": 256, "emb_dim": 16, "dim": 128,
+                                "n_layers": 4, "n_heads": 1, "kernel": 32, "num_labels": 2,
+                                "dropout": 0.0}
 
 
 def tensor_shapes(cfg: dict[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -381,7 +381,8 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
                         f"{m.loss:.4f} acc {m.accuracy:.4f} F1 {m.macro_f1:.4f}"
                         + (" *" if better else ""))
                 if better:
-                    state.update(best=m.accuracy, best_step=state["step"], bad_evals=0)
+                    state.update(best=m.accuracy, best_step=state["step"], bad_evals=0,
+                                 best_dev=m.to_dict())
                     save_model(out / "model.pt", model, ds.labels, ds.name, extra())
                 else:
                     state["bad_evals"] += 1
@@ -399,7 +400,7 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
         # The budget cut the run between evaluations: judge the last weights too.
         m = evaluate(model, dev_ids, ds.dev.labels)
         if m.accuracy > state["best"]:
-            state.update(best=m.accuracy, best_step=state["step"])
+            state.update(best=m.accuracy, best_step=state["step"], best_dev=m.to_dict())
             save_model(out / "model.pt", model, ds.labels, ds.name, extra())
     checkpoint()
     log(state["stopped"] or "finished the planned steps")
@@ -407,7 +408,10 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
     result: dict[str, Any] = {"dataset": ds.name, "steps": state["step"],
                               "best_step": state["best_step"], "elapsed_s": state["elapsed"],
                               "stopped": state["stopped"] or "planned steps done",
-                              "dev": evaluate(best, dev_ids, ds.dev.labels).to_dict(),
+                              # the best model's dev metrics, kept when it was judged (a second
+                              # pass over dev costs minutes on long texts)
+                              "dev": state.get("best_dev") or evaluate(best, dev_ids,
+                                                                       ds.dev.labels).to_dict(),
                               "history": state["history"], "args": asdict(args)}
     if ds.test is not None:
         test = evaluate(best, D.encode(tok, ds.test.texts, args.max_len), ds.test.labels)
