@@ -1,1 +1,123 @@
-"""pytest plugin for embbert-hil (entry point `pytest11`): options, fixtures and markers."""
+"""pytest plugin for embbert-hil (entry point `pytest11`): options, the `hil_device` fixture and
+the `needs_target(name)` marker.
+
+    pytest --hil-board netduinoplus2 --hil-target qemu tests/test_x.py
+
+    def test_alarm(hil_device):
+        answer = hil_device.classify("wake me up at seven")
+        hil_device.check_agrees(answer)          # bit-exact with the integer reference
+
+    @pytest.mark.needs_target("renode")
+    def test_only_where_renode_is(): ...
+
+`hil_device` is a hil.robot.session.BoardSession: the firmware is built and the board booted once
+per pytest session (on first use), and before every test the link is drained and the device must
+answer HELLO, so one test's noise never leaks into the next. `hil_device.device` is the
+hil.protocol.Device for raw exchanges.
+
+The plugin is loaded by every pytest run of this repository (and of any project that installs
+embbert-hil), so this module imports only pytest at import time and does nothing until an option
+is read, a marker is met or the fixture is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_MARKERS = (
+    "needs_target(name): skip unless the named target (native, qemu, renode, serial) can run here",
+)
+
+
+_CACHE = pytest.StashKey[dict]()  # "target/board" -> why it cannot run here (None = it can)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "embbert-hil boards")
+    group.addoption("--hil-board", default="native",
+                    help="board the hil_device fixture boots (default: native)")
+    group.addoption("--hil-target", default=None,
+                    help="target for --hil-board (default: the board's first target)")
+    group.addoption("--hil-model", default="nlu_scenario",
+                    help="shipped model name or blob path the firmware carries")
+    group.addoption("--hil-elf", default=None,
+                    help="prebuilt firmware for --hil-board (default: build it)")
+    group.addoption("--hil-port", default=None, help="serial port for --hil-target serial")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
+
+
+def _unavailable(target: str, board: str | None) -> str | None:
+    from hil.boards import BOARDS
+    from hil.robot.session import target_unavailable
+
+    if board is None:  # any board that runs on this target
+        board = next((b.name for b in BOARDS.values() if target in b.targets), None)
+        if board is None:
+            return f"no board runs on target {target!r}"
+    return target_unavailable(board, target)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marks = list(item.iter_markers(name="needs_target"))
+    if not marks:
+        return
+    cache: dict[str, str | None] = item.config.stash.setdefault(_CACHE, {})
+    for mark in marks:
+        if not mark.args:
+            raise pytest.UsageError(f"{item.nodeid}: needs_target needs a target name, e.g. "
+                                    "@pytest.mark.needs_target('qemu')")
+        target = str(mark.args[0])
+        board = mark.kwargs.get("board")
+        key = f"{target}/{board}"
+        if key not in cache:
+            cache[key] = _unavailable(target, board)
+        if cache[key]:
+            pytest.skip(f"needs target {target}: {cache[key]}")
+
+
+@pytest.fixture(scope="session")
+def hil_board_session(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The booted board for the whole pytest session (see `hil_device`)."""
+    from hil.robot.session import BoardSession, TargetUnavailable
+
+    opt = request.config.getoption
+    board, target = opt("--hil-board"), opt("--hil-target")
+    session = BoardSession(board, target, model=opt("--hil-model"), elf=opt("--hil-elf"),
+                           run_dir=tmp_path_factory.mktemp(f"hil-{board}"),
+                           port=opt("--hil-port"))
+    try:
+        session.start()
+    except TargetUnavailable as exc:
+        session.stop()
+        pytest.skip(str(exc))
+    except BaseException:
+        session.stop()
+        raise
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture()
+def hil_device(hil_board_session: Any) -> Iterator[Any]:
+    """The session's booted board, clean: link drained and HELLO answered before the test.
+
+    If an earlier test left the device dead (crash, fault), it is booted again first."""
+    s = hil_board_session
+    if not s.alive():
+        s.stop()
+        s.start()
+    s.clean()
+    s.last = None
+    yield s
+    if s.alive() and s.device is not None:
+        s.device.drain(quiet=0.05, limit=5.0)

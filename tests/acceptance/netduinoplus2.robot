@@ -1,0 +1,36 @@
+*** Settings ***
+Documentation     Acceptance of board netduinoplus2 on qemu: QEMU -M netduinoplus2, -icount shift=0 (cycles are instructions).
+Resource          resources/board.resource
+Suite Setup       Start Board Or Skip    ${BOARD}    ${TARGET}
+Suite Teardown    Stop Board
+Test Timeout      2 minutes
+Test Tags         netduinoplus2    qemu    emulated
+
+
+*** Variables ***
+${BOARD}           netduinoplus2
+${TARGET}          qemu
+${UNIT}            systick
+${STACK_LIMIT}     8 KiB
+${ARENA_LIMIT}     96 KiB
+${CYCLE_BUDGET}    200000000
+
+
+*** Test Cases ***
+Hello And Versions
+    Hello And Versions Should Be Right    ${BOARD}    ${UNIT}
+
+Known Sentences Of The Shipped Model
+    Known Sentences Should Be Predicted
+
+Agreement With The Reference Over A Scenario
+    Scenario Should Agree With Reference
+
+Memory Within The Board's Limits
+    Memory Should Stay Within Limits    ${STACK_LIMIT}    ${ARENA_LIMIT}    ${CYCLE_BUDGET}
+
+Errors For Bad Input
+    Bad Input Should Be Refused
+
+Recovery After A Reset
+    Device Should Recover After Reset    ${RESET_SENTENCE}
