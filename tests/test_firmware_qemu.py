@@ -21,11 +21,12 @@ from hil.protocol import Device, DeviceError, DeviceFault, ErrorFrame, parse_mes
 
 pytestmark = [NEED_QEMU, pytest.mark.qemu]
 
-# (board, QEMU machine, serial index, unit, clock)
+# (board, QEMU machine, serial index, unit, clock, make arguments)
 CASES = [
-    ("mps2-an386", "mps2-an386", 0, "systick", 25_000_000),
-    ("netduinoplus2", "netduinoplus2", 0, "systick", 168_000_000),
-    ("stm32f4", "netduinoplus2", 1, "dwt", 168_000_000),
+    ("mps2-an386", "mps2-an386", 0, "systick", 25_000_000, []),
+    ("mps2-an386", "mps2-an386", 0, "systick", 25_000_000, ["DSP=0"]),  # portable kernels
+    ("netduinoplus2", "netduinoplus2", 0, "systick", 168_000_000, []),
+    ("stm32f4", "netduinoplus2", 1, "dwt", 168_000_000, []),
 ]
 SENTENCES = ["hello world, this is a test", "Ünïcödé façade — naïve café", ""]
 
@@ -40,11 +41,11 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("build")
 
 
-@pytest.fixture(params=CASES, ids=[c[0] for c in CASES])
+@pytest.fixture(params=CASES, ids=["-".join([c[0], *c[5]]) for c in CASES])
 def qemu(request: pytest.FixtureRequest, blob: Path, build_dir: Path, tmp_path: Path
          ) -> Iterator[tuple[Device, PumpLink, tuple]]:
-    board, machine, serial, _, _ = request.param
-    elf = make_firmware(board, build_dir, blob)
+    board, machine, serial, _, _, extra = request.param
+    elf = make_firmware(board, build_dir / "-".join(["b", *extra]), blob, extra=extra)
     device, link = start_qemu(machine, elf, tmp_path, serial)
     try:
         yield device, link, request.param
@@ -57,7 +58,7 @@ def test_boot_hello_errors_classify(qemu: tuple[Device, PumpLink, tuple], blob: 
     from hil.quant.blob import read_blob
     from hil.quant.reference import dims_of, forward
 
-    device, link, (board, _, _, unit, clock) = qemu
+    device, link, (board, _, _, unit, clock, _) = qemu
     hello = device.wait_hello(60)
     assert (hello.board, hello.unit, hello.clock) == (board, unit, clock)
     assert hello.model == zlib.crc32(blob.read_bytes())
