@@ -9,7 +9,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_apt=0
-for tool in arm-none-eabi-gcc qemu-system-arm clang; do
+# chromium: the HTML report test opens the report in a real browser; tmux: console screenshots.
+for tool in arm-none-eabi-gcc qemu-system-arm clang chromium tmux; do
   command -v "$tool" >/dev/null 2>&1 || need_apt=1
 done
 # newlib and the clang runtime (libFuzzer, sanitizers) are libraries: ask dpkg.
@@ -20,7 +21,7 @@ if [ "$need_apt" = 1 ]; then
   $SUDO apt-get update -qq
   # --no-install-recommends: without it QEMU pulls ~3 GB; newlib must be named explicitly.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-dev make >/dev/null
+    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-dev make chromium tmux >/dev/null
 fi
 
 PIP="python3 -m pip"
