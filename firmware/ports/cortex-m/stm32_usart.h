@@ -56,7 +56,10 @@ void board_uart_putc(uint8_t c)
 void board_uart_irq(void)
 {
     uint32_t sr;
-    while ((sr = USART_SR) & (SR_RXNE | SR_ORE)) cortexm_rx_push((uint8_t)USART_DR);
+    while ((sr = USART_SR) & (SR_RXNE | SR_ORE)) {
+        uint8_t c = (uint8_t)USART_DR; /* SR then DR read also clears ORE */
+        if (sr & SR_RXNE) cortexm_rx_push(c);
+    }
 }
 
 static void stm32_usart_enable(void)
