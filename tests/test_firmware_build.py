@@ -58,6 +58,10 @@ def test_builds_and_fits(board: str, blob: Path, build_dir: Path) -> None:
     syms = symbols(elf)
     for bad in ("malloc", "_malloc_r", "_sbrk", "_sbrk_r", "free", "printf"):
         assert bad not in syms, f"{board}: {bad} is linked in"
+    # integer-only (contract 2): no soft-float helper may be linked in (-mfloat-abi=soft would
+    # pull __aeabi_f*/__aeabi_d* for any float or double operation)
+    floats = [s for s in syms if re.match(r"__aeabi_[fd]|__(add|sub|mul|div)[sd]f3|__float", s)]
+    assert not floats, f"{board}: float helpers linked in: {floats}"
     # flash: every section placed in flash, plus .data's initialisers
     flash_end = max(addr + n for name, (n, addr) in sections.items()
                     if flash0 <= addr < flash0 + flash_len)
