@@ -11,7 +11,7 @@ static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
         const int8_t *wc = w + (size_t)c * kernel;
         for (uint32_t k = k0; k < kernel; k++)
             acc += (int32_t)wc[k] * y[(size_t)(t + 1 + k - kernel) * dim + c];
-        out[c] = ebq_sat8(ebq_rq(acc, rq->m[c], rq->sh[c]));
+        out[c] = ebq_rq_sat8(acc, rq->m[c], rq->sh[c]);
     }
 }
 

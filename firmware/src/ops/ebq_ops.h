@@ -41,6 +41,37 @@ static inline int8_t ebq_sat8(int64_t v)
     return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
 }
 
+/* rq for sh >= 2 only, in 32 bits: |result| < 2^30, so sums/differences of two stay in int32. */
+static inline int32_t ebq_rq32(int32_t acc, int32_t m, int32_t sh)
+{
+    return ((int32_t)(((int64_t)acc * m) >> 32) + ((int32_t)1 << (sh - 2))) >> (sh - 1);
+}
+
+static inline int8_t ebq_sat8_32(int32_t v)
+{
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
+
+/* sat8(rq(acc, M, sh)), all in 32 bits when sh >= 2 (the usual case). */
+static inline int8_t ebq_rq_sat8(int32_t acc, int32_t m, int32_t sh)
+{
+    if (sh >= 2)
+        return ebq_sat8_32(ebq_rq32(acc, m, sh));
+    return ebq_sat8(ebq_rq(acc, m, sh));
+}
+
+/* sat8(rq(a, Ma, sha) + sign * rq(b, Mb, shb)) with the 32-bit path when both shifts allow. */
+static inline int8_t ebq_rq2_sat8(int32_t a, int32_t ma, int32_t sha, int32_t b, int32_t mb,
+                                  int32_t shb, int sign)
+{
+    if (sha >= 2 && shb >= 2) {
+        const int32_t rb = ebq_rq32(b, mb, shb);
+        return ebq_sat8_32(ebq_rq32(a, ma, sha) + (sign > 0 ? rb : -rb));
+    }
+    const int64_t rb = ebq_rq(b, mb, shb);
+    return ebq_sat8(ebq_rq(a, ma, sha) + (sign > 0 ? rb : -rb));
+}
+
 /* x0[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])) for rows t0..t0+rows-1
  * (rows <= EBQ_BLOCK); out (rows,D). `wide`: EBQ_BLOCK * 2 * E int16 of scratch. */
 void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint32_t rows,

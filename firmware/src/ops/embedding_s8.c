@@ -14,8 +14,8 @@ static void embed_row(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out)
             at += (int32_t)tok[e] * wt[e];
             ap += (int32_t)pos[e] * wp[e];
         }
-        out[o] = ebq_sat8(ebq_rq(at, m->tok_proj_rq.m[o], m->tok_proj_rq.sh[o]) +
-                          ebq_rq(ap, m->pos_proj_rq.m[o], m->pos_proj_rq.sh[o]));
+        out[o] = ebq_rq2_sat8(at, m->tok_proj_rq.m[o], m->tok_proj_rq.sh[o], ap,
+                              m->pos_proj_rq.m[o], m->pos_proj_rq.sh[o], 1);
     }
 }
 

@@ -26,6 +26,6 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
     for (uint32_t r = 0; r < rows; r++, x += in_dim, out += out_dim)
         for (uint32_t o = 0; o < out_dim; o++) {
             const int32_t acc = b[o] + dot_s8(in_dim, x, w + (size_t)o * in_dim);
-            out[o] = ebq_sat8(ebq_rq(acc, rq->m[o], rq->sh[o]));
+            out[o] = ebq_rq_sat8(acc, rq->m[o], rq->sh[o]);
         }
 }

@@ -29,6 +29,6 @@ void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t 
         /* R ~ 2^24 / sqrt(ms); ms == 0 gives R = 0 and so y = 0. */
         const int32_t big_r = ms ? (int32_t)ebq_isqrt64(((uint64_t)1 << 48) / ms) : 0;
         for (uint32_t i = 0; i < dim; i++)
-            y[i] = ebq_sat8(ebq_rq((int32_t)x[i] * big_r, m[i], sh[i])); /* |x R| <= 2^24 */
+            y[i] = ebq_rq_sat8((int32_t)x[i] * big_r, m[i], sh[i]); /* |x R| <= 2^24 */
     }
 }

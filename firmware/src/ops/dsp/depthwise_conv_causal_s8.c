@@ -21,7 +21,7 @@ static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
         const int8_t *wc = w + (size_t)c * kernel;
         for (uint32_t k = k0; k < kernel; k++)
             acc += (int32_t)wc[k] * y[(size_t)(t + 1 + k - kernel) * dim + c];
-        out[c] = ebq_sat8(ebq_rq(acc, rq->m[c], rq->sh[c]));
+        out[c] = ebq_rq_sat8(acc, rq->m[c], rq->sh[c]);
     }
 }
 
@@ -65,10 +65,10 @@ static void conv_block4(uint32_t t0, uint32_t dim, uint32_t kernel, const int8_t
                 a3 = __smlad(w13, qc[g + 4], __smlad(w02, qc[g + 3], a3));
             }
             const int32_t m = rq->m[cc], sh = rq->sh[cc];
-            out[cc] = ebq_sat8(ebq_rq(a0, m, sh));
-            out[dim + cc] = ebq_sat8(ebq_rq(a1, m, sh));
-            out[2 * dim + cc] = ebq_sat8(ebq_rq(a2, m, sh));
-            out[3 * dim + cc] = ebq_sat8(ebq_rq(a3, m, sh));
+            out[cc] = ebq_rq_sat8(a0, m, sh);
+            out[dim + cc] = ebq_rq_sat8(a1, m, sh);
+            out[2 * dim + cc] = ebq_rq_sat8(a2, m, sh);
+            out[3 * dim + cc] = ebq_rq_sat8(a3, m, sh);
         }
     }
 }

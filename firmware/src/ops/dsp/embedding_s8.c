@@ -23,8 +23,8 @@ static void embed_row(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out)
             at += (int32_t)tok[e] * wt[e];
             ap += (int32_t)pos[e] * wp[e];
         }
-        out[o] = ebq_sat8(ebq_rq(at, m->tok_proj_rq.m[o], m->tok_proj_rq.sh[o]) +
-                          ebq_rq(ap, m->pos_proj_rq.m[o], m->pos_proj_rq.sh[o]));
+        out[o] = ebq_rq2_sat8(at, m->tok_proj_rq.m[o], m->tok_proj_rq.sh[o], ap,
+                              m->pos_proj_rq.m[o], m->pos_proj_rq.sh[o], 1);
     }
 }
 
@@ -51,7 +51,7 @@ void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint
         const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
         const int32_t mp = m->pos_proj_rq.m[o], sp = m->pos_proj_rq.sh[o];
         for (uint32_t r = 0; r < EBQ_BLOCK; r++)
-            out[(size_t)r * d + o] = ebq_sat8(ebq_rq(at[r], mt, st) + ebq_rq(ap[r], mp, sp));
+            out[(size_t)r * d + o] = ebq_rq2_sat8(at[r], mt, st, ap[r], mp, sp, 1);
     }
 }
 #else

@@ -56,7 +56,7 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
                 for (uint32_t r = 0; r < nb; r++)
                     a[r] = ebq_dot1_s8(in_dim, wo, wide, nb, r, a[r]);
             for (uint32_t r = 0; r < nb; r++)
-                o_rows[(size_t)r * out_dim + o] = ebq_sat8(ebq_rq(a[r], rq->m[o], rq->sh[o]));
+                o_rows[(size_t)r * out_dim + o] = ebq_rq_sat8(a[r], rq->m[o], rq->sh[o]);
         }
     }
 }
