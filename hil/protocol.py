@@ -459,9 +459,9 @@ class Device:
 
     One request at a time; each attempt gets a fresh sequence number, so a late answer to an
     earlier attempt is recognised as stale and ignored. A request whose answer does not come in
-    `timeout` s, or comes as ERROR code=BAD_FRAME (the request was damaged on the way), is sent
-    again up to `retries` times. `log(direction, line)` sees every line: ">" sent frames,
-    "<" received frames and plain lines, "!" damaged frames.
+    `timeout` s, comes as ERROR code=BAD_FRAME (the request was damaged on the way) or comes
+    damaged itself (bad CRC), is sent again up to `retries` times. `log(direction, line)` sees
+    every line: ">" sent frames, "<" received frames and plain lines, "!" damaged frames.
     """
 
     def __init__(self, link: Link, *, timeout: float = 30.0, retries: int = 2,
@@ -607,6 +607,8 @@ class Device:
     def _await(self, seq: int, deadline: float, step: str, wait: float) -> Message:
         while True:
             ev = self._next_event(deadline, step, wait)
+            if isinstance(ev, BadFrame):  # likely our answer, damaged on the way back
+                raise _Retry(f"damaged answer: {ev.reason}")
             if not isinstance(ev, Frame):
                 continue
             msg = parse_message(ev)

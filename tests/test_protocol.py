@@ -263,6 +263,20 @@ def test_device_ignores_stale_and_retries_bad_frame() -> None:
     assert res.seq == calls[-1] and len(calls) == 2 and calls[0] != calls[1]
 
 
+def test_device_retries_a_damaged_answer() -> None:
+    calls: list[int] = []
+
+    def respond(f: Frame) -> bytes:
+        calls.append(f.seq)
+        answer = _result(f.seq)
+        if len(calls) == 1:  # one bit flipped on the way back: the CRC catches it
+            answer = answer[:10] + bytes([answer[10] ^ 1]) + answer[11:]
+        return answer
+
+    res = Device(ScriptLink(respond), timeout=5).classify("x")
+    assert len(calls) == 2 and res.seq == calls[1]
+
+
 def test_device_retries_after_silence_then_times_out_with_context() -> None:
     link = ScriptLink(lambda f: b"partial answer without newline")
     dev = Device(link, timeout=0.2, retries=2, log_path="/tmp/run/log.txt")
