@@ -296,3 +296,42 @@ def test_model_too_big_message(tmp_path: Path, capsys: pytest.CaptureFixture[str
     sizes = fw.ElfSizes(text=500_000, data=1_000, bss=120_000, stack=16_384)
     with pytest.raises(fw.DoesNotFit, match="needs 137384 bytes of RAM.*board stm32f4 has 131072"):
         fw.check_fits(BOARDS["stm32f4"], sizes)
+
+
+@needs_qemu
+def test_host_killed_then_resume(model_blob: Path, tmp_path: Path) -> None:
+    """SIGKILL the `hil run` process itself mid-run: every finished result is on disk, QEMU does
+    not outlive it (PR_SET_PDEATHSIG), and `--resume` finishes the rest bit-exact."""
+    import re
+    import time
+
+    out = tmp_path / "run"
+    host = subprocess.Popen([sys.executable, "-m", "hil.cli", "run", "--board", "netduinoplus2",
+                             "--model", str(model_blob), "--limit", "30", "--out", str(out),
+                             "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(read_results(results)) < 5:
+        time.sleep(0.05)
+    host.kill()
+    host.wait(10)
+    done = read_results(results)
+    assert 5 <= len(done) < 30
+    qemu_pid = int(re.search(r"pid (\d+)", (out / "qemu-netduinoplus2-job0.log").read_text())[1])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{qemu_pid}").exists():
+        if open(f"/proc/{qemu_pid}/stat").read().split()[2] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        assert not Path(f"/proc/{qemu_pid}").exists(), "QEMU outlived the killed host"
+    assert hil("run", "--resume", str(out), "--quiet") in (0, 1)
+    s = summary_of(out)
+    assert s["complete"] and s["summary"]["sentences"] == 30 and s["summary"]["agreement"] == 1.0
+    assert s["throughput"]["skipped_resumed"] == len(finished_ok(done))
+    assert [r["index"] for r in read_results(results)] == list(range(30))
+
+
+def finished_ok(records: list[dict]) -> list[dict]:
+    return [r for r in records if r["status"] in ("ok", "error")]

@@ -151,6 +151,8 @@ class RenodeTarget(Target):
                               f"{', '.join(board.targets)}")
         self.elf = Path(elf).resolve()
         self.proc: ManagedProcess | None = None
+        # Absolute: Renode runs with the run directory as its cwd, the host may not.
+        self.run_dir = self.run_dir.resolve()
         self.script_path = self.run_dir / f"{self.name}.resc"
         self.pty_path = self.run_dir / f"{self.name}.uart"
         self.tmpdir = self.run_dir / f"{self.name}.tmpdir"  # Renode's TMPDIR, nothing else in it
