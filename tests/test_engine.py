@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -190,3 +191,28 @@ def test_engine_blob_errors(engine, random_blob, tmp_path) -> None:
         assert load_code(_mutated(random_blob, tmp_path, **change).read_bytes()) == "-5", what
     spec2 = np.where(np.arange(8) == 0, 2, dims).astype(np.int32)
     assert load_code(_mutated(random_blob, tmp_path, cfg__dims=spec2).read_bytes()) == "-3"
+
+
+def test_engine_is_integer_only_and_allocation_free(tmp_path) -> None:
+    """Contract 2: no float or double in the engine sources, and the Cortex-M4 objects (soft
+    float ABI, portable and DSP kernels) call no float helper, no libm and no allocator."""
+    srcs = [FW / "src" / "model.c", FW / "src" / "forward.c",
+            *sorted((FW / "src" / "ops").rglob("*.c")), *sorted((FW / "src" / "ops").rglob("*.h")),
+            ROOT / "firmware" / "include" / "ebq_model.h"]
+    for p in srcs:
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text(), flags=re.S)  # comments may say it
+        assert not re.search(r"\b(float|double)\b", code), p
+    arm = shutil.which("arm-none-eabi-gcc")
+    if arm is None:
+        pytest.skip("arm-none-eabi-gcc not installed")
+    bad = re.compile(r"__aeabi_[fd]|__aeabi_[ui]2[fd]|^(sqrt|exp|log|pow)f?$|malloc|free|_sbrk")
+    for p in srcs:
+        if p.suffix != ".c":
+            continue
+        obj = tmp_path / (p.stem + ".o")
+        subprocess.run([arm, "-std=c11", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-O2",
+                        "-ffreestanding", "-I", str(FW / "include"), "-I", str(FW / "src"), "-c",
+                        str(p), "-o", str(obj)], check=True)
+        undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], check=True,
+                                   capture_output=True, text=True).stdout.split()
+        assert not [s for s in undefined if bad.search(s)], (p, undefined)
