@@ -17,6 +17,8 @@ from test_firmware_helpers import NEED_ARM, make_firmware, test_blob
 
 pytestmark = NEED_ARM
 
+# board -> UART interrupt number (Renode's .repl / QEMU's SoC wiring)
+UART_IRQ = {"nrf52840": 2, "stm32f4": 38, "netduinoplus2": 37, "mps2-an386": 0}
 # board -> (flash origin, flash bytes, RAM origin, RAM bytes) of the real chip
 LIMITS = {
     "nrf52840": (0x0000_0000, 1 << 20, 0x2000_0000, 256 << 10),
@@ -86,6 +88,11 @@ def test_builds_and_fits(board: str, blob: Path, build_dir: Path) -> None:
     sp = int.from_bytes(raw[0:4], "little")
     reset = int.from_bytes(raw[4:8], "little")
     assert sp == ram0 + ram_len and reset & 1 and flash0 <= reset < flash0 + flash_len
+    slot = 16 + UART_IRQ[board]
+    uart_vec = int.from_bytes(raw[4 * slot : 4 * slot + 4], "little")
+    assert uart_vec == syms["board_uart_irq"] | 1, f"{board}: UART IRQ {UART_IRQ[board]} vector"
+    systick = int.from_bytes(raw[60:64], "little")
+    assert systick != int.from_bytes(raw[12:16], "little")  # not the fault handler
 
 
 def test_builds_without_model(build_dir: Path) -> None:
