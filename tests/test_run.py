@@ -335,3 +335,24 @@ def test_host_killed_then_resume(model_blob: Path, tmp_path: Path) -> None:
 
 def finished_ok(records: list[dict]) -> list[dict]:
     return [r for r in records if r["status"] in ("ok", "error")]
+
+
+@needs_native
+def test_expectation_failures_exit_1_naming_which(model_blob: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    scen = tmp_path / "strict.yaml"
+    data = ROOT / "scenarios" / "data" / "nlu_scenario_test.jsonl"
+    scen.write_text(f"name: strict\nmodel: {model_blob}\nsentences: {data}\n"
+                    "expect:\n  min_agreement: 1.0\n  max_cycles_p95: 1\n  max_ram_bytes: 1\n")
+    out = tmp_path / "run"
+    code = hil("run", "--board", "native", "--scenario", str(scen), "--limit", "5", "--out",
+               str(out), "--quiet")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "expectations failed: max_cycles_p95: expected <= 1, got" in err
+    s = summary_of(out)
+    assert s["expectations"]["min_agreement"]["ok"] is True
+    assert s["expectations"]["max_cycles_p95"]["ok"] is False
+    # native has no RAM limit: that expectation is reported as not applicable, not as failed
+    assert s["expectations"]["max_ram_bytes"]["ok"] is None
+    assert [f.split(":")[0] for f in s["failed"]] == ["max_cycles_p95"]
