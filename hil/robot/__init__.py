@@ -1,7 +1,7 @@
 """Robot Framework keywords for embbert-hil: boot a board, classify, judge against the reference.
 
-Use it as ``Library    hil.robot`` (Robot Framework 7 picks the one ``@library`` class of the
-module; on older Robot use ``Library    hil.robot.HilLibrary``). Render this documentation with
+Use it as ``Library    hil.robot`` (Robot takes the class named like the module's last part,
+`robot` below, an alias of HilLibrary; Robot 6.1 and 7 alike). Render this documentation with
 ``python -m robot.libdoc hil.robot docs/robot-keywords.html``.
 
 The work is done by hil.robot.session.BoardSession, which the pytest plugin shares, so a Robot
@@ -397,6 +397,10 @@ class HilLibrary:
         out["model"] = h.model_hex
         out.update(h.extra)
         return DotDict(out)
+
+
+#: `Library    hil.robot` imports the class named like the module's last component.
+robot = HilLibrary
 
 
 def _output_dir() -> str:
