@@ -29,27 +29,28 @@ static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
 #define PAIR_LO(a, b) ((int32_t)(((uint32_t)(a) & 0xFFFFu) | ((uint32_t)(b) << 16)))
 #define PAIR_HI(a, b) ((int32_t)(((uint32_t)(a) >> 16) | ((uint32_t)(b) & 0xFFFF0000u)))
 
-static uint32_t row_word(const int8_t *y, int32_t r, uint32_t dim, uint32_t c)
-{
-    return r < 0 ? 0u : ebq_ld32(y + (size_t)r * dim + c);
-}
-
 static void conv_block4(uint32_t t0, uint32_t dim, uint32_t kernel, const int8_t *y,
                         const int8_t *w, const int32_t *b, const ebq_rq_params *rq, int8_t *out)
 {
     /* q[ch][i] = (v_i, v_i+2) of channel c+ch, i = 0..K, gathered 4 channels per word load. */
     int32_t q[4][EBQ_CONV_MAX_K + 1];
     const int32_t r0 = (int32_t)t0 - (int32_t)kernel + 1; /* row of v_0 (< 0 reads zeros) */
+    int32_t lo[EBQ_CONV_MAX_K + 3], hi[EBQ_CONV_MAX_K + 3]; /* unpacked rows of the window */
     for (uint32_t c = 0; c < dim; c += 4) {
-        for (uint32_t i = 0; i <= kernel; i++) {
-            const uint32_t wa = row_word(y, r0 + (int32_t)i, dim, c);
-            const uint32_t wb = row_word(y, r0 + (int32_t)i + 2, dim, c);
-            const int32_t a02 = ebq_lo02(wa), a13 = ebq_hi13(wa);
-            const int32_t b02 = ebq_lo02(wb), b13 = ebq_hi13(wb);
-            q[0][i] = PAIR_LO(a02, b02);
-            q[1][i] = PAIR_LO(a13, b13);
-            q[2][i] = PAIR_HI(a02, b02);
-            q[3][i] = PAIR_HI(a13, b13);
+        uint32_t i = 0;
+        for (; i < kernel + 3 && r0 + (int32_t)i < 0; i++)
+            lo[i] = hi[i] = 0;
+        const int8_t *yp = y + (size_t)(r0 + (int32_t)i) * dim + c;
+        for (; i < kernel + 3; i++, yp += dim) {
+            const uint32_t u = ebq_ld32(yp);
+            lo[i] = ebq_lo02(u);
+            hi[i] = ebq_hi13(u);
+        }
+        for (i = 0; i <= kernel; i++) {
+            q[0][i] = PAIR_LO(lo[i], lo[i + 2]);
+            q[1][i] = PAIR_LO(hi[i], hi[i + 2]);
+            q[2][i] = PAIR_HI(lo[i], lo[i + 2]);
+            q[3][i] = PAIR_HI(hi[i], hi[i + 2]);
         }
         for (uint32_t ch = 0; ch < 4; ch++) {
             const int32_t *qc = q[ch];
