@@ -48,6 +48,12 @@ def quantize_one(model_dir: Path, out: Path, calib: int, method: str, check: int
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401  (the quantizer reads the fp32 checkpoint)
+    except ImportError:
+        print("hil quantize: needs torch (pip install -e '.[train]'); running firmware does not",
+              file=sys.stderr)
+        return 2
     targets: list[tuple[Path, Path]] = []
     if args.all:
         targets = [(d, d / "model.bin") for d in shipped_models()]
