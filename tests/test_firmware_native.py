@@ -196,3 +196,39 @@ def test_fault_report(tmp_path: Path, blob: Path) -> None:
             device.classify("\x01FAULT!", timeout=10)
     finally:
         link.close()
+
+
+def test_rejected_model_still_says_hello(tmp_path: Path, blob: Path) -> None:
+    """A corrupted blob: banner says why, HELLO has model=00000000, requests get ERROR MODEL."""
+    bad = bytearray(blob.read_bytes())
+    bad[len(bad) // 2] ^= 0x40
+    (tmp_path / "bad.bin").write_bytes(bytes(bad))
+    elf = make_firmware("native", tmp_path, tmp_path / "bad.bin", flavour="asan")
+    device, link = start_native(elf)
+    try:
+        hello = device.wait_hello(20)
+        assert hello.model == 0 and hello.labels == 0
+        assert any(line.startswith("MODEL rejected: ") for line in device.lines), device.lines
+        for ask in (lambda: device.classify("hi"), lambda: device.classify_ids([2, 5])):
+            with pytest.raises(DeviceError) as err:
+                ask()
+            assert err.value.code == "MODEL"
+        assert device.hello().model == 0
+    finally:
+        link.close()
+
+
+def test_small_arena_warns_and_refuses_long_inputs(tmp_path: Path, blob: Path) -> None:
+    """ARENA too small for maxlen: the banner warns; short inputs work, long ones NO_MEMORY."""
+    elf = make_firmware("native", tmp_path, blob, flavour="asan", extra=["ARENA=12288"])
+    device, link = start_native(elf)
+    try:
+        hello = device.wait_hello(20)
+        assert hello.arena == 12288
+        assert any(line.startswith("WARN arena 12288 bytes < ") for line in device.lines)
+        assert device.classify_ids([2, 7]).tokens == 2
+        with pytest.raises(DeviceError) as err:
+            device.classify_ids([2] + [7] * (hello.maxlen - 1))
+        assert err.value.code == "NO_MEMORY"
+    finally:
+        link.close()
