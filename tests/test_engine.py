@@ -216,3 +216,27 @@ def test_engine_is_integer_only_and_allocation_free(tmp_path) -> None:
         undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], check=True,
                                    capture_output=True, text=True).stdout.split()
         assert not [s for s in undefined if bad.search(s)], (p, undefined)
+
+
+def test_engine_rejects_inconsistent_dims(engine, random_blob, tmp_path) -> None:
+    """cfg.dims that disagree with the tensors (or break the engine's limits) fail the load with
+    EBQ_ERR_BLOB_TENSOR / VERSION under ASan, never a crash; a random byte flip never crashes."""
+    dims = np.array(read_blob(random_blob.read_bytes()).tensors["cfg.dims"])
+    rng = np.random.default_rng(11)
+    for field in range(1, 8):
+        for value in (0, -1, 1, 3, int(dims[field]) + 1, 2**31 - 1):
+            if value == dims[field]:
+                continue
+            bad = dims.copy()
+            bad[field] = value
+            path = _mutated(random_blob, tmp_path, cfg__dims=bad.astype(np.int32))
+            out = run_engine(engine, path, ["2"])
+            assert out[0].startswith("LOAD -5"), (field, value, out)
+    good = bytearray(random_blob.read_bytes())
+    for _ in range(20):  # flips are caught by the CRC; the walk must still stay in bounds
+        data = bytearray(good)
+        data[int(rng.integers(0, len(data)))] ^= 1 << int(rng.integers(0, 8))
+        p = tmp_path / "flip.bin"
+        p.write_bytes(bytes(data))
+        out = run_engine(engine, p, ["2 5 6"])
+        assert out and (out[0].startswith("LOAD -") or out[0].startswith("OK")), out

@@ -120,6 +120,13 @@ static int load_all(ebq_model *m, const uint8_t *blob, size_t len)
         return EBQ_ERR_BLOB_TENSOR;
     for (uint32_t l = 0; l < m->n_layers; l++)
         TRY(load_layer(b, m, l, &m->layers[l]));
+    {
+        /* A layer beyond n_layers means cfg.dims and the tensors disagree: refuse the blob. */
+        char buf[32];
+        if (ebq_blob_get(b, layer_name(buf, m->n_layers, "norm.m"), EBQ_DT_I32, 1, NULL, NULL,
+                         NULL) == EBQ_OK)
+            return EBQ_ERR_BLOB_TENSOR;
+    }
     TRY(get(b, "cls.w", EBQ_DT_I8, m->num_labels, d, (const void **)&m->cls_w));
     TRY(get(b, "cls.b", EBQ_DT_I32, m->num_labels, 0, (const void **)&m->cls_b));
     TRY(ebq_vocab_load(&m->vocab, b));

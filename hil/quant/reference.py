@@ -41,7 +41,11 @@ def dims_of(q: HasTensors) -> dict[str, int]:
     raw = np.asarray(q.tensors["cfg.dims"]).astype(np.int64).ravel()
     if raw.size != len(DIMS_FIELDS):
         raise ValueError(f"cfg.dims has {raw.size} entries, expected {len(DIMS_FIELDS)}")
-    return {k: int(v) for k, v in zip(DIMS_FIELDS, raw, strict=True)}
+    d = {k: int(v) for k, v in zip(DIMS_FIELDS, raw, strict=True)}
+    if f"l{d['n_layers']}.norm.m" in q.tensors:
+        raise ValueError(f"cfg.dims says {d['n_layers']} layers but the blob holds more "
+                         "(EBQ_ERR_BLOB_TENSOR)")
+    return d
 
 
 # ---- the integer primitives (each mirrored by one C function in firmware/src/ops/) ----------
