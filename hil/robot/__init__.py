@@ -333,6 +333,67 @@ class HilLibrary:
         s.classify(text)
         s.check_agrees()
 
+    # ---- every shipped model ------------------------------------------------------------------
+
+    @keyword
+    def other_shipped_models_should_predict_known_sentences(self, known_dir: str) -> list[str]:
+        """Each shipped model (``hil/models/*/model.bin``) other than the started board's gets
+        its own firmware build and boot on the same board and target, and must predict its
+        known sentences (``<known_dir>/<model>.yaml``, made by ``python3 -m hil.robot.known
+        <model>``; computed from the reference when the file is missing) bit-exact with the
+        reference. A model too big for the board is logged and left out. The started board
+        stays as it is. Returns the models checked.
+        """
+        import yaml
+
+        from hil.robot.known import known_sentences
+        from hil.scenario import MODELS_DIR
+
+        s = self._need()
+        checked, problems = [], []
+        for blob in sorted(MODELS_DIR.glob("*/model.bin")):
+            model = blob.parent.name
+            if model == s.model_name:
+                continue
+            path = Path(known_dir) / f"{model}.yaml"
+            try:
+                data = (yaml.safe_load(path.read_text()) if path.is_file()
+                        else known_sentences(model))["KNOWN"]
+            except StopIteration:
+                _log(f"model {model}: no scenario with labels streams it; not checked", "WARN")
+                continue
+            other = BoardSession(s.board.name, s.target_kind, model=model,
+                                 run_dir=s.run_dir / f"model-{model}", port=s.port)
+            try:
+                try:
+                    other.start()
+                except SessionError as exc:
+                    if "does not fit" in str(exc):  # hil.firmware.DoesNotFit, as a message
+                        _log(f"model {model} does not fit {s.board.name}: {exc}", "WARN")
+                        continue
+                    raise
+                if f"{other.hello.model:08X}" != str(data["model_id"]):
+                    problems.append(f"{model}: known sentences are for model "
+                                    f"{data['model_id']}, the blob is {other.hello.model_hex}: "
+                                    f"regenerate with `python3 -m hil.robot.known {model} > "
+                                    f"{path}`")
+                    continue
+                for row in data["sentences"]:
+                    ans = other.classify(row["text"])
+                    other.check_agrees(ans)
+                    if ans.label != int(row["label_id"]):
+                        problems.append(f"{model}: expected {row['label']} for "
+                                        f"{row['text']!r}, got {ans.label_name}")
+                checked.append(model)
+            finally:
+                other.stop()
+        if problems:
+            raise s.fail("shipped models disagree with their known sentences: "
+                         + "; ".join(problems))
+        none = f"none (only {s.model_name} is shipped)"
+        _log(f"other shipped models checked: {', '.join(checked) or none}")
+        return checked
+
     # ---- scenarios --------------------------------------------------------------------------
 
     @keyword
@@ -397,6 +458,12 @@ class HilLibrary:
         out["model"] = h.model_hex
         out.update(h.extra)
         return DotDict(out)
+
+
+def _log(message: str, level: str = "INFO") -> None:
+    from robot.api import logger
+
+    logger.write(message, level)
 
 
 #: `Library    hil.robot` imports the class named like the module's last component.

@@ -23,6 +23,9 @@ Hello And Versions
 Known Sentences Of The Shipped Model
     Known Sentences Should Be Predicted
 
+Known Sentences Of The Other Shipped Models
+    Other Shipped Models Should Predict Known Sentences    ${KNOWN_DIR}
+
 Agreement With The Reference Over A Scenario
     Scenario Should Agree With Reference
 
