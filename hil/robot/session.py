@@ -20,7 +20,7 @@ from hil.boards import BOARDS, Board, cycle_unit, get_board, to_cycles
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO_TIMEOUT = {"native": 20.0, "qemu": 60.0, "renode": 120.0, "serial": 10.0}
-REQUEST_TIMEOUT = {"native": 30.0, "qemu": 60.0, "renode": 300.0, "serial": 60.0}
+REQUEST_TIMEOUT = {"native": 20.0, "qemu": 20.0, "renode": 300.0, "serial": 60.0}
 
 
 class SessionError(AssertionError):
