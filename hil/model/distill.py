@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from hil.model.train import TrainArgs
 
 DEFAULT_CORPUS = D.SHARED_DATASETS / "pretrain" / "corpus.txt.gz"
+HEAD_VERSION = "logreg-lbfgs-1"  # part of the head cache key: a new fitting method refits
 
 
 @dataclass
@@ -107,8 +108,8 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
         return cached_embeddings(teacher, texts, dargs.teacher_max_len, dargs.cache_dir, log=log)
 
     tr, dv = emb(ds.train.texts), emb(ds.dev.texts)
-    key = hashlib.sha256(json.dumps([teacher.identity, dargs.teacher_max_len, seed,
-                                     ds.train.labels, ds.dev.labels, len(ds.labels)]).encode()
+    key = hashlib.sha256(json.dumps([HEAD_VERSION, teacher.identity, dargs.teacher_max_len,
+                                     seed, ds.train.labels, ds.dev.labels, len(ds.labels)]).encode()
                          + tr.tobytes() + dv.tobytes()).hexdigest()[:20]
     head_path = Path(dargs.cache_dir) / f"head-{key}.json"
     if head_path.exists():
