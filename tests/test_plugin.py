@@ -1,6 +1,8 @@
 """The pytest plugin (hil.pytest_plugin, loaded through its pytest11 entry point): options, the
 needs_target skip marker, and the hil_device fixture booting, classifying and shutting down a
-real native board. Checked with pytester, as pytest-embedded tests its own plugin.
+real native board. Checked with pytester, as pytest-embedded tests its own plugin; each run in a
+subprocess, because an in-process run drops the modules it imported (numpy cannot be imported
+twice in one process, and re-imported hil classes would break isinstance checks elsewhere).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
 
 
 def test_options_are_registered(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--help")
+    result = pytester.runpytest_subprocess("--help")
     result.stdout.fnmatch_lines(["*embbert-hil boards*", "*--hil-board=HIL_BOARD*",
                                  "*--hil-target=HIL_TARGET*", "*--hil-elf=HIL_ELF*"])
 
@@ -42,7 +44,7 @@ def test_options_reach_the_config(pytester: pytest.Pytester) -> None:
             assert pytestconfig.getoption("--hil-target") == "qemu"
             assert pytestconfig.getoption("--hil-model") == "nlu_scenario"
     """)
-    result = pytester.runpytest("--hil-board", "mps2-an386", "--hil-target", "qemu")
+    result = pytester.runpytest_subprocess("--hil-board", "mps2-an386", "--hil-target", "qemu")
     result.assert_outcomes(passed=1)
 
 
@@ -64,7 +66,7 @@ def test_needs_target_skips_with_the_reason(pytester: pytest.Pytester,
         def test_renode_board():
             raise AssertionError("must not run")
     """)
-    result = pytester.runpytest("-rs", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["*needs target renode: *Renode is not installed*",
                                  "*needs target teleporter: no board runs on target*"])
@@ -79,7 +81,7 @@ def test_needs_target_runs_when_available(pytester: pytest.Pytester) -> None:
         def test_native():
             pass
     """)
-    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
 
 
 def test_needs_target_without_a_name_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -90,7 +92,7 @@ def test_needs_target_without_a_name_is_a_usage_error(pytester: pytest.Pytester)
         def test_x():
             pass
     """)
-    result = pytester.runpytest()
+    result = pytester.runpytest_subprocess()
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*needs_target needs a target name*"])
 
@@ -102,7 +104,7 @@ def test_hil_device_skips_when_the_target_is_missing(pytester: pytest.Pytester,
         def test_uses_board(hil_device):
             raise AssertionError("must not run")
     """)
-    result = pytester.runpytest("--hil-board", "nrf52840", "--hil-target", "renode", "-rs")
+    result = pytester.runpytest_subprocess("--hil-board", "nrf52840", "--hil-target", "renode", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*nrf52840 on renode*cannot run here*"])
 
@@ -128,7 +130,7 @@ def test_hil_device_boots_classifies_and_shuts_down(pytester: pytest.Pytester,
             ans = hil_device.classify("what is the weather like in paris")
             hil_device.check_agrees(ans)
     """)
-    result = pytester.runpytest("--hil-board", "native", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--hil-board", "native", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     first, second = pid_file.read_text().split()
     assert first == second, "the board must be booted once per session"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hil.boards import BOARDS, Board, cycle_unit, get_board, to_cycles
+from hil.boards import Board, cycle_unit, get_board, to_cycles
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO_TIMEOUT = {"native": 20.0, "qemu": 60.0, "renode": 120.0, "serial": 10.0}
@@ -331,7 +331,3 @@ class BoardSession:
 
 def _short(text: str | bytes, n: int = 60) -> str:
     return repr(text if len(text) <= n else text[:n] + ("..." if isinstance(text, str) else b"..."))
-
-
-def known_boards() -> list[str]:
-    return list(BOARDS)
