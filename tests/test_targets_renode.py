@@ -95,6 +95,88 @@ def test_renode_command_line(tmp_path: Path) -> None:
     for flag in ("--disable-xwt", "--console", "--hide-log"):
         assert flag in argv
     assert argv[-2:] == ["-e", f"include @{tmp_path / 's.resc'}"]
+    assert "--hide-monitor" not in argv  # Renode rejects it together with --console
+    port = renode_argv("renode", tmp_path / "s.resc", monitor_port=4567)
+    assert port[port.index("--port") + 1] == "4567" and "--console" not in port
+
+
+# A stand-in for the `renode` executable, for the orchestration test below: Renode cannot be
+# installed here. It does what the generated script asks of Renode (pty terminal at $pty, ELF at
+# $bin), but "emulates" by running $bin as a host process on the pty, i.e. the native firmware.
+FAKE_RENODE = r"""#!PYTHON
+import os, re, subprocess, sys, threading, tty
+args = sys.argv[1:]
+script = args[args.index("-e") + 1].split("@", 1)[1]
+text = open(script).read()
+pty_path = re.search(r'^\$pty\?="(.*)"$', text, re.M)[1]
+elf = re.search(r'^\$bin\?=@(.*)$', text, re.M)[1]
+assert "CreateUartPtyTerminal" in text and "LoadPlatformDescriptionFromString" in text
+log = open(os.path.join(os.path.dirname(script), "fake-renode.txt"), "w", buffering=1)
+log.write(f"argv {args}\nTMPDIR {os.environ.get('TMPDIR')}\n")
+master, slave = os.openpty()
+tty.setraw(slave)
+os.symlink(os.ttyname(slave), pty_path)
+child = None
+
+
+def pump(src, dst):  # the emulated UART: bytes between the pty master and the "board"
+    while True:
+        data = os.read(src, 4096)
+        if not data:
+            return
+        os.write(dst, data)
+
+
+for line in sys.stdin:
+    cmd = line.strip()
+    log.write(f"monitor {cmd} pty_present={os.path.exists(pty_path)}\n")
+    if cmd == "start":
+        child = subprocess.Popen([elf], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        threading.Thread(target=pump, args=(master, child.stdin.fileno()), daemon=True).start()
+        threading.Thread(target=pump, args=(child.stdout.fileno(), master), daemon=True).start()
+    elif cmd == "quit":
+        break
+if child:
+    child.kill()
+"""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc needed for the native firmware")
+def test_renode_target_orchestration_with_a_stand_in(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Renode target's own steps, for real: script written, Renode started with its own
+    TMPDIR, pty opened before `start` is typed on the monitor, answers bit-exact, `quit` on
+    stop. Only Renode is stood in for (see FAKE_RENODE)."""
+    import dataclasses
+    import sys
+
+    from hil import firmware as fw
+    from hil.runner import RunConfig, run
+    from hil.scenario import load_scenario
+
+    model = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
+    if not model.is_file():
+        pytest.skip("no shipped nlu_scenario model")
+    fake = tmp_path / "renode"
+    fake.write_text(FAKE_RENODE.replace("PYTHON", sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("RENODE", str(fake))
+    elf = fw.build(BOARDS["native"], model, dest=tmp_path / "native.elf")
+    out = tmp_path / "run"
+    # The "firmware" is a host program, so the chip's memory limits are lifted for this test.
+    board = dataclasses.replace(BOARDS["nrf52840"], flash_bytes=0, ram_bytes=0)
+    cfg = RunConfig(board=board, target="renode",
+                    scenario=load_scenario("nlu_scenario"), model_path=model, out_dir=out,
+                    limit=8, elf=elf)
+    code, s = run(cfg)
+    assert s["error"] is None and s["summary"]["sentences"] == 8
+    assert s["summary"]["agreement"] == 1.0
+    trace = (out / "fake-renode.txt").read_text()
+    assert "monitor start pty_present=True" in trace
+    assert trace.rstrip().endswith("monitor quit pty_present=True")
+    assert f"TMPDIR {out / 'renode-nrf52840-job0.tmpdir'}" in trace
+    resc = (out / "renode-nrf52840-job0.resc").read_text()
+    assert "dwt: Miscellaneous.DWT @ sysbus 0xE0001000" in resc
 
 
 def test_renode_missing_explains_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

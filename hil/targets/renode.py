@@ -23,6 +23,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import time
 import tty
 from pathlib import Path
@@ -132,9 +133,13 @@ def resc_script(board: Board, elf: str | None = None, pty: str | None = None) ->
     ])
 
 
-def renode_argv(renode: str, script: Path) -> list[str]:
-    """Headless, monitor on stdin/stdout, no log flood on a pipe; the script is `include`d."""
-    return [renode, "--disable-xwt", "--console", "--hide-log", "--plain",
+def renode_argv(renode: str, script: Path, monitor_port: int | None = None) -> list[str]:
+    """Headless, no log flood on a pipe, the script `include`d. The monitor is on stdin/stdout
+    (`--console`, the default) or, with `monitor_port`, on a telnet port (`--port`): the way
+    other tools drive Renode, for a Renode whose console does not read a piped stdin. The port
+    listens on every interface, which is why it is not the default."""
+    monitor = ["--port", str(monitor_port)] if monitor_port else ["--console"]
+    return [renode, "--disable-xwt", *monitor, "--hide-log", "--plain",
             "-e", f"include @{script}"]
 
 
@@ -144,8 +149,13 @@ class RenodeTarget(Target):
     kind = "renode"
     emulated = True
 
-    def __init__(self, board: Board, run_dir: Path, elf: Path, name: str | None = None) -> None:
+    def __init__(self, board: Board, run_dir: Path, elf: Path, name: str | None = None,
+                 monitor: str | None = None) -> None:
         super().__init__(board, run_dir, name)
+        # "console" (stdin) or "port" (telnet on a free port); $HIL_RENODE_MONITOR overrides.
+        self.monitor = monitor or os.environ.get("HIL_RENODE_MONITOR", "console")
+        self._monitor_sock: socket.socket | None = None
+        self._monitor_port: int | None = None
         if board.renode is None:
             raise TargetError(f"board {board.name} does not run on Renode; it runs on "
                               f"{', '.join(board.targets)}")
@@ -171,8 +181,13 @@ class RenodeTarget(Target):
         env = {**os.environ, "TMPDIR": str(self.tmpdir)}
         import subprocess
 
+        if self.monitor == "port":
+            with socket.socket() as probe:  # a free port; Renode binds it a moment later
+                probe.bind(("127.0.0.1", 0))
+                self._monitor_port = probe.getsockname()[1]
         with open(monitor_log, "ab") as out:
-            self.proc = ManagedProcess(renode_argv(renode, self.script_path.resolve()),
+            self.proc = ManagedProcess(renode_argv(renode, self.script_path.resolve(),
+                                                   self._monitor_port),
                                        stdin=subprocess.PIPE, stdout=out, stderr=out, env=env,
                                        cwd=self.run_dir, close_fds=True)
         transcript = Transcript(self.log_path)
@@ -202,10 +217,15 @@ class RenodeTarget(Target):
                           f"{BOOT_TIMEOUT:.0f} s ({self.proc.describe()})", tail, monitor_log)
 
     def _monitor(self, command: str) -> None:
-        """Type one command on Renode's monitor (its stdin under --console)."""
+        """Type one command on Renode's monitor (its stdin, or its telnet port)."""
         assert self.proc is not None and self.proc.proc.stdin is not None
-        self.proc.proc.stdin.write(command.encode() + b"\n")
-        self.proc.proc.stdin.flush()
+        if self._monitor_port is None:
+            self.proc.proc.stdin.write(command.encode() + b"\n")
+            self.proc.proc.stdin.flush()
+            return
+        if self._monitor_sock is None:
+            self._monitor_sock = socket.create_connection(("127.0.0.1", self._monitor_port), 10)
+        self._monitor_sock.sendall(command.encode() + b"\n")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.alive()
@@ -219,6 +239,8 @@ class RenodeTarget(Target):
                 except OSError:
                     pass
             self.proc.kill()  # whatever is left, hard
+        if self._monitor_sock is not None:
+            self._monitor_sock.close()
         if self.link is not None:
             self.link.transcript.note("stopped")
             self.link.close()
