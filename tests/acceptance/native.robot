@@ -4,7 +4,7 @@ Resource          resources/board.resource
 Suite Setup       Start Board Or Skip    ${BOARD}    ${TARGET}
 Suite Teardown    Stop Board
 Test Timeout      2 minutes
-Test Tags         native    native    host
+Test Tags         native    host
 
 
 *** Variables ***

@@ -3,8 +3,8 @@ Documentation     Acceptance of board nrf52840 on renode: Renode with the DWT ov
 Resource          resources/board.resource
 Suite Setup       Start Board Or Skip    ${BOARD}    ${TARGET}
 Suite Teardown    Stop Board
-Test Timeout      2 minutes
-Test Tags         nrf52840    renode    emulated    renode
+Test Timeout      5 minutes
+Test Tags         nrf52840    renode    emulated
 
 
 *** Variables ***

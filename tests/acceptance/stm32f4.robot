@@ -3,8 +3,8 @@ Documentation     Acceptance of board stm32f4 on renode: Renode with the DWT ove
 Resource          resources/board.resource
 Suite Setup       Start Board Or Skip    ${BOARD}    ${TARGET}
 Suite Teardown    Stop Board
-Test Timeout      2 minutes
-Test Tags         stm32f4    renode    emulated    renode
+Test Timeout      5 minutes
+Test Tags         stm32f4    renode    emulated
 
 
 *** Variables ***
