@@ -77,7 +77,6 @@ class RunConfig:
     json_path: Path | None = None
     target_factory: TargetFactory | None = None  # tests: a target that cannot exist here
     progress: Callable[[dict[str, Any]], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- selection -------------------------------------------------------------------------------

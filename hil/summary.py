@@ -28,6 +28,14 @@ def _stats(values: list[float]) -> dict[str, float | None]:
             "max": float(a.max()), "mean": float(a.mean())}
 
 
+def _per_stage(ok: list[dict[str, Any]]) -> list[float]:
+    """Median count per stage (embedding, each layer, classifier) over answers that have them."""
+    rows = [r["layers"] for r in ok if r.get("layers")]
+    if not rows or len({len(x) for x in rows}) != 1:
+        return []
+    return [float(v) for v in np.median(np.asarray(rows, dtype=np.float64), axis=0)]
+
+
 def _latency_source(target: str, unit: str) -> str:
     if target == "qemu":
         return "instructions / board clock (QEMU icount; assumes 1 cycle per instruction)"
@@ -85,7 +93,10 @@ def summarize(cfg: Any, records: list[dict[str, Any]], *, sizes: ElfSizes | None
             "disagreements": [r["index"] for r in ok if not r.get("agree")][:50],
             "tokenizer_agreement": (sum(ids_checked) / len(ids_checked)) if ids_checked
             else None,
-            "cycles": {**_stats(cycles), "unit": unit},
+            "cycles": {**_stats(cycles), "unit": unit,
+                       "per_stage_median": _per_stage(ok),
+                       "tokenizer_median": _stats([float(r["tokenizer_cycles"]) for r in ok
+                                                   if r.get("tokenizer_cycles")])["median"]},
             "latency_ms": {**{k: v for k, v in _stats(lat).items()}, "emulated": emulated,
                            "source": _latency_source(cfg.target, unit or "")},
             "host_round_trip_ms": _stats([float(r["host_ms"]) for r in ok if "host_ms" in r]),
