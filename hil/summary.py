@@ -195,8 +195,14 @@ def render_text(summary: dict[str, Any]) -> str:
         lines.append(f"  {cyc['unit']}: median {cyc['median']:.0f}  p95 {cyc['p95']:.0f}  "
                      f"-> latency median {lat['median']:.2f} ms"
                      f"{' (emulated: ' + lat['source'] + ')' if lat['emulated'] else ''}")
-    lines.append(f"  peaks: stack {s['stack_peak_bytes']} B  arena {s['arena_peak_bytes']} B  "
-                 f"RAM {s['ram_peak_bytes']} B  flash {s['flash_bytes']} B")
+    def b(v: int | None) -> str:
+        return "n/a" if v is None else f"{v} B"
+
+    lines.append(f"  peaks: stack {b(s['stack_peak_bytes'])}  arena {b(s['arena_peak_bytes'])}  "
+                 f"RAM {b(s['ram_peak_bytes'])}"
+                 f"{' of ' + b(s['board_ram_bytes']) if s['board_ram_bytes'] else ''}  "
+                 f"flash {b(s['flash_bytes'])}"
+                 f"{' of ' + b(s['board_flash_bytes']) if s['board_flash_bytes'] else ''}")
     tp = summary["throughput"]
     if tp["sentences_per_s"]:
         lines.append(f"  end to end: {tp['sentences_per_s']:.2f} sentences/s "
