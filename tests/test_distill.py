@@ -153,3 +153,12 @@ def test_rep_pretrain_lowers_cosine_loss_and_inits_finetune(tmp_path: Path) -> N
                          init=str(tmp_path / "rep" / "pretrained.pt")), lambda s: None)
     assert out["steps"] == 4
     assert json.loads((tmp_path / "ft" / "metrics.json").read_text())["test"]["n"] == 40
+
+
+def test_calibration_temperature_tames_overconfidence() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 400)
+    logits = rng.normal(size=(400, 4)).astype(np.float32)
+    logits[np.arange(400), y] += 2.0  # right most of the time...
+    assert distill.calibrate_temperature(logits * 10, y) > 4  # ...but 10x too sharp
+    assert 0.5 < distill.calibrate_temperature(logits, y) < 2

@@ -122,11 +122,15 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
                                  log)
         head_path.parent.mkdir(parents=True, exist_ok=True)
         head_path.write_text(json.dumps({"head": _head_to_json(head), "dev_acc": dev_acc}))
+    tau = calibrate_temperature(head_logits(head, dv), ds.dev.labels)
     report: dict[str, Any] = {"teacher": teacher.name, "identity": teacher.identity,
                               "head": {"hidden": head["hidden"], "wd": head["wd"]},
-                              "dev_acc": dev_acc}
+                              "dev_acc": dev_acc, "calibration_tau": tau}
+
+    def logits(x: np.ndarray) -> np.ndarray:
+        return head_logits(head, x) / tau
     if dargs.teacher_test and ds.test is not None:
-        te = head_logits(head, emb(ds.test.texts))
+        te = logits(emb(ds.test.texts))
         report["test_acc"] = float((te.argmax(-1) == np.array(ds.test.labels)).mean())
         report["test_n"] = len(ds.test)
         log(f"teacher {teacher.name}: dev acc {dev_acc:.4f}, test acc {report['test_acc']:.4f}")
@@ -134,7 +138,25 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
                            ds.train.texts)
     xe = emb(texts) if texts else np.zeros((0, tr.shape[1]), np.float32)
     report.update(transfer_n=len(texts), seconds=round(time.monotonic() - t0, 1))
-    return TeacherTargets(head_logits(head, tr), tr, texts, head_logits(head, xe), xe, report)
+    return TeacherTargets(logits(tr), tr, texts, logits(xe), xe, report)
+
+
+def calibrate_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
+    """Temperature scaling (Guo et al. 2017): the tau minimising dev NLL of softmax(logits/tau).
+
+    Why: a logistic head on unit vectors can be far over- or under-confident, and the student
+    then learns from soft targets that are too peaked (little dark knowledge) or too flat. After
+    calibration the distillation temperature means the same thing on every dataset.
+    """
+    y = np.asarray(labels)
+    best = (float("inf"), 1.0)
+    for tau in np.exp(np.linspace(np.log(0.25), np.log(16.0), 41)):
+        z = logits / tau
+        z = z - z.max(1, keepdims=True)
+        nll = float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
+        if nll < best[0]:
+            best = (nll, float(tau))
+    return round(best[1], 4)
 
 
 def _head_to_json(head: dict[str, Any]) -> dict[str, Any]:
