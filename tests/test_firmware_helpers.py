@@ -131,11 +131,12 @@ def start_native(elf: Path) -> tuple[Device, PumpLink]:
     master, slave = os.openpty()
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    # its own session: the pty is never anyone's controlling terminal (no SIGTTOU/SIGHUP games)
     proc = subprocess.Popen([str(elf)], stdin=slave, stdout=slave, stderr=subprocess.PIPE,
-                            close_fds=True, env=env)
+                            close_fds=True, env=env, start_new_session=True)
     os.close(slave)
     link = PumpLink(master, proc)
-    return Device(link, timeout=20.0, retries=1), link
+    return Device(link, timeout=60.0, retries=1), link
 
 
 def start_qemu(machine: str, elf: Path, tmp: Path, serial_index: int = 0

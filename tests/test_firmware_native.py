@@ -54,12 +54,18 @@ def elf(tmp_path_factory: pytest.TempPathFactory, blob: Path) -> Path:
 @pytest.fixture()
 def dev(elf: Path) -> Iterator[tuple[Device, PumpLink]]:
     device, link = start_native(elf)
-    device.wait_hello(20)
+    try:
+        device.wait_hello(60)
+    except Exception as exc:  # say what the process printed on stderr, and its state
+        code = link.proc.poll()
+        link.close()
+        err = link.proc.stderr.read().decode(errors="replace") if link.proc.stderr else ""
+        raise AssertionError(f"{exc}\n  exit code: {code}\n  stderr: {err[-2000:]}") from exc
     yield device, link
     alive = link.proc.poll() is None
     link.close()
     stderr = link.proc.stderr.read().decode(errors="replace") if link.proc.stderr else ""
-    assert alive, f"the firmware died: {stderr[-3000:]}"
+    assert alive, f"the firmware died: {stderr[-3000:]}; received {link.received[-500:]!r}"
     assert "runtime error" not in stderr and "AddressSanitizer" not in stderr, stderr
 
 
@@ -74,7 +80,7 @@ def test_banner_and_hello(elf: Path, blob: Path) -> None:
 
     device, link = start_native(elf)
     try:
-        hello = device.wait_hello(20)
+        hello = device.wait_hello(60)
         assert hello.proto == 1 and hello.board == "native" and hello.unit == "ns"
         assert hello.model == zlib.crc32(blob.read_bytes())
         assert hello.maxframe == MAX_FRAME and hello.labels > 0 and hello.maxlen > 0
@@ -192,7 +198,7 @@ def test_fault_report(tmp_path: Path, blob: Path) -> None:
     elf = make_firmware("native", tmp_path, blob, flavour="asan", extra=["TEST_HOOKS=1"])
     device, link = start_native(elf)
     try:
-        device.wait_hello(20)
+        device.wait_hello(60)
         with pytest.raises(DeviceFault, match=r"FAULT SIGILL pc=0x[0-9A-F]+"):
             device.classify("\x01FAULT!", timeout=10)
     finally:
@@ -207,7 +213,7 @@ def test_rejected_model_still_says_hello(tmp_path: Path, blob: Path) -> None:
     elf = make_firmware("native", tmp_path, tmp_path / "bad.bin", flavour="asan")
     device, link = start_native(elf)
     try:
-        hello = device.wait_hello(20)
+        hello = device.wait_hello(60)
         assert hello.model == 0 and hello.labels == 0
         assert any(line.startswith("MODEL rejected: ") for line in device.lines), device.lines
         for ask in (lambda: device.classify("hi"), lambda: device.classify_ids([2, 5])):
@@ -224,7 +230,7 @@ def test_small_arena_warns_and_refuses_long_inputs(tmp_path: Path, blob: Path) -
     elf = make_firmware("native", tmp_path, blob, flavour="asan", extra=["ARENA=12288"])
     device, link = start_native(elf)
     try:
-        hello = device.wait_hello(20)
+        hello = device.wait_hello(60)
         assert hello.arena == 12288
         assert any(line.startswith("WARN arena 12288 bytes < ") for line in device.lines)
         assert device.classify_ids([2, 7]).tokens == 2

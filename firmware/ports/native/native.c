@@ -70,6 +70,9 @@ void port_init(void)
     sigaction(SIGILL, &sa, NULL);
     sigaction(SIGFPE, &sa, NULL);
     sigaction(SIGBUS, &sa, NULL);
+    /* tcsetattr from a background process group of the terminal's session would stop us with
+     * SIGTTOU (a pty the host opened may be its controlling terminal): ignore it. */
+    signal(SIGTTOU, SIG_IGN);
     if (isatty(STDIN_FILENO)) { /* raw: no echo, no line editing, no \n -> \r\n */
         struct termios t;
         if (tcgetattr(STDIN_FILENO, &t) == 0) {
