@@ -25,10 +25,6 @@ static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
     }
 }
 
-/* Pairs of one column: (lo halves of a, b) and (hi halves of a, b). */
-#define PAIR_LO(a, b) ((int32_t)(((uint32_t)(a) & 0xFFFFu) | ((uint32_t)(b) << 16)))
-#define PAIR_HI(a, b) ((int32_t)(((uint32_t)(a) >> 16) | ((uint32_t)(b) & 0xFFFF0000u)))
-
 static void conv_block4(uint32_t t0, uint32_t dim, uint32_t kernel, const int8_t *y,
                         const int8_t *w, const int32_t *b, const ebq_rq_params *rq, int8_t *out)
 {
@@ -47,10 +43,10 @@ static void conv_block4(uint32_t t0, uint32_t dim, uint32_t kernel, const int8_t
             hi[i] = ebq_hi13(u);
         }
         for (i = 0; i <= kernel; i++) {
-            q[0][i] = PAIR_LO(lo[i], lo[i + 2]);
-            q[1][i] = PAIR_LO(hi[i], hi[i + 2]);
-            q[2][i] = PAIR_HI(lo[i], lo[i + 2]);
-            q[3][i] = PAIR_HI(hi[i], hi[i + 2]);
+            q[0][i] = ebq_pair_lo(lo[i], lo[i + 2]);
+            q[1][i] = ebq_pair_lo(hi[i], hi[i + 2]);
+            q[2][i] = ebq_pair_hi(lo[i], lo[i + 2]);
+            q[3][i] = ebq_pair_hi(hi[i], hi[i + 2]);
         }
         for (uint32_t ch = 0; ch < 4; ch++) {
             const int32_t *qc = q[ch];

@@ -32,6 +32,22 @@ static inline int32_t ebq_hi13(uint32_t w)
     return __sxtb16((int32_t)((w >> 8) | (w << 24)));
 }
 
+/* (lo half of a, lo half of b) and (hi half of a, hi half of b): PKHBT / PKHTB, which GCC's
+ * arm_acle.h does not offer and the compiler does not always find by itself. */
+static inline int32_t ebq_pair_lo(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+static inline int32_t ebq_pair_hi(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+}
+
 /* Widen `rows` rows of `len` int8 (len % 4 == 0) into int16 in SXTB16 order, interleaved by
  * groups of 4 inputs: group g of row r is the two words (b0,b2) (b1,b3) at word (g*rows + r)*2.
  * A kernel then walks all rows of a group with consecutive LDRDs. */
