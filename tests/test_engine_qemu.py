@@ -54,3 +54,21 @@ def test_qemu_edge_lengths(random_blob, tmp_path) -> None:  # noqa: F811
 def test_qemu_bit_exact_sentences_slow(request, tmp_path) -> None:
     for blob_path in model_blobs(request):
         check(blob_path, test_sentences(blob_path, 500), tmp_path)
+
+
+def test_qemu_other_dims(tmp_path) -> None:
+    """D = 64, K = 5, E = 12, 2 layers: every DSP kernel takes its fallback path (no 4-query
+    D = 128 attention, conv K % 4 != 0, embedding E % 8 != 0) and must still be bit exact."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    qm = random_quant_model(num_labels=3, seed=4, max_len=40, n_layers=2, dim=64, kernel=5,
+                            emb_dim=12)
+    blob_path = tmp_path / "odd.bin"
+    blob_path.write_bytes(blob_bytes(qm))
+    rng = np.random.default_rng(9)
+    seqs = [[2], [2, 0, 5], [2] + [int(v) for v in rng.integers(0, 8192, 39)],
+            [2] + [int(v) for v in rng.integers(5, 8192, 10)]]
+    check(blob_path, seqs, tmp_path)

@@ -368,18 +368,20 @@ def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: 
 
 
 def random_quant_model(num_labels: int = 4, seed: int = 0, vocab_size: int = 8192,
-                       max_len: int = 256, n_layers: int = 4, calib: int = 64) -> QuantModel:
-    """A seeded random EmbBERT, calibrated on random ids: for tests when no model is shipped."""
+                       max_len: int = 256, n_layers: int = 4, calib: int = 64, dim: int = 128,
+                       kernel: int = 32, emb_dim: int = 16) -> QuantModel:
+    """A seeded random EmbBERT, calibrated on random ids: for tests when no model is shipped
+    (other dims exercise the kernels' fallback paths)."""
     import torch
 
     from hil.model.embbert import EmbBERT, EmbBERTConfig
 
     torch.manual_seed(seed)
     cfg = EmbBERTConfig(num_labels=num_labels, vocab_size=vocab_size, max_len=max_len,
-                        n_layers=n_layers)
+                        n_layers=n_layers, dim=dim, kernel=kernel, emb_dim=emb_dim)
     model = EmbBERT(cfg).eval()
     rng = np.random.default_rng(seed)
-    seqs = [[2] + list(rng.integers(5, vocab_size, int(rng.integers(0, 40))))
+    seqs = [[2] + list(rng.integers(5, vocab_size, int(rng.integers(0, min(40, max_len)))))
             for _ in range(calib)]
     qm = quantize_model(model, calibrate(model, seqs, "mse"),
                         [f"label{i}" for i in range(num_labels)])
