@@ -59,7 +59,7 @@ typedef struct {
     uint8_t *base;
     size_t size;
     size_t used;
-    size_t peak; /* highest `used` ever reached; survives ebq_arena_reset */
+    size_t peak; /* highest `used` ever reached since ebq_arena_init */
 } ebq_arena;
 
 void ebq_arena_init(ebq_arena *a, void *mem, size_t size);
