@@ -214,3 +214,40 @@ def test_cycle_units() -> None:
     # 168 SysTick ticks at 168 MHz under -icount shift=0 = 1000 instructions.
     assert to_cycles(168, "qemu", "systick", 168_000_000) == 1000
     assert to_cycles(168, "renode", "dwt", 168_000_000) == 168
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc/make needed (native board)")
+def test_serial_target_end_to_end_on_a_pty(tmp_path: Path) -> None:
+    """The serial target through pyserial on a real tty (/dev/pts/N), with the native firmware
+    on the other side of it standing in for a board on USB: it booted before the port was
+    opened, as real boards do, and the run still gets its HELLO and bit-exact answers."""
+    import dataclasses
+
+    from hil import firmware as fw
+    from hil.runner import RunConfig, run
+    from hil.scenario import load_scenario
+    from hil.targets.base import ManagedProcess
+
+    model = Path(__file__).resolve().parents[1] / "hil" / "models" / "nlu_scenario" / "model.bin"
+    if not model.is_file():
+        pytest.skip("no shipped nlu_scenario model")
+    elf = fw.build(NATIVE, model, dest=tmp_path / "native.elf")
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    board_proc = ManagedProcess([str(elf)], stdin=master, stdout=master, close_fds=True)
+    try:
+        time.sleep(0.3)  # the "board" boots and prints its HELLO before anyone listens
+        board = dataclasses.replace(BOARDS["stm32f4"], flash_bytes=0, ram_bytes=0)
+        cfg = RunConfig(board=board, target="serial", scenario=load_scenario("nlu_scenario"),
+                        model_path=model, out_dir=tmp_path / "run", limit=6,
+                        port=os.ttyname(slave))
+        code, s = run(cfg)
+    finally:
+        board_proc.kill()
+        os.close(master)
+        os.close(slave)
+    assert s["error"] is None and s["summary"]["sentences"] == 6
+    assert s["summary"]["agreement"] == 1.0 and s["emulated"] is False
+    assert s["targets"][0]["target"] == "serial" and s["targets"][0]["port"].startswith("/dev/")
