@@ -129,6 +129,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if target == "qemu" and find_qemu() is None:
         print(f"hil run: qemu-system-arm not found; install: {QEMU_INSTALL}", file=sys.stderr)
         return 2
+    if args.faults:
+        from hil.targets.faulty import parse_faults
+
+        try:
+            parse_faults(args.faults)
+        except ValueError as exc:
+            print(f"hil run: {exc}", file=sys.stderr)
+            return 2
     out_dir = Path(args.resume or args.out or
                    Path("out") / f"{board.name}-{target}-{scenario.name}")
     limit = args.limit if args.limit is not None else meta.get("limit")
@@ -137,7 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         limit=limit, jobs=args.jobs, shard=shard,  # type: ignore[arg-type]
         resume=bool(args.resume), elf=Path(args.elf) if args.elf else None, port=args.port,
         serial_number=args.serial_number, timeout_s=args.timeout,
-        json_path=Path(args.json) if args.json else None,
+        retries=args.retries, hello_timeout_s=args.hello_timeout, faults=args.faults,
+        max_restarts=args.max_restarts, json_path=Path(args.json) if args.json else None,
     )
     total = len(scenario.load_sentences()[:limit] if limit else scenario.load_sentences())
     cfg.progress = None if args.quiet else print_progress(total)
@@ -157,6 +166,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except RunError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # the runner already killed the targets and kept the results
+        print(f"hil run: interrupted; every finished result is in {out_dir / 'results.jsonl'}; "
+              f"continue with `hil run --resume {out_dir}`", file=sys.stderr)
+        return 130
     from hil.report import write_run_reports  # report.html, junit.xml, summary.md beside results
 
     try:
@@ -206,6 +219,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", help="serial port (serial target); default: auto-detect")
     p.add_argument("--serial-number", help="pick the board by its probe's USB serial number")
     p.add_argument("--timeout", type=float, help="seconds per sentence (default: scenario's)")
+    p.add_argument("--hello-timeout", type=float,
+                   help="seconds to wait for the boot HELLO (default: native 10, qemu 30, "
+                        "renode 120, serial 10)")
+    p.add_argument("--retries", type=int, help="re-sends per sentence (default: scenario's)")
+    p.add_argument("--max-restarts", type=int, default=3,
+                   help="target deaths (killed or crashed emulator) to survive by restarting "
+                        "it and asking the sentence again (default 3)")
+    p.add_argument("--faults", metavar="SPEC",
+                   help="inject link faults, e.g. drop=0.001,corrupt=0.001,dup=0.001,"
+                        "delay=0.01,split=0.2,reset=0.005,kill=0.001,seed=1 (per byte: drop "
+                        "corrupt dup; per read/write: delay split; per request: reset kill); "
+                        "see docs/reliability.md")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--live", action="store_true",
                    help="live dashboard while streaming (plain lines without a terminal)")

@@ -34,7 +34,7 @@ from hil import firmware as fw
 from hil.boards import Board, cycle_unit, to_cycles
 from hil.scenario import Scenario, Sentence
 from hil.targets import TARGETS, Target, TargetError
-from hil.targets.base import MissingTool
+from hil.targets.base import MissingTool, install_signal_handlers, kill_all_children
 
 HELLO_TIMEOUT = {"native": 10.0, "qemu": 30.0, "renode": 120.0, "serial": 10.0}
 
@@ -74,6 +74,8 @@ class RunConfig:
     timeout_s: float | None = None  # None = the scenario's
     retries: int | None = None
     hello_timeout_s: float | None = None
+    faults: str | None = None  # hil.targets.faulty.parse_faults spec; None = a clean link
+    max_restarts: int = 3  # target deaths survived (restart + same sentence again), whole run
     json_path: Path | None = None
     target_factory: TargetFactory | None = None  # tests: a target that cannot exist here
     progress: Callable[[dict[str, Any]], None] | None = None
@@ -248,10 +250,40 @@ class JobContext:
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    restarts: list[str] = field(default_factory=list)  # why each dead target was restarted
+    fault_stats: Any = None  # hil.targets.faulty.FaultStats, made on the first faulty start
+    boots: int = 0  # target starts, for seeding each one's faults differently
 
 
-def make_target(cfg: RunConfig, elf: Path, name: str) -> Target:
-    """The plain TARGETS table, plus the per-kind arguments."""
+class TargetDied(RuntimeError):
+    """The target's link closed mid-run (process killed, emulator crashed)."""
+
+
+def make_target(cfg: RunConfig, elf: Path, name: str, ctx: JobContext | None = None) -> Target:
+    """The plain TARGETS table, plus the per-kind arguments; wrapped in a FaultyTarget when
+    --faults is on (fault counts then add up in ctx.fault_stats)."""
+    target = _make_plain_target(cfg, elf, name)
+    if not cfg.faults:
+        return target
+    import random
+
+    from hil.targets.faulty import FaultStats, FaultyTarget, parse_faults
+
+    faults = parse_faults(cfg.faults)
+    if ctx is None:
+        return FaultyTarget(target, faults)
+    with ctx.lock:
+        if ctx.fault_stats is None:
+            ctx.fault_stats = FaultStats()
+        boot = ctx.boots
+        ctx.boots += 1
+    # One RNG per target start, seeded by (seed, start number): reproducible for a given run,
+    # and a restarted target does not meet the same faults at the same requests again.
+    return FaultyTarget(target, faults, ctx.fault_stats,
+                        random.Random(faults.seed * 1_000_003 + boot))
+
+
+def _make_plain_target(cfg: RunConfig, elf: Path, name: str) -> Target:
     run_dir = cfg.out_dir
     if cfg.target_factory is not None:
         return cfg.target_factory(cfg.board, run_dir, elf, name)
@@ -275,7 +307,7 @@ class Session:
     def __init__(self, ctx: JobContext, name: str) -> None:
         self.ctx = ctx
         self.name = name
-        self.target = make_target(ctx.cfg, ctx.elf, name)
+        self.target = make_target(ctx.cfg, ctx.elf, name, ctx)
         self.device: Any = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ref-{name}")
 
@@ -371,24 +403,69 @@ def classify_one(ctx: JobContext, session: Session, s: Sentence, job: int) -> di
     return rec
 
 
+def _restart_allowed(ctx: JobContext, name: str, why: str) -> None:
+    """Count one target death; raise RunError when --max-restarts are used up (or the run is
+    being stopped: then the death was ours)."""
+    if ctx.stop.is_set():
+        raise RunError(f"{name}: stopped")
+    with ctx.lock:
+        ctx.restarts.append(why)
+        n = len(ctx.restarts)
+    if n > ctx.cfg.max_restarts:
+        raise RunError(f"{name}: the target died {n} times, more than --max-restarts "
+                       f"{ctx.cfg.max_restarts}; every finished result is kept, continue with "
+                       f"`hil run --resume {ctx.cfg.out_dir}`. Last death: {why}")
+
+
+def _boot(ctx: JobContext, name: str) -> Session:
+    """A started session; a target that dies while booting is restarted (within the budget)."""
+    from hil.protocol import LinkClosed
+
+    attempt = 0
+    while True:
+        session = Session(ctx, name if attempt == 0 else f"{name}-boot{attempt}")
+        try:
+            session.open()
+            return session
+        except LinkClosed as exc:
+            session.close()
+            _restart_allowed(ctx, name, f"died while booting: {exc}")
+            attempt += 1
+
+
 def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
-    """One target instance; a timeout that outlives its retries reboots the target once."""
+    """One target instance. A timeout that outlives its retries reboots the target; a target
+    that dies (link closed: killed, crashed) is restarted and the sentence in flight asked
+    again, at most --max-restarts times per run. Finished results are on disk either way."""
+    from hil.protocol import LinkClosed
+
     name = f"{ctx.cfg.target}-{ctx.cfg.board.name}-job{job}"
     session: Session | None = None
+    deaths = 0
     try:
-        session = Session(ctx, name)
-        session.open()
-        for s in sentences:
+        session = _boot(ctx, name)
+        i = 0
+        while i < len(sentences):
+            s = sentences[i]
             if ctx.stop.is_set():
                 return
-            rec = classify_one(ctx, session, s, job)
+            try:
+                rec = classify_one(ctx, session, s, job)
+            except LinkClosed as exc:
+                session.close()
+                session = None
+                _restart_allowed(ctx, name, f"sentence #{s.index}: {exc}")
+                deaths += 1
+                session = _boot(ctx, f"{name}-restart{deaths}")
+                continue  # the same sentence again on the fresh target
             ctx.writer.append(rec)
             if ctx.cfg.progress is not None:
                 ctx.cfg.progress(rec)
+            i += 1
             if rec["status"] == "timeout":
                 session.close()  # a device that stopped answering gets a fresh boot
-                session = Session(ctx, f"{name}-reboot{s.index}")
-                session.open()
+                session = None
+                session = _boot(ctx, f"{name}-reboot{s.index}")
     except RunError as exc:
         ctx.errors.append(str(exc))
         ctx.stop.set()
@@ -475,10 +552,23 @@ def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     if pending:
         threads = [threading.Thread(target=run_job, args=(ctx, j, part), name=f"job{j}")
                    for j, part in enumerate(parts)]
+        install_signal_handlers()  # from the main thread: SIGTERM/SIGHUP kill the emulators
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                while t.is_alive():  # a bare join() would not let Ctrl-C through
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            # Stop the jobs and their emulators now, keep every finished record, and let the
+            # caller say how to resume. Jobs see ctx.stop and do not restart the killed targets.
+            ctx.stop.set()
+            kill_all_children()
+            for t in threads:
+                t.join(10.0)
+            writer.close()
+            merge_in_order(results_path)
+            raise
     wall = time.perf_counter() - t0
     writer.close()
     records = merge_in_order(results_path)
@@ -487,6 +577,12 @@ def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     summary = summarize(cfg, records, sizes=sizes, hello=ctx.hello, targets=ctx.infos,
                         wall_s=wall, processed=len(pending), skipped=len(done),
                         total=len(chosen), error="\n".join(ctx.errors) or None)
+    summary["reliability"] = {
+        "restarts": len(ctx.restarts), "max_restarts": cfg.max_restarts,
+        "restart_reasons": ctx.restarts[:20], "faults": cfg.faults,
+        "faults_injected": ctx.fault_stats.as_dict() if ctx.fault_stats is not None else None,
+        "missing": sorted({s.index for s in chosen} - {int(r["index"]) for r in records})[:50],
+    }
     failed = check_expectations(summary, cfg.scenario.expect)
     write_summary(summary, cfg.out_dir / "summary.json", cfg.json_path)
     if ctx.errors:

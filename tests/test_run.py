@@ -140,7 +140,8 @@ def test_resume_after_interrupted_run(model_blob: Path, tmp_path: Path) -> None:
 
     cfg = RunConfig(board=BOARDS["native"], target="native",
                     scenario=load_scenario("nlu_scenario"), model_path=model_blob, out_dir=out,
-                    limit=20, target_factory=factory, progress=kill_after_7)
+                    limit=20, target_factory=factory, progress=kill_after_7,
+                    max_restarts=0)  # no restart: the run stops, --resume finishes it
     code, s = run(cfg)
     assert code == 3 and s["complete"] is False
     assert len(read_results(out / "results.jsonl")) == 7
@@ -168,7 +169,8 @@ def test_emulator_killed_mid_run_keeps_results(model_blob: Path, tmp_path: Path)
 
     cfg = RunConfig(board=BOARDS["netduinoplus2"], target="qemu",
                     scenario=load_scenario("nlu_scenario"), model_path=model_blob, out_dir=out,
-                    limit=12, target_factory=factory, progress=kill_qemu, timeout_s=10)
+                    limit=12, target_factory=factory, progress=kill_qemu, timeout_s=10,
+                    max_restarts=0)  # no restart: the run stops with a clear message
     code, s = run(cfg)
     assert code == 3
     assert len(read_results(out / "results.jsonl")) == 5

@@ -269,10 +269,18 @@ def _on_fatal_signal(signum: int, frame: object) -> None:
 
 def _install_handlers() -> None:
     global _HANDLERS_INSTALLED
-    if _HANDLERS_INSTALLED:
-        return
-    _HANDLERS_INSTALLED = True
-    atexit.register(kill_all_children)
+    if not _HANDLERS_INSTALLED:
+        _HANDLERS_INSTALLED = True
+        atexit.register(kill_all_children)
+    install_signal_handlers()
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGHUP kill every managed child, then the host dies of the signal as usual.
+
+    Only the main thread may set signal handlers, and the runner starts targets from job
+    threads, so it calls this from the main thread before starting them; a no-op elsewhere.
+    """
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
