@@ -62,7 +62,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--eval-every", type=int, default=0, help="steps; 0 = once per epoch")
     t.add_argument("--checkpoint-min", type=float, default=3.0)
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--threads", type=int, default=2,
+                   help="torch threads; use 1 on a busy machine: with more threads than free "
+                        "cores, OpenMP spin-waits and a step can get 5x slower (measured)")
     t.add_argument("--dev-fraction", type=float, default=0.1,
                    help="dev carved from train (fixed seed) when the dataset has none")
     t.add_argument("--corpus-docs", type=int, default=0, help="use the first N docs; 0 = all")
