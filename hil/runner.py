@@ -52,6 +52,11 @@ class RunError(RuntimeError):
         self.exit_code = exit_code
 
 
+class NoHello(RunError):
+    """The target started but no HELLO came: fatal on the first boot (wrong firmware, wrong
+    port), worth another restart when a target that answered before is rebooted under faults."""
+
+
 TargetFactory = Callable[[Board, Path, Path, str], Target]
 
 
@@ -322,7 +327,7 @@ class Session:
             hello = self._hello(timeout)
         except (DeviceTimeout, ValueError) as exc:  # ValueError: a frame that is no HELLO
             why = "" if isinstance(exc, DeviceTimeout) else f"; the answer was not a HELLO: {exc}"
-            raise RunError(str(TargetError(
+            raise NoHello(str(TargetError(
                 f"{self.name}: the board never said HELLO within {timeout:g} s, nor answered "
                 f"a HELLO request (expected a line starting with `$0 HELLO proto=1`){why}",
                 link.tail(), link.log_path))) from None
@@ -417,8 +422,10 @@ def _restart_allowed(ctx: JobContext, name: str, why: str) -> None:
                        f"`hil run --resume {ctx.cfg.out_dir}`. Last death: {why}")
 
 
-def _boot(ctx: JobContext, name: str) -> Session:
-    """A started session; a target that dies while booting is restarted (within the budget)."""
+def _boot(ctx: JobContext, name: str, first: bool = False) -> Session:
+    """A started session; a target that dies while booting is restarted (within the budget),
+    and so is a reboot that brings no HELLO (the first boot without HELLO is fatal: that is a
+    wrong firmware or port, not a transient)."""
     from hil.protocol import LinkClosed
 
     attempt = 0
@@ -430,7 +437,12 @@ def _boot(ctx: JobContext, name: str) -> Session:
         except LinkClosed as exc:
             session.close()
             _restart_allowed(ctx, name, f"died while booting: {exc}")
-            attempt += 1
+        except NoHello as exc:
+            session.close()
+            if first:
+                raise
+            _restart_allowed(ctx, name, f"no HELLO after a reboot: {exc}")
+        attempt += 1
 
 
 def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
@@ -443,7 +455,7 @@ def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
     session: Session | None = None
     deaths = 0
     try:
-        session = _boot(ctx, name)
+        session = _boot(ctx, name, first=True)
         i = 0
         while i < len(sentences):
             s = sentences[i]
