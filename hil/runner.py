@@ -210,6 +210,19 @@ class Oracle:
         return [int(v) for v in np.asarray(forward(self.blob, ids)).tolist()]
 
 
+def load_oracle(model_path: Path) -> Oracle:
+    """The Oracle, or one clear RunError (exit 2) for a missing, corrupt or foreign blob."""
+    from hil.quant.blob import BlobError
+
+    try:
+        return Oracle(model_path)
+    except FileNotFoundError:
+        raise RunError(f"model blob {model_path} does not exist", EXIT_ENVIRONMENT) from None
+    except (BlobError, ValueError, KeyError) as exc:
+        raise RunError(f"model blob {model_path} is not a valid EmbBERT-Q blob: {exc}",
+                       EXIT_ENVIRONMENT) from None
+
+
 def _field(obj: Any, name: str, default: Any = None) -> Any:
     """Read a field of a protocol object whether it is a dataclass or a dict."""
     if isinstance(obj, dict):
@@ -332,6 +345,14 @@ class Session:
                 f"a HELLO request (expected a line starting with `$0 HELLO proto=1`){why}",
                 link.tail(), link.log_path))) from None
         info = _hello_dict(hello)
+        from hil.protocol import PROTO_VERSION
+
+        if str(info.get("proto")) != str(PROTO_VERSION):
+            raise RunError(str(TargetError(
+                f"{self.name}: the device speaks protocol version {info.get('proto')}, this host "
+                f"speaks {PROTO_VERSION} (firmware {info.get('fw', '?')}): rebuild the firmware "
+                f"from this checkout (`hil build --board {cfg.board.name}`) or use the matching "
+                f"hil", link.tail(), link.log_path)))
         got = _as_id(info.get("model"))
         if got != self.ctx.oracle.model_id:
             raise RunError(str(TargetError(
@@ -542,11 +563,11 @@ def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     become `summary["error"]` and exit code 3, with every finished result on disk."""
     from hil.summary import check_expectations, summarize, write_summary
 
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.target == "serial" and cfg.jobs > 1:
         raise RunError("--jobs > 1 needs one board per job; the serial target has one", 2)
+    oracle = load_oracle(cfg.model_path)  # a bad blob stops here, before anything is written
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
     save_run_meta(cfg)
-    oracle = Oracle(cfg.model_path)
     elf, sizes = prepare_firmware(cfg)
     results_path = cfg.out_dir / "results.jsonl"
     chosen = select(cfg.scenario.load_sentences(), cfg.limit, cfg.shard)

@@ -280,3 +280,50 @@ def test_host_killed_resume_equals_uninterrupted(tmp_path: Path) -> None:
     assert resumed.isdisjoint(first)
     want = {r["index"]: (r["pred"], r["logits"]) for r in read_results(clean / "results.jsonl")}
     assert {r["index"]: (r["pred"], r["logits"]) for r in recs} == want
+
+
+# ---- one clear message, nothing half-written ------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "not a blob"])
+def test_corrupt_model_blob_one_message_nothing_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str) -> None:
+    from hil import cli
+
+    data = bytearray(MODEL.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 3]
+    elif damage == "flipped":
+        data[len(data) // 2] ^= 0x40
+    else:
+        data = bytearray(b"hello, I am a text file\n" * 10)
+    bad = tmp_path / "model.bin"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "run"
+    code = cli.main(["run", "--board", "native", "--model", str(bad), "--out", str(out),
+                     "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"model blob {bad} is not a valid EmbBERT-Q blob" in err and "Traceback" not in err
+    assert not out.exists()  # nothing half-written
+
+
+@needs_native
+def test_protocol_version_mismatch_is_one_clear_error(tmp_path: Path) -> None:
+    """A device that speaks another protocol version is refused at HELLO, before any request."""
+    from hil.protocol import encode_frame
+
+    hello = encode_frame(0, "HELLO", "proto=2 fw=9.9.9 board=native model=1C201747 labels=18 "
+                         "maxlen=64 maxtext=2048 maxframe=2600 clock=1000000000 unit=ns flash=0 "
+                         "ram=0 arena=1").decode()
+    script = f"import sys,time; sys.stdout.write({hello!r}); sys.stdout.flush(); time.sleep(30)"
+
+    def factory(board, run_dir, elf, name):
+        return NativeTarget(board, run_dir, command=[sys.executable, "-c", script], name=name)
+
+    code, s = run(config(tmp_path / "run", limit=3, elf=Path(sys.executable),
+                         target_factory=factory))
+    assert code == 3
+    assert "protocol version 2, this host speaks 1 (firmware 9.9.9)" in s["error"]
+    assert "full log:" in s["error"]
+    assert read_results(tmp_path / "run" / "results.jsonl") == []
