@@ -80,14 +80,15 @@ def section_soak(args: argparse.Namespace) -> dict[str, Any]:
     mps2-an386 that said HELLO then went silent under load, before the 02:46 UART RX fix)."""
     work = Path(tempfile.mkdtemp(prefix="rel-soak-"))
     scen = load_scenario(str(soak_scenario(work, args.copies)))
-    out: dict[str, Any] = {"copies": args.copies, "load_processes": args.load, "boards": {}}
+    out: dict[str, Any] = {"copies": args.copies, "load_processes": args.load,
+                           "jobs": args.jobs, "boards": {}}
     for board in args.boards:
         run_dir = work / board
         hogs = cpu_load(args.load)
         load0 = os.getloadavg()[0]
         try:
             cfg = RunConfig(board=BOARDS[board], target="qemu", scenario=scen, model_path=MODEL,
-                            out_dir=run_dir)
+                            out_dir=run_dir, jobs=args.jobs)
             code, summary = run(cfg)
         finally:
             for h in hogs:
@@ -235,6 +236,8 @@ def main() -> int:
                    "delay_s=0.02,split=0.2,reset=0.01,kill=0.002,seed=1",
                    help="--faults SPEC for the faults section")
     p.add_argument("--max-restarts", type=int, default=100)
+    p.add_argument("--jobs", type=int, default=1, help="QEMU instances at once (soak)")
+    p.add_argument("--tag", default="", help="suffix of the section's JSON (several soaks)")
     p.add_argument("--kill-every", type=int, default=97, help="answers between kills")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -244,11 +247,91 @@ def main() -> int:
     data = SECTIONS[args.section](args)
     data["command"] = "python benchmarks/reliability.py " + " ".join(sys.argv[1:])
     data["seconds"] = round(time.time() - t0, 1)
-    (RESULTS / f"reliability_{args.section}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"reliability_{args.section}{args.tag}.json").write_text(json.dumps(data, indent=2) + "\n")
     return 0
 
 
+def _load(name: str) -> dict[str, Any]:
+    path = RESULTS / f"reliability_{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def report() -> int:
+    """Merge the section JSONs into reliability.json and a markdown report."""
+    fuzz, faults, kill = (_load(n) for n in ("fuzz", "faults", "kill"))
+    soaks = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("reliability_soak*.json"))]
+    md = ["# Reliability report", "",
+          "Produced by `benchmarks/reliability_fuzz.py` and `benchmarks/reliability.py "
+          "{soak,faults,kill,report}` on 2 shared CPU cores (other jobs running). "
+          "`lost` = sentences with no record in results.jsonl; `agreement` = answered sentences "
+          "whose logits equal the host's integer reference bit for bit.", ""]
+    if fuzz:
+        md += ["## Fuzzing (libFuzzer, clang 14, ASan + UBSan, leak detection on)", "",
+               f"Command: `{fuzz.get('command')}`; {fuzz.get('seed_frames')} seed frames "
+               "(firmware/tests/corpus/seed/).", "",
+               "| target | executions | seconds | coverage (cov/ft) | findings | sanitizer "
+               "reports | regression corpus files |", "|---|---|---|---|---|---|---|"]
+        for t, r in fuzz.get("targets", {}).items():
+            cov = r.get("coverage") or {}
+            md.append(f"| {t} | {r['executions']:,} | {r['seconds']} | {cov.get('cov')}/"
+                      f"{cov.get('ft')} | {', '.join(r['findings']) or 'none'} (exit "
+                      f"{r['exit_code']}) | {r['sanitizer_reports']} | "
+                      f"{r['regression_corpus_files']} |")
+        md.append("")
+    if faults:
+        md += ["## Fault injection (`hil run --faults SPEC`)", "",
+               f"Command: `{faults.get('command')}`; SPEC `{faults.get('spec')}` (per byte both "
+               "directions: drop, corrupt = one bit flipped, dup; per read/write: delay; per "
+               "write: split; per request: reset = half the request then a RESET frame, kill = "
+               "SIGKILL of the target process).", "",
+               "| run | sentences | faults injected | requests re-sent | restarts (kills) | "
+               "answered ok | marked failed (reason) | lost | agreement | after `--resume` |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, r in faults.get("runs", {}).items():
+            failed = {k: v for k, v in r["status"].items() if k != "ok"}
+            after = r.get("after_resume", {})
+            inj = ", ".join(f"{k} {v}" for k, v in r["faults_injected"].items())
+            md.append(f"| {name} | {r['sentences']} | {r['faults_injected_total']} ({inj}) | "
+                      f"{r['resends']} | {r['restarts']} | {r['answered']} | "
+                      f"{sum(failed.values())} {failed or ''} | {r['lost']} | {r['agreement']} | "
+                      f"{after.get('answered')} ok, lost {after.get('lost')}, agreement "
+                      f"{after.get('agreement')} |")
+        md.append("")
+    if kill:
+        md += ["## Kill and resume", "",
+               f"Command: `{kill.get('command')}`. Target process SIGKILLed every "
+               f"{kill.get('kill_every')} answers (runner restarts it, `--max-restarts`); then "
+               "`hil run` itself SIGKILLed at random moments and `--resume`d until done. "
+               "`equal` = predictions and logits equal an undisturbed run's, sentence by "
+               "sentence.", "",
+               "| run | sentences | target kills | restarts | lost | equal | host kills | "
+               "lost after resume | duplicates | equal after resume |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, r in kill.get("runs", {}).items():
+            h = r["host_killed"]
+            md.append(f"| {name} | {r['sentences']} | {r['kills']} | {r['restarts']} | "
+                      f"{r['lost']} | {r['equal_to_clean']} | {h['host_kills']} | {h['lost']} | "
+                      f"{h['duplicates']} | {h['equal_to_clean']} |")
+        md.append("")
+    if soaks:
+        md += ["## Soak under CPU load (QEMU)", "",
+               "The 300 nlu_scenario test sentences repeated, extra busy-loop processes beside "
+               "QEMU on a machine already loaded by other jobs.", "",
+               "| command | board | sentences | ok | timeouts / reboots | lost | agreement | "
+               "load avg (1 min) start-end | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    for soak in soaks:
+        for b, r in soak.get("boards", {}).items():
+            md.append(f"| `{soak.get('command')}` | {b} | {r['sentences']} | "
+                      f"{r['status'].get('ok', 0)} | "
+                      f"{r['status'].get('timeout', 0)} / "
+                      f"{r['target_boots'] - soak.get('jobs', 1)} | {r['lost']} "
+                      f"| {r['agreement']} | {r['loadavg_1m_start']:.1f}-{r['loadavg_1m_end']:.1f}"
+                      f" | {r['wall_s']} |")
+    md.append("")
+    (RESULTS / "reliability.md").write_text("\n".join(md))
+    (RESULTS / "reliability.json").write_text(json.dumps(
+        {"fuzz": fuzz, "faults": faults, "kill": kill, "soak": soaks}, indent=2) + "\n")
+    print("\n".join(md))
     return 0
 
 
