@@ -247,7 +247,8 @@ def main() -> int:
     data = SECTIONS[args.section](args)
     data["command"] = "python benchmarks/reliability.py " + " ".join(sys.argv[1:])
     data["seconds"] = round(time.time() - t0, 1)
-    (RESULTS / f"reliability_{args.section}{args.tag}.json").write_text(json.dumps(data, indent=2) + "\n")
+    path = RESULTS / f"reliability_{args.section}{args.tag}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
     return 0
 
 
