@@ -327,3 +327,12 @@ def test_protocol_version_mismatch_is_one_clear_error(tmp_path: Path) -> None:
     assert "protocol version 2, this host speaks 1 (firmware 9.9.9)" in s["error"]
     assert "full log:" in s["error"]
     assert read_results(tmp_path / "run" / "results.jsonl") == []
+
+
+def test_bad_faults_spec_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from hil import cli
+
+    code = cli.main(["run", "--board", "native", "--faults", "drop=lots", "--out",
+                     str(tmp_path / "run")])
+    assert code == 2 and "--faults: drop='lots' is not a number" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
