@@ -81,14 +81,15 @@ def section_soak(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="rel-soak-"))
     scen = load_scenario(str(soak_scenario(work, args.copies)))
     out: dict[str, Any] = {"copies": args.copies, "load_processes": args.load,
-                           "jobs": args.jobs, "boards": {}}
+                           "jobs": args.jobs, "elf": args.elf, "boards": {}}
     for board in args.boards:
         run_dir = work / board
         hogs = cpu_load(args.load)
         load0 = os.getloadavg()[0]
         try:
             cfg = RunConfig(board=BOARDS[board], target="qemu", scenario=scen, model_path=MODEL,
-                            out_dir=run_dir, jobs=args.jobs)
+                            out_dir=run_dir, jobs=args.jobs,
+                            elf=Path(args.elf) if args.elf else None)
             code, summary = run(cfg)
         finally:
             for h in hogs:
@@ -237,6 +238,7 @@ def main() -> int:
                    help="--faults SPEC for the faults section")
     p.add_argument("--max-restarts", type=int, default=100)
     p.add_argument("--jobs", type=int, default=1, help="QEMU instances at once (soak)")
+    p.add_argument("--elf", help="soak this prebuilt firmware (e.g. an old one) instead")
     p.add_argument("--tag", default="", help="suffix of the section's JSON (several soaks)")
     p.add_argument("--kill-every", type=int, default=97, help="answers between kills")
     args = p.parse_args()
