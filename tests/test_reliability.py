@@ -336,3 +336,24 @@ def test_bad_faults_spec_is_refused(capsys: pytest.CaptureFixture[str], tmp_path
                      str(tmp_path / "run")])
     assert code == 2 and "--faults: drop='lots' is not a number" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_serial_permission_denied_is_one_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No permission on the port (not in the dialout group): one message with the fix, exit 3,
+    no traceback. (Simulated: the tests run as root, where chmod does not stop an open.)"""
+    serial = pytest.importorskip("serial")
+    from hil import cli
+
+    def denied(port: str, *a: object, **kw: object) -> None:
+        raise serial.SerialException(f"[Errno 13] could not open port {port}: [Errno 13] "
+                                     f"Permission denied: '{port}'")
+
+    monkeypatch.setattr(serial, "Serial", denied)
+    code = cli.main(["run", "--board", "stm32f4", "--target", "serial", "--port", "/dev/ttyACM7",
+                     "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err
+    assert "cannot open /dev/ttyACM7" in err and "Permission denied" in err
+    assert "dialout group" in err
