@@ -104,7 +104,9 @@ def test_hil_device_skips_when_the_target_is_missing(pytester: pytest.Pytester,
         def test_uses_board(hil_device):
             raise AssertionError("must not run")
     """)
-    result = pytester.runpytest_subprocess("--hil-board", "nrf52840", "--hil-target", "renode", "-rs")
+    result = pytester.runpytest_subprocess(
+        "--hil-board", "nrf52840", "--hil-target", "renode", "-rs"
+    )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*nrf52840 on renode*cannot run here*"])
 
