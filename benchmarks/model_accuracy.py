@@ -81,6 +81,11 @@ def to_markdown(rows: dict[str, dict]) -> str:
     lines = ["# EmbBERT test accuracy (fp32, host)", "",
              "Produced by `python benchmarks/model_accuracy.py`; 2 shared CPU cores, no GPU, no "
              "pretraining unless the command says `--init`/`--corpus`.", "",
+             "Rows marked *short fine-tune* were trained from scratch for a few minutes on a "
+             "machine shared with other jobs (load average 11-14): they are far from converged "
+             "and show that the pipeline runs on these datasets, not what EmbBERT can reach. "
+             "The paper's figures come from a pretrained model; the stand-in datasets are not "
+             "the paper's (see ../shared/datasets/README.md).", "",
              "| dataset | n test | accuracy % | macro-F1 % | paper % | model | command |",
              "|---|---:|---:|---:|---:|---|---|"]
     for name in DATASETS:

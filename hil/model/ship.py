@@ -90,7 +90,7 @@ def card(name: str, ck: dict[str, Any], metrics: dict[str, Any], notes: str) -> 
         lines.append(f"| **test** | {test['n']} | **{test['accuracy']:.4f}** | "
                      f"**{test['macro_f1']:.4f}** |")
     lines += [
-        f"| test, every {sl['stride']}th text (checked by tests/test_model_shipped.py) | "
+        f"| test, 1 text in {sl['stride']} (checked by tests/test_model_shipped.py) | "
         f"{sl['n']} | "
         f"{sl['accuracy']:.4f} ({sl['correct']} correct) | {sl['macro_f1']:.4f} |",
         "",
