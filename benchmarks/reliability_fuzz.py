@@ -106,6 +106,23 @@ def tokenizer_seeds(dest: Path) -> None:
         (dest / f"text{i:03d}").write_bytes(bytes([64]) + s.text.encode())
 
 
+def blob_seeds(dest: Path) -> None:
+    """Small valid blobs (a vocabulary blob and a tensor blob, as tests/test_blob_fuzz.py makes):
+    random bytes almost never pass the magic and CRC, valid blobs let mutations reach the table
+    and vocabulary checks (fuzz_blob re-stamps the CRC of each input too)."""
+    import numpy as np
+
+    from hil.quant import blob as B
+    from hil.quant import vocab as V
+
+    dest.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[MASK]", "[SEP]", "a", "ab", "b", "un", "##a", "##b",
+             "##ble", "\u00e9", "##\u00e9", ".", "\u65e5", "##\u672c"]
+    (dest / "vocab").write_bytes(B.write_blob(V.vocab_tensors(vocab), meta={"m": 1}))
+    (dest / "tensors").write_bytes(B.write_blob({"cfg.dims": np.arange(4, dtype=np.int32),
+                                                 "w": np.ones((2, 3), np.int8)}))
+
+
 def fuzz(target: str, runs: int, max_time: int) -> dict[str, Any]:
     exe = build(target)
     work = Path(tempfile.mkdtemp(prefix=f"{target}-"))
@@ -118,6 +135,9 @@ def fuzz(target: str, runs: int, max_time: int) -> dict[str, Any]:
     elif target == "fuzz_tokenizer":
         tokenizer_seeds(work / "tokseed")
         seeds.append(work / "tokseed")
+    elif target == "fuzz_blob":
+        blob_seeds(work / "blobseed")
+        seeds.append(work / "blobseed")
     env = {**os.environ, "EBQ_FUZZ_VOCAB": str(MODEL),
            "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "halt_on_error=1"}
     cmd = [str(exe), f"-runs={runs}", f"-max_total_time={max_time}", "-timeout=10",
