@@ -270,13 +270,19 @@ def report() -> int:
           "whose logits equal the host's integer reference bit for bit.", ""]
     if fuzz:
         md += ["## Fuzzing (libFuzzer, clang 14, ASan + UBSan, leak detection on)", "",
-               f"Command: `{fuzz.get('command')}`; {fuzz.get('seed_frames')} seed frames "
-               "(firmware/tests/corpus/seed/).", "",
-               "| target | executions | seconds | coverage (cov/ft) | findings | sanitizer "
-               "reports | regression corpus files |", "|---|---|---|---|---|---|---|"]
+               "Commands: `python benchmarks/reliability_fuzz.py` (all four targets at their "
+               "default budgets), then fuzz_blob (with valid-blob seeds) and fuzz_tokenizer re-run as "
+               f"`{fuzz.get('command')}`; {fuzz.get('seed_frames')} seed frames "
+               "(firmware/tests/corpus/seed/). A run ends at `-runs` or `-max_total_time`, "
+               "whichever comes first (libFuzzer flags per target below).", "",
+               "| target | libFuzzer run | executions | seconds | coverage (cov/ft) | findings | "
+               "sanitizer reports | regression corpus files |",
+               "|---|---|---|---|---|---|---|---|"]
         for t, r in fuzz.get("targets", {}).items():
             cov = r.get("coverage") or {}
-            md.append(f"| {t} | {r['executions']:,} | {r['seconds']} | {cov.get('cov')}/"
+            flags = " ".join(r["command"].split()[1:3])
+            md.append(f"| {t} | `{flags}` | {r['executions']:,} | {r['seconds']} | "
+                      f"{cov.get('cov')}/"
                       f"{cov.get('ft')} | {', '.join(r['findings']) or 'none'} (exit "
                       f"{r['exit_code']}) | {r['sanitizer_reports']} | "
                       f"{r['regression_corpus_files']} |")
