@@ -271,7 +271,8 @@ def report() -> int:
     if fuzz:
         md += ["## Fuzzing (libFuzzer, clang 14, ASan + UBSan, leak detection on)", "",
                "Commands: `python benchmarks/reliability_fuzz.py` (all four targets at their "
-               "default budgets), then fuzz_blob (with valid-blob seeds) and fuzz_tokenizer re-run as "
+               "default budgets), then fuzz_blob (with valid-blob seeds) and fuzz_tokenizer "
+               "re-run as "
                f"`{fuzz.get('command')}`; {fuzz.get('seed_frames')} seed frames "
                "(firmware/tests/corpus/seed/). A run ends at `-runs` or `-max_total_time`, "
                "whichever comes first (libFuzzer flags per target below).", "",
