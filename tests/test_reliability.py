@@ -153,6 +153,34 @@ def test_killed_target_is_restarted_and_the_run_equals_a_clean_one(tmp_path: Pat
     assert got == want
 
 
+@needs_qemu
+def test_killed_qemu_is_restarted_within_bounded_time(tmp_path: Path) -> None:
+    """kill -9 the whole QEMU process group mid-run: the socket closes, the runner notices at
+    once, boots a fresh QEMU and finishes with every answer bit-exact."""
+    from hil.targets import QemuTarget
+
+    out = tmp_path / "run"
+    started: list[QemuTarget] = []
+
+    def factory(board, run_dir, elf, name):
+        t = QemuTarget(board, run_dir, elf=elf, name=name)
+        started.append(t)
+        return t
+
+    def kill_once(rec: dict) -> None:
+        if rec["index"] == 3:
+            os.killpg(started[-1].proc.pid, signal.SIGKILL)
+
+    t0 = time.monotonic()
+    code, s = run(config(out, board="netduinoplus2", limit=8, target_factory=factory,
+                         progress=kill_once, timeout_s=10))
+    assert time.monotonic() - t0 < 60  # well under the 10 s x 2 attempts a timeout would cost
+    assert code == 0 and s["reliability"]["restarts"] == 1 and len(started) == 2
+    assert "killed by SIGKILL" in s["reliability"]["restart_reasons"][0]
+    assert all(r["status"] == "ok" for r in check_nothing_lost(out, 8))
+    assert not any(t.alive() for t in started)
+
+
 @needs_native
 def test_restarts_exhausted_stop_with_a_clear_message(tmp_path: Path) -> None:
     out = tmp_path / "run"
