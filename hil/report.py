@@ -30,6 +30,7 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from hil.boards import BOARDS, EMULATED_TARGETS
+from hil.runner import latest_in_order, read_results
 
 JUNIT_XSD = Path(__file__).with_name("report_junit.xsd")
 WORST_ROWS = 50  # rows in the worst-cases table: enough to act on, small enough to read
@@ -67,26 +68,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    """Complete records only (a torn last line is what a killed run leaves), last one per index."""
-    latest: dict[int, dict[str, Any]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(rec, dict) or "index" not in rec:
-                continue
-            idx = int(rec["index"])
-            old = latest.get(idx)
-            if old is not None and old.get("status") in ("ok", "error") \
-                    and rec.get("status") == "timeout":
-                continue  # a final answer beats a later timeout (as hil.runner.merge_in_order)
-            latest[idx] = rec
-    return [latest[i] for i in sorted(latest)]
-
-
 def model_info(model_path: str | None) -> tuple[list[str] | None, float | None]:
     """(label names, logit scale) from a model blob's metadata; (None, None) if unreadable."""
     if not model_path:
@@ -122,8 +103,8 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
         labels = _scenario_labels(meta)
     return RunData(name=name or (folder.name if p.is_dir() or results.name == "results.jsonl"
                                  else results.stem),
-                   results_path=results, records=_read_records(results), summary=summary,
-                   meta=meta, labels=labels, logit_scale=scale)
+                   results_path=results, records=latest_in_order(read_results(results)),
+                   summary=summary, meta=meta, labels=labels, logit_scale=scale)
 
 
 def _scenario_labels(meta: dict[str, Any]) -> list[str] | None:

@@ -159,18 +159,23 @@ class ResultsWriter:
             self._file.close()
 
 
-def merge_in_order(path: Path) -> list[dict[str, Any]]:
-    """Rewrite results.jsonl sorted by sentence index, one record per index (the last one),
-    via a temporary file and rename, so a crash here still leaves a valid file."""
+def latest_in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per sentence (the last one), sorted by sentence index. A final answer (ok or
+    device error) beats a later timeout record for the same sentence."""
     latest: dict[int, dict[str, Any]] = {}
-    for rec in read_results(path):
+    for rec in records:
         idx = int(rec["index"])
-        # A final answer beats a later timeout record for the same sentence.
         if idx in latest and latest[idx].get("status") in ("ok", "error") \
                 and rec.get("status") == "timeout":
             continue
         latest[idx] = rec
-    ordered = [latest[i] for i in sorted(latest)]
+    return [latest[i] for i in sorted(latest)]
+
+
+def merge_in_order(path: Path) -> list[dict[str, Any]]:
+    """Rewrite results.jsonl sorted by sentence index, one record per index, via a temporary
+    file and rename, so a crash here still leaves a valid file."""
+    ordered = latest_in_order(read_results(path))
     tmp = path.with_suffix(".jsonl.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for rec in ordered:
