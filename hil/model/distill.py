@@ -370,6 +370,10 @@ def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
         info["rep"].pop("history", None)
         if not args.resume or not (out / "checkpoint.pt").exists():
             args.init = str(out / "rep" / "pretrained.pt")
+    if args.resume and not (out / "checkpoint.pt").exists():
+        # Killed during (b): there is no fine-tune to resume, and finetune ignores --init when
+        # resuming, so start the fine-tune afresh (from the (b) encoder).
+        args.resume = False
     loss_fn = None
     if dargs.kd:
         loss_fn = kd_loss_fn(targets, dargs, args,
