@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             epochs = a.epochs or DATASETS[name][3]
             r = run_short(name, Path(a.work), a.budget_min, epochs, a.seed, a.threads)
         r.update(paper=DATASETS[name][1], paper_note=DATASETS[name][2])
+        # Re-read before writing: another invocation (other datasets) may have written meanwhile.
+        if jpath.exists():
+            rows = json.loads(jpath.read_text())["rows"]
         rows[name] = r
         print(f"{name}: accuracy {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f} "
               f"({r['source']})", flush=True)
