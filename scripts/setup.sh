@@ -27,4 +27,4 @@ fi
 PIP="python3 -m pip"
 # torch pinned: an unpinned torch pulls a multi-GB CUDA build.
 $PIP install -q --disable-pip-version-check "torch==2.13.0"
-$PIP install -q --disable-pip-version-check -e ".[train,dev]"
+$PIP install -q --disable-pip-version-check -e ".[train,dev,distill]"
