@@ -385,3 +385,23 @@ class Target(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ProcessTarget(Target):
+    """A target backed by one local process (native firmware, QEMU, Renode): alive while the
+    process is, stopped by killing its process group hard and closing the link."""
+
+    def __init__(self, board: Board, run_dir: Path, name: str | None = None) -> None:
+        super().__init__(board, run_dir, name)
+        self.proc: ManagedProcess | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.alive()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+        if self.link is not None:
+            self.link.transcript.note("stopped (SIGKILL)")
+            self.link.close()
+

@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from hil.boards import Board
-from hil.targets.base import FdLink, ManagedProcess, StreamLink, Target, TargetError, Transcript
+from hil.targets.base import (
+    FdLink,
+    ManagedProcess,
+    ProcessTarget,
+    StreamLink,
+    TargetError,
+    Transcript,
+)
 
 
-class NativeTarget(Target):
+class NativeTarget(ProcessTarget):
     """Runs `command` (default: the native firmware executable) on a raw pty."""
 
     kind = "native"
@@ -31,7 +38,6 @@ class NativeTarget(Target):
                 raise ValueError("NativeTarget needs the firmware executable or a command")
             command = [str(elf)]
         self.command = command
-        self.proc: ManagedProcess | None = None
 
     def start(self) -> StreamLink:
         exe = self.command[0]
@@ -55,15 +61,6 @@ class NativeTarget(Target):
         self.link.start()
         return self.link
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.alive()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-        if self.link is not None:
-            self.link.transcript.note("stopped")
-            self.link.close()
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "command": self.command}

@@ -23,8 +23,8 @@ from hil.targets.base import (
     FdLink,
     ManagedProcess,
     MissingTool,
+    ProcessTarget,
     StreamLink,
-    Target,
     TargetError,
     Transcript,
 )
@@ -64,7 +64,7 @@ class SocketLink(FdLink):
         self.sock.close()
 
 
-class QemuTarget(Target):
+class QemuTarget(ProcessTarget):
     """One QEMU instance running one ELF."""
 
     kind = "qemu"
@@ -76,7 +76,6 @@ class QemuTarget(Target):
             raise TargetError(f"board {board.name} has no QEMU machine; it runs on "
                               f"{', '.join(board.targets)}")
         self.elf = Path(elf)
-        self.proc: ManagedProcess | None = None
 
     def start(self) -> StreamLink:
         qemu = find_qemu()
@@ -133,15 +132,6 @@ class QemuTarget(Target):
         raise TargetError(f"qemu never connected its serial port ({self.proc.describe()})",
                           stderr_path.read_bytes()[-800:], stderr_path)
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.alive()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-        if self.link is not None:
-            self.link.transcript.note("stopped (SIGKILL)")
-            self.link.close()
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "machine": self.board.qemu_machine, "elf": str(self.elf),

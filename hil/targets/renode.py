@@ -34,8 +34,8 @@ from hil.targets.base import (
     FdLink,
     ManagedProcess,
     MissingTool,
+    ProcessTarget,
     StreamLink,
-    Target,
     TargetError,
     Transcript,
 )
@@ -143,7 +143,7 @@ def renode_argv(renode: str, script: Path, monitor_port: int | None = None) -> l
             "-e", f"include @{script}"]
 
 
-class RenodeTarget(Target):
+class RenodeTarget(ProcessTarget):
     """One Renode process with one machine."""
 
     kind = "renode"
@@ -160,7 +160,6 @@ class RenodeTarget(Target):
             raise TargetError(f"board {board.name} does not run on Renode; it runs on "
                               f"{', '.join(board.targets)}")
         self.elf = Path(elf).resolve()
-        self.proc: ManagedProcess | None = None
         # Absolute: Renode runs with the run directory as its cwd, the host may not.
         self.run_dir = self.run_dir.resolve()
         self.script_path = self.run_dir / f"{self.name}.resc"
@@ -227,23 +226,17 @@ class RenodeTarget(Target):
             self._monitor_sock = socket.create_connection(("127.0.0.1", self._monitor_port), 10)
         self._monitor_sock.sendall(command.encode() + b"\n")
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.alive()
-
     def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.alive():
-                try:
-                    self._monitor("quit")
-                    self.proc.wait(3.0)
-                except OSError:
-                    pass
-            self.proc.kill()  # whatever is left, hard
+        """`quit` on the monitor first (Renode cleans up its TMPDIR), then the hard stop."""
+        if self.proc is not None and self.proc.alive():
+            try:
+                self._monitor("quit")
+                self.proc.wait(3.0)
+            except OSError:
+                pass
         if self._monitor_sock is not None:
             self._monitor_sock.close()
-        if self.link is not None:
-            self.link.transcript.note("stopped")
-            self.link.close()
+        super().stop()
 
     def info(self) -> dict[str, Any]:
         assert self.board.renode is not None
