@@ -23,7 +23,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,21 @@ def evaluate(model: EmbBERT, ids: Sequence[Sequence[int]], labels: Sequence[int]
     loss = F.cross_entropy(logits, y).item() if len(y) else float("nan")
     return metrics_from_predictions(list(labels), logits.argmax(-1).tolist(),
                                     model.cfg.num_labels, loss)
+
+
+def remaining_batches(state: dict[str, Any], total: int, steps_per_epoch: int,
+                      lengths: Sequence[int], batch_size: int, seed: int
+                      ) -> Iterator[list[int]]:
+    """The batches still to train on, from the step `state` has reached to `total`: epoch e
+    uses its own shuffled order (seed * 1000 + e), so a resumed run sees exactly the batches an
+    uninterrupted one would. The caller advances state["step"] once per batch; a run whose
+    state says it stopped (early stop, carried over a resume) gets no more batches."""
+    while state["step"] < total and not state.get("stopped"):
+        epoch, pos = divmod(state["step"], steps_per_epoch)
+        for b in D.batch_order(lengths, batch_size, True, seed * 1000 + epoch)[pos:]:
+            if state["step"] >= total:
+                return
+            yield b
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -339,62 +354,58 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
     session = last_ckpt = time.monotonic()  # the budget is per invocation
     run_loss = run_acc = 0.0
     seen = 0
-    while state["step"] < total and not state["stopped"]:
-        epoch, pos = divmod(state["step"], steps_per_epoch)
-        order = D.batch_order([len(s) for s in train_ids], args.batch_size, True,
-                              args.seed * 1000 + epoch)
-        for b in order[pos:]:
-            if state["step"] >= total:
-                break
-            model.train()
-            x = D.pad([train_ids[i] for i in b])
-            y = torch.tensor([ds.train.labels[i] for i in b])
-            logits = model(x)
-            loss = (loss_fn(model, b, logits, y, state["step"]) if loss_fn else
-                    F.cross_entropy(logits, y, label_smoothing=args.label_smoothing))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if args.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-            opt.step()
-            sched.step()
-            state["step"] += 1
-            k = len(b)
-            run_loss += loss.item() * k
-            run_acc += (logits.argmax(-1) == y).sum().item()
-            seen += k
-            state["elapsed"] = time.monotonic() - start
-            bar.update(state["step"], f"loss {run_loss / seen:.4f} acc {run_acc / seen:.3f} "
-                                      f"best dev {max(state['best'], 0):.4f}")
-            if state["step"] % eval_every == 0 or state["step"] == total:
-                m = evaluate(model, dev_ids, ds.dev.labels)
-                row = {"step": state["step"], "epoch": state["step"] / steps_per_epoch,
-                       "elapsed_s": round(state["elapsed"], 1),
-                       "train_loss": run_loss / seen, "train_acc": run_acc / seen,
-                       "dev_loss": m.loss, "dev_acc": m.accuracy, "dev_macro_f1": m.macro_f1}
-                state["history"].append(row)
-                run_loss = run_acc = 0.0
-                seen = 0
-                better = m.accuracy > state["best"]
-                bar.log(f"step {state['step']} epoch {row['epoch']:.2f}: train loss "
-                        f"{row['train_loss']:.4f} acc {row['train_acc']:.4f} | dev loss "
-                        f"{m.loss:.4f} acc {m.accuracy:.4f} F1 {m.macro_f1:.4f}"
-                        + (" *" if better else ""))
-                if better:
-                    state.update(best=m.accuracy, best_step=state["step"], bad_evals=0,
-                                 best_dev=m.to_dict())
-                    save_model(out / "model.pt", model, ds.labels, ds.name, extra())
-                else:
-                    state["bad_evals"] += 1
-                    if args.patience and state["bad_evals"] >= args.patience:
-                        state["stopped"] = f"early stop: no dev gain in {args.patience} evals"
-            if args.budget_min and time.monotonic() - session > args.budget_min * 60:
-                state["stopped"] = state["stopped"] or f"budget {args.budget_min} min reached"
-            if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or state["stopped"]:
-                checkpoint()
-                last_ckpt = time.monotonic()
-            if state["stopped"]:
-                break
+    lengths = [len(s) for s in train_ids]
+    for b in remaining_batches(state, total, steps_per_epoch, lengths, args.batch_size,
+                               args.seed):
+        model.train()
+        x = D.pad([train_ids[i] for i in b])
+        y = torch.tensor([ds.train.labels[i] for i in b])
+        logits = model(x)
+        loss = (loss_fn(model, b, logits, y, state["step"]) if loss_fn else
+                F.cross_entropy(logits, y, label_smoothing=args.label_smoothing))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        opt.step()
+        sched.step()
+        state["step"] += 1
+        k = len(b)
+        run_loss += loss.item() * k
+        run_acc += (logits.argmax(-1) == y).sum().item()
+        seen += k
+        state["elapsed"] = time.monotonic() - start
+        bar.update(state["step"], f"loss {run_loss / seen:.4f} acc {run_acc / seen:.3f} "
+                                  f"best dev {max(state['best'], 0):.4f}")
+        if state["step"] % eval_every == 0 or state["step"] == total:
+            m = evaluate(model, dev_ids, ds.dev.labels)
+            row = {"step": state["step"], "epoch": state["step"] / steps_per_epoch,
+                   "elapsed_s": round(state["elapsed"], 1),
+                   "train_loss": run_loss / seen, "train_acc": run_acc / seen,
+                   "dev_loss": m.loss, "dev_acc": m.accuracy, "dev_macro_f1": m.macro_f1}
+            state["history"].append(row)
+            run_loss = run_acc = 0.0
+            seen = 0
+            better = m.accuracy > state["best"]
+            bar.log(f"step {state['step']} epoch {row['epoch']:.2f}: train loss "
+                    f"{row['train_loss']:.4f} acc {row['train_acc']:.4f} | dev loss "
+                    f"{m.loss:.4f} acc {m.accuracy:.4f} F1 {m.macro_f1:.4f}"
+                    + (" *" if better else ""))
+            if better:
+                state.update(best=m.accuracy, best_step=state["step"], bad_evals=0,
+                             best_dev=m.to_dict())
+                save_model(out / "model.pt", model, ds.labels, ds.name, extra())
+            else:
+                state["bad_evals"] += 1
+                if args.patience and state["bad_evals"] >= args.patience:
+                    state["stopped"] = f"early stop: no dev gain in {args.patience} evals"
+        if args.budget_min and time.monotonic() - session > args.budget_min * 60:
+            state["stopped"] = state["stopped"] or f"budget {args.budget_min} min reached"
+        if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or state["stopped"]:
+            checkpoint()
+            last_ckpt = time.monotonic()
+        if state["stopped"]:
+            break
     bar.close()
     if not (out / "model.pt").exists() or state["step"] % eval_every:
         # The budget cut the run between evaluations: judge the last weights too.
@@ -494,43 +505,39 @@ def pretrain(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, A
     eval_every = args.eval_every or 500
     run = seen = 0.0
     stopped = ""
-    while state["step"] < total and not stopped:
-        epoch, pos = divmod(state["step"], steps_per_epoch)
-        order = D.batch_order([len(s) for s in train_ids], args.batch_size, True,
-                              args.seed * 1000 + epoch)
-        for b in order[pos:]:
-            if state["step"] >= total:
-                break
-            model.train()
-            x = D.pad([train_ids[i] for i in b])
-            loss, k = mlm_loss(x, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, args.grad_clip or 1e9)
-            opt.step()
-            sched.step()
-            state["step"] += 1
-            state["tokens"] += int((x != 0).sum())
-            run += loss.item() * k
-            seen += k
-            state["elapsed"] = time.monotonic() - start
-            tps = state["tokens"] / max(state["elapsed"], 1e-9)
-            bar.update(state["step"], f"mlm loss {run / max(seen, 1):.3f} {tps:,.0f} tok/s")
-            if state["step"] % eval_every == 0:
-                dl = dev_loss()
-                state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
-                                         "train_loss": run / max(seen, 1), "dev_loss": dl,
-                                         "tokens": state["tokens"]})
-                bar.log(f"step {state['step']}: train mlm {run / max(seen, 1):.4f} "
-                        f"held-out mlm {dl:.4f} ({tps:,.0f} tok/s)")
-                run = seen = 0.0
-            if args.budget_min and time.monotonic() - session > args.budget_min * 60:
-                stopped = f"budget {args.budget_min} min reached"
-            if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or stopped:
-                checkpoint()
-                last_ckpt = time.monotonic()
-            if stopped:
-                break
+    lengths = [len(s) for s in train_ids]
+    for b in remaining_batches(state, total, steps_per_epoch, lengths, args.batch_size,
+                               args.seed):
+        model.train()
+        x = D.pad([train_ids[i] for i in b])
+        loss, k = mlm_loss(x, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, args.grad_clip or 1e9)
+        opt.step()
+        sched.step()
+        state["step"] += 1
+        state["tokens"] += int((x != 0).sum())
+        run += loss.item() * k
+        seen += k
+        state["elapsed"] = time.monotonic() - start
+        tps = state["tokens"] / max(state["elapsed"], 1e-9)
+        bar.update(state["step"], f"mlm loss {run / max(seen, 1):.3f} {tps:,.0f} tok/s")
+        if state["step"] % eval_every == 0:
+            dl = dev_loss()
+            state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
+                                     "train_loss": run / max(seen, 1), "dev_loss": dl,
+                                     "tokens": state["tokens"]})
+            bar.log(f"step {state['step']}: train mlm {run / max(seen, 1):.4f} "
+                    f"held-out mlm {dl:.4f} ({tps:,.0f} tok/s)")
+            run = seen = 0.0
+        if args.budget_min and time.monotonic() - session > args.budget_min * 60:
+            stopped = f"budget {args.budget_min} min reached"
+        if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or stopped:
+            checkpoint()
+            last_ckpt = time.monotonic()
+        if stopped:
+            break
     bar.close()
     final = dev_loss()
     state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
