@@ -143,3 +143,47 @@ def test_reference_imports_no_torch_and_no_float() -> None:
              and isinstance(n.func, ast.Name) and n.func.id == "float"]
     assert not floats and not calls
     assert "float" not in src.replace("no float", "").replace("No float", "")
+
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SMS = Path(__file__).resolve().parents[1] / "hil" / "models" / "sms_spam"
+
+
+@pytest.mark.skipif(not (SHARED_DATASETS / "sms_spam").is_dir(),
+                    reason="needs ../shared/datasets/sms_spam (the model's dev split)")
+def test_auto_calibration_picks_the_most_accurate_method_on_dev() -> None:
+    """`auto` measures every candidate with the integer reference on the model's dev split (the
+    slice carved from train, never test), keeps the best, and records why in the blob's meta."""
+    from hil.model import data as D
+    from hil.quant.quantize import (
+        AUTO_CANDIDATES,
+        load_checkpoint,
+        quantize_checkpoint,
+        selection_split,
+    )
+
+    qm = quantize_checkpoint(SMS, calib_count=200)
+    cal = qm.meta["calibration"]
+    scores = cal["candidates"]
+    assert set(scores) == set(AUTO_CANDIDATES) and cal["method"] in scores
+    best = max(s["dev_acc_int8"] for s in scores.values())
+    assert scores[cal["method"]]["dev_acc_int8"] == best
+    assert "dev" in cal["chosen_by"] and "test" not in cal["chosen_by"]
+    # the chosen scales are the forced method's scales: `auto` only chooses, it adds nothing
+    forced = quantize_checkpoint(SMS, calib_count=200, method=cal["method"])
+    assert forced.meta["act_scales"] == qm.meta["act_scales"]
+    assert "candidates" not in forced.meta["calibration"]
+    # the selection sentences are dev sentences: none of them is a test sentence
+    model, ckpt = load_checkpoint(SMS)
+    seqs, labels, where = selection_split(ckpt, SMS, model.cfg.max_len)
+    ds = D.load_dataset("sms_spam")
+    assert len(seqs) == len(labels) == len(ds.dev) and where.startswith("dev")
+    dev_ids = {tuple(s) for s in D.encode(model_tokenizer(), ds.dev.texts, model.cfg.max_len)}
+    assert {tuple(s) for s in seqs} == dev_ids
+    assert len(ds.dev) > 100
+
+
+def model_tokenizer():
+    from hil.quant.quantize import tokenizer_for
+
+    return tokenizer_for(SMS)

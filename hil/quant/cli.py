@@ -41,7 +41,7 @@ def quantize_one(model_dir: Path, out: Path, calib: int, method: str, check: int
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     info = {"model": model_dir.name, "out": str(out), "bytes": len(data),
-            "model_id": f"{read_blob(data).model_id:08x}"}
+            "model_id": f"{read_blob(data).model_id:08x}", "calibration": qm.meta["calibration"]}
     if check:
         info.update(compare_on_split(model_dir, qm, limit=check))
     return info
@@ -84,8 +84,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="blob path (default: <model dir>/model.bin)")
     p.add_argument("--all", action="store_true", help="every shipped model -> its model.bin")
     p.add_argument("--calib", type=int, default=1000, help="calibration sentences (train split)")
-    p.add_argument("--method", default="mse",
-                   help="activation clip: mse (default), max, or pNN.NN percentile")
+    p.add_argument("--method", default="auto",
+                   help="activation clip: auto (default: of mse, max, p99.99, p99.9 the one "
+                        "whose int8 model is most accurate on the model's dev split), or force "
+                        "mse, max or pNN.NN (percentile)")
     p.add_argument("--check", type=int, default=0, metavar="N",
                    help="also compare fp32 and int8 accuracy on N test sentences")
     p.set_defaults(func=cmd_quantize)

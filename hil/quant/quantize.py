@@ -248,9 +248,12 @@ def trace_fp32(model: Any, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, n
     return logits, rec
 
 
-def calibrate(model: Any, seqs: list[list[int]], method: str = "mse", batch: int = 64
-              ) -> dict[str, float]:
-    """Static per-tensor activation scales from the fp32 model on calibration sequences."""
+def collect_activations(model: Any, seqs: list[list[int]], batch: int = 64
+                        ) -> dict[str, np.ndarray]:
+    """Every statically scaled activation of the fp32 model on calibration sequences, per tensor.
+
+    Traced once and kept, so several calibration methods can be compared without re-running
+    the model (the trace is most of the cost)."""
     import torch
 
     samples: dict[str, list[np.ndarray]] = {}
@@ -260,15 +263,85 @@ def calibrate(model: Any, seqs: list[list[int]], method: str = "mse", batch: int
         _, rec = trace_fp32(model, ids)
         for name, v in rec.items():
             samples.setdefault(name, []).append(v)
+    return {name: np.concatenate(parts) for name, parts in samples.items()}
+
+
+def scales_from(samples: dict[str, np.ndarray], method: str = "mse") -> dict[str, float]:
+    """Static per-tensor activation scales by one calibration method (see best_clip_scale)."""
     rng = np.random.default_rng(0)
     scales = {}
-    for name, parts in samples.items():
-        v = np.concatenate(parts)
+    for name, v in samples.items():
         if method == "mse" and v.size > 400_000:  # keep the extremes, subsample the bulk
             top = np.argsort(np.abs(v))[-2000:]
             v = np.concatenate([rng.choice(v, 400_000, replace=False), v[top]])
         scales[name] = best_clip_scale(v, method)
     return scales
+
+
+def calibrate(model: Any, seqs: list[list[int]], method: str = "mse", batch: int = 64
+              ) -> dict[str, float]:
+    """Static per-tensor activation scales from the fp32 model on calibration sequences."""
+    return scales_from(collect_activations(model, seqs, batch), method)
+
+
+#: Methods `auto` tries, in order of preference when their dev accuracies tie.
+AUTO_CANDIDATES = ("mse", "max", "p99.99", "p99.9")
+
+
+def selection_split(ckpt: dict[str, Any], model_dir: Path, max_len: int, limit: int = 1000
+                    ) -> tuple[list[list[int]], list[int], str]:
+    """The sentences the calibration method is chosen on: the model's own dev split.
+
+    The same dev the training run selected its checkpoint on (a dataset's dev split, or the
+    stratified slice carved from train with the run's fraction and seed), never test, so the
+    choice cannot leak test labels into the shipped blob. At most `limit` sentences (a seeded
+    sample) keep the choice cheap on 256-token datasets."""
+    from hil.model import data as D
+
+    args = ckpt.get("train_args") or {}
+    ds = D.load_dataset(dataset_dir(ckpt, model_dir), args.get("dev_fraction", 0.1),
+                        args.get("seed", 0))
+    texts, labels = ds.dev.texts, ds.dev.labels
+    if len(texts) > limit:
+        pick = sorted(np.random.default_rng(0).permutation(len(texts))[:limit])
+        texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
+    tok = tokenizer_for(model_dir)
+    return [tok.encode(t, max_len=max_len) for t in texts], list(labels), f"dev ({ds.dev_source})"
+
+
+def choose_method(model: Any, ckpt: dict[str, Any], model_dir: Path,
+                  samples: dict[str, np.ndarray], candidates: tuple[str, ...] = AUTO_CANDIDATES,
+                  limit: int = 1000) -> tuple[str, dict[str, float], dict[str, Any]]:
+    """Pick the calibration method whose int8 model (the integer reference, i.e. the device)
+    is most accurate on dev; ties go to the higher agreement with fp32, then to the earlier
+    candidate. Why measure instead of fixing one: which clip is best depends on the model
+    (max-abs lost nothing on sms_spam where MSE lost 0.1 point; MSE wins elsewhere)."""
+    import torch
+
+    from hil.quant import reference
+
+    seqs, labels, where = selection_split(ckpt, model_dir, model.cfg.max_len, limit)
+    y = np.asarray(labels)
+    fp = np.zeros(len(seqs), dtype=np.int64)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    with torch.no_grad():
+        for k in range(0, len(order), 64):
+            idx = order[k:k + 64]
+            fp[idx] = model(torch.from_numpy(pad_batch([seqs[i] for i in idx]))).argmax(-1).numpy()
+    scored: dict[str, dict[str, float]] = {}
+    best: tuple[float, float, int] | None = None
+    chosen, chosen_act = candidates[0], {}
+    for rank, method in enumerate(candidates):
+        act = scales_from(samples, method)
+        q8 = reference.predict(quantize_model(model, act, ckpt.get("labels")), seqs)
+        acc, agree = float((q8 == y).mean() * 100), float((q8 == fp).mean() * 100)
+        scored[method] = {"dev_acc_int8": round(acc, 2), "dev_agreement": round(agree, 2)}
+        key = (round(acc, 6), round(agree, 6), -rank)
+        if best is None or key > best:
+            best, chosen, chosen_act = key, method, act
+    info = {"chosen_by": f"int8 reference accuracy on {where}, {len(seqs)} sentences",
+            "dev_acc_fp32": round(float((fp == y).mean() * 100), 2), "candidates": scored}
+    return chosen, chosen_act, info
 
 
 # ---- the quantizer ---------------------------------------------------------------------------
@@ -343,16 +416,25 @@ def quantize_model(model: Any, act: dict[str, float], labels: list[str] | None =
     return QuantModel(tensors=t, meta=meta, scales=scales)
 
 
-def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: str = "mse",
+def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: str = "auto",
                         seed: int = 0, train_path: Path | None = None) -> QuantModel:
-    """Load, calibrate on training sentences, quantize. Meta records what was done."""
+    """Load, calibrate on training sentences, quantize. Meta records what was done.
+
+    method "auto" (the default) tries AUTO_CANDIDATES and keeps the one whose int8 model is
+    most accurate on the model's dev split (choose_method); any other value forces that method.
+    """
     model_dir = Path(model_dir)
     model, ckpt = load_checkpoint(model_dir)
-    data = dataset_dir(ckpt, model_dir if model_dir.is_dir() else model_dir.parent)
-    train = train_path or data / "train.jsonl.gz"
     mdir = model_dir if model_dir.is_dir() else model_dir.parent
+    data = dataset_dir(ckpt, mdir)
+    train = train_path or data / "train.jsonl.gz"
     seqs = calibration_ids(train, model.cfg.max_len, calib_count, seed, mdir)
-    act = calibrate(model, seqs, method)
+    samples = collect_activations(model, seqs)
+    selection: dict[str, Any] = {}
+    if method == "auto":
+        method, act, selection = choose_method(model, ckpt, mdir, samples)
+    else:
+        act = scales_from(samples, method)
     qm = quantize_model(model, act, ckpt.get("labels"))
     pt = Path(ckpt["_path"])
     qm.meta.update({
@@ -361,7 +443,7 @@ def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: 
         "source_sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
         "calibration": {"method": method, "sentences": len(seqs), "seed": seed,
                         "split": str(train.relative_to(DATASETS)) if train.is_relative_to(
-                            DATASETS) else str(train)},
+                            DATASETS) else str(train), **selection},
         "act_scales": {k: float(v) for k, v in sorted(act.items())},
     })
     return qm
@@ -404,7 +486,7 @@ def blob_bytes(qm: QuantModel, with_vocab: bool = True) -> bytes:
     return write_blob(tensors, meta=meta)
 
 
-def build_blob(checkpoint_dir: str | Path, calib_count: int = 1000, method: str = "mse"
+def build_blob(checkpoint_dir: str | Path, calib_count: int = 1000, method: str = "auto"
                ) -> bytes:
     """checkpoint dir (model.pt) -> model blob bytes: quantized tensors, tables, vocab, meta."""
     return blob_bytes(quantize_checkpoint(checkpoint_dir, calib_count, method))
