@@ -10,37 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from distill_table import RESULTS, write_results  # noqa: E402
 
 
 def row(run: Path, calib: int) -> dict[str, Any]:
-    """One run: metrics.json + distill.json + an int8 check (cached in run/int8.json)."""
-    from hil.quant.quantize import compare_on_split, quantize_checkpoint
+    """One run: what it recorded (distill_table.run_info) + an int8 check (cached in
+    run/int8.json)."""
+    from distill_table import int8_check, run_info
 
-    m = json.loads((run / "metrics.json").read_text())
-    d = json.loads((run / "distill.json").read_text()) if (run / "distill.json").exists() else {}
-    ck = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
-    cached = run / "int8.json"
-    if cached.exists() and cached.stat().st_mtime >= (run / "model.pt").stat().st_mtime:
-        q = json.loads(cached.read_text())
-    else:
-        q = compare_on_split(run, quantize_checkpoint(run, calib_count=calib), split="test")
-        cached.write_text(json.dumps(q))
-    return {"run": str(run), "dataset": m["dataset"],
-            "command": ck.get("train_args", {}).get("command", "?"),
-            "init": ck.get("train_args", {}).get("init"),
-            "teacher": d.get("teacher", {}), "teacher_s": d.get("teacher_s"),
-            "rep_min": round(d.get("rep", {}).get("elapsed_s", 0) / 60, 2),
-            "rep_steps": d.get("rep", {}).get("steps", 0),
-            "train_min": round(m["elapsed_s"] / 60, 2), "steps": m["steps"],
-            "stopped": m["stopped"], "dev_acc": m["dev"]["accuracy"],
-            "test_acc": m["test"]["accuracy"], "test_macro_f1": m["test"]["macro_f1"],
-            "int8": q}
+    return run_info(run) | {"int8": int8_check(run, calib, None)}
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -73,10 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         new = row(Path(r), a.calib)
         rows = [x for x in rows if x["run"] != new["run"]] + [new]
         print(json.dumps({k: new[k] for k in ("run", "test_acc", "int8")}), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=1))
-    (RESULTS / "distill_final.md").write_text(markdown(rows))
-    print(markdown(rows))
+    write_results("distill_final", rows, markdown(rows))
     return 0
 
 

@@ -162,3 +162,59 @@ def test_calibration_temperature_tames_overconfidence() -> None:
     logits[np.arange(400), y] += 2.0  # right most of the time...
     assert distill.calibrate_temperature(logits * 10, y) > 4  # ...but 10x too sharp
     assert 0.5 < distill.calibrate_temperature(logits, y) < 2
+
+
+@needs_data
+def test_rep_pretrain_by_steps_stops_there_and_a_resume_does_not_rerun(tmp_path: Path) -> None:
+    data = _slice(tmp_path, n_train=64)
+    texts = D.load_dataset(data).train.texts
+    emb = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
+    args = _tiny(tmp_path / "rep", data, max_len=16)
+    res = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
+                               log=lambda s: None, steps=7)
+    assert res["steps"] == 7
+    before = (tmp_path / "rep" / "pretrained.pt").stat().st_mtime_ns
+    args.resume = True
+    again = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
+                                 log=lambda s: None, steps=7)
+    assert again["steps"] == 7  # finished: the resumed command goes straight to fine-tuning
+    assert (tmp_path / "rep" / "pretrained.pt").stat().st_mtime_ns == before
+
+
+@needs_data
+def test_dataset_transfer_uses_train_texts_only_and_never_the_targets(tmp_path: Path) -> None:
+    data = _slice(tmp_path)
+    ds = D.load_dataset(data)
+    # A source that repeats one target test text and one target train text among its own.
+    src = tmp_path / "src"
+    src.mkdir()
+    own = ["book me a table for two", "what is the weather in oslo", "turn the lights off"]
+    rows = own + [ds.test.texts[0], ds.train.texts[0]]  # type: ignore[union-attr]
+    (src / "train.jsonl").write_text("".join(json.dumps({"text": t, "label": 0}) + "\n"
+                                             for t in rows))
+    (src / "test.jsonl").write_text(json.dumps({"text": "never read", "label": 0}) + "\n")
+    seen: list[list[str]] = []
+
+    def emb(texts: list[str]) -> np.ndarray:
+        seen.append(list(texts))
+        return np.arange(len(texts), dtype=np.float32)[:, None].repeat(4, 1)
+
+    texts, e, counts = distill.dataset_transfer(ds, f"{src}:2", emb, log=lambda s: None)
+    assert texts == own[:2] and counts == {str(src): 2}
+    assert e[:, 0].tolist() == [0.0, 1.0]  # rows of the kept texts, in source order
+    assert seen == [own[:2]]  # only the kept texts are embedded
+    assert distill.parse_transfer_data("clinc150, banking77:500") == [("clinc150", 0),
+                                                                      ("banking77", 500)]
+
+
+def test_token_drop_keeps_cls_is_seeded_and_never_empties_a_text() -> None:
+    from hil.model.train import drop_tokens
+
+    seqs = [[2, 10, 11, 12, 13, 14, 15, 16], [2, 20]]
+    a = drop_tokens(seqs, 0.5, seed=3)
+    assert a == drop_tokens(seqs, 0.5, seed=3)  # same step, same view: --resume stays exact
+    assert all(s[0] == 2 and len(s) >= 2 for s in a)
+    assert all(set(s[1:]) <= set(o[1:]) for s, o in zip(a, seqs, strict=True))
+    assert drop_tokens(seqs, 1.0, seed=0) == [[2, 10], [2, 20]]
+    lens = [len(s) for k in range(50) for s in drop_tokens(seqs[:1], 0.5, seed=k)]
+    assert 3 < sum(lens) / len(lens) < 6  # about half of the 7 tokens dropped

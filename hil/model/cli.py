@@ -53,6 +53,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--warmup", type=float, default=0.06, help="fraction of steps")
     t.add_argument("--dropout", type=float, default=0.1)
     t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--token-drop", type=float, default=0.0,
+                   help="augmentation: drop each training token with this probability")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--budget-min", type=float, default=None,
                    help="wall-time budget in minutes (default: 60 pretraining, none fine-tuning)")

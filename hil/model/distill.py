@@ -59,11 +59,13 @@ class DistillArgs:
     corpus: str = str(DEFAULT_CORPUS)
     transfer_docs: int = 8000  # unlabelled corpus docs as transfer set; 0 = none
     transfer_max_words: int = 0  # keep corpus docs of at most this many words; 0 = any
+    transfer_data: str = ""  # in-domain transfer text: "clinc150,banking77:5000" (train splits)
     kd: bool = True  # (a) soft-logit distillation
     alpha: float = 0.7  # weight of the soft loss on labelled batches
     temperature: float = 2.0
     transfer_weight: float = 1.0
-    rep_min: float = 0.0  # (b) minutes of representation distillation before fine-tuning
+    rep_min: float = 0.0  # (b) minutes of representation distillation (a cap when rep_steps)
+    rep_steps: int = 0  # (b) steps; machine-independent, so one command repeats the same model
     rep_lr: float = 2e-3
     teacher_test: bool = True  # also score the teacher on the test split (for the report)
 
@@ -95,6 +97,49 @@ def transfer_texts(corpus: str | Path, n: int, max_words: int = 0,
         if len(out) >= n:
             break
     return out
+
+
+def parse_transfer_data(spec: str) -> list[tuple[str, int]]:
+    """"clinc150,banking77:5000" -> [("clinc150", 0), ("banking77", 5000)] (0 = all texts)."""
+    out: list[tuple[str, int]] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, cap = part.partition(":")
+        out.append((name, int(cap) if cap else 0))
+    return out
+
+
+def dataset_transfer(ds: D.Dataset, spec: str, emb: Callable[[Sequence[str]], np.ndarray],
+                     log: Callable[[str], None] = print
+                     ) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """In-domain unlabelled transfer text: the *train* split of each named dataset (its labels
+    are ignored; dev and test splits are never read), minus every text of the target dataset's
+    train, dev and test splits, the first `cap` texts of each source.
+
+    Why: the pretraining corpus is mostly long reviews and articles, while an intent or SMS
+    student needs short commands and messages; other intent datasets (clinc150, banking77) or
+    tweets are the unlabelled text nearest to them. Only the kept texts are embedded (tweets
+    embed at ~25/s on a busy core: a cap is what keeps this affordable).
+    """
+    block = set(ds.train.texts) | set(ds.dev.texts) | set(ds.test.texts if ds.test else ())
+    texts: list[str] = []
+    embs: list[np.ndarray] = []
+    counts: dict[str, int] = {}
+    for name, cap in parse_transfer_data(spec):
+        src_dir = D.resolve_dataset(name)
+        if src_dir.resolve() == ds.path.resolve():
+            raise ValueError(f"--transfer-data {name}: the target dataset itself")
+        f = D.find_split(src_dir, "train")
+        if f is None:
+            raise FileNotFoundError(f"{src_dir} has no train split")
+        src = list(dict.fromkeys(D.read_split(f).texts))  # source order, duplicates dropped
+        keep = [t for t in src if t not in block]
+        keep = keep[:cap] if cap else keep
+        texts += keep
+        embs.append(emb(keep))
+        counts[name] = len(keep)
+        log(f"transfer text from {name} train: {len(keep):,} of {len(src):,}")
+    dim = embs[0].shape[1] if embs else 0
+    return texts, (np.concatenate(embs) if embs else np.zeros((0, dim), np.float32)), counts
 
 
 def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: int = 0,
@@ -137,6 +182,11 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
     texts = transfer_texts(dargs.corpus, dargs.transfer_docs, dargs.transfer_max_words,
                            ds.train.texts)
     xe = emb(texts) if texts else np.zeros((0, tr.shape[1]), np.float32)
+    report["transfer_corpus_n"] = len(texts)
+    if dargs.transfer_data:
+        dt, de, counts = dataset_transfer(ds, dargs.transfer_data, emb, log)
+        texts, xe = texts + dt, np.concatenate([xe, de.astype(np.float32)])
+        report["transfer_data"] = counts
     report.update(transfer_n=len(texts), seconds=round(time.monotonic() - t0, 1))
     return TeacherTargets(logits(tr), tr, texts, logits(xe), xe, report)
 
@@ -212,13 +262,17 @@ def kd_loss_fn(targets: TeacherTargets, dargs: DistillArgs, args: TrainArgs,
 
 # ---- (b) representation distillation ------------------------------------------------------------
 def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Path,
-                 budget_min: float, lr: float = 2e-3, log: Callable[[str], None] = print
-                 ) -> dict[str, Any]:
+                 budget_min: float, lr: float = 2e-3, log: Callable[[str], None] = print,
+                 steps: int = 0) -> dict[str, Any]:
     """Regress the teacher's sentence embedding from EmbBERT's [CLS] state (cosine loss through a
-    training-only projection D -> H) for `budget_min` minutes; write out/pretrained.pt.
+    training-only projection D -> H) for `steps` steps (then the learning rate decays on a cosine
+    after the warmup) or, without `steps`, at a constant rate for `budget_min` minutes (with
+    `steps`, a nonzero `budget_min` is only a cap); write out/pretrained.pt.
 
-    Resumable: out/checkpoint.pt holds model, projection, optimizer and position; a new
-    invocation with args.resume continues and gets a fresh budget.
+    Why steps: a wall-time budget gives another model on a busier or faster machine; a step
+    count makes one command repeat the same encoder. Resumable: out/checkpoint.pt holds model,
+    projection, optimizer and position, and the budget counts over all invocations, so a resumed
+    run stops where an uninterrupted one would (a finished phase is not run again).
     """
     import torch
     import torch.nn.functional as F
@@ -251,6 +305,19 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
         log(f"rep-distill resumed at step {state['step']}")
     steps_per_epoch = math.ceil((len(ids) - held) / args.batch_size)
 
+    def done() -> bool:
+        if steps:
+            cap = bool(budget_min) and state["elapsed"] >= budget_min * 60
+            return state["step"] >= steps or cap
+        return state["elapsed"] >= budget_min * 60
+
+    def lr_at(step: int) -> float:
+        warm = min(1.0, (step + 1) / 200)
+        if not steps:  # the run ends by budget, not by a planned length: constant after warmup
+            return lr * warm
+        t = min(1.0, max(0, step - 200) / max(1, steps - 200))
+        return lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
     def cos_loss(idx: Sequence[int]) -> torch.Tensor:
         x = D.pad([ids[i] for i in idx])
         h = proj(model.encode(x, x != 0)[:, 0])  # (B, H)
@@ -268,19 +335,24 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
                       "history": state["history"], "args": asdict(args),
                       "kind": "teacher representation distillation"}, out / "pretrained.pt")
 
+    if done() and (out / "pretrained.pt").exists():
+        log(f"rep-distill already done ({state['step']} steps)")
+        final = state["history"][-1]["held_cos_loss"] if state["history"] else float("nan")
+        return {"steps": state["step"], "elapsed_s": state["elapsed"], "held_cos_loss": final,
+                "history": state["history"]}
     start = time.monotonic() - state["elapsed"]
-    session = last = time.monotonic()
+    last = time.monotonic()
     run = n = 0.0
-    log(f"rep-distill: {len(ids) - held:,} texts ({held} held out), budget {budget_min} min")
-    while time.monotonic() - session < budget_min * 60:
+    log(f"rep-distill: {len(ids) - held:,} texts ({held} held out), "
+        f"{f'{steps} steps' if steps else ''}{f' budget {budget_min} min' if budget_min else ''}")
+    while not done():
         epoch, pos = divmod(state["step"], steps_per_epoch)
         order = D.batch_order([len(s) for s in ids[held:]], args.batch_size, True,
                               args.seed * 1000 + epoch)
         for b in order[pos:]:
             model.train()
-            # Constant LR after a short warmup: the run ends by budget, not by a planned length.
             for gr in opt.param_groups:
-                gr["lr"] = lr * min(1.0, (state["step"] + 1) / 200)
+                gr["lr"] = lr_at(state["step"])
             loss = cos_loss([i + held for i in b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -299,7 +371,7 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
             if time.monotonic() - last > args.checkpoint_min * 60:
                 save()
                 last = time.monotonic()
-            if time.monotonic() - session >= budget_min * 60:
+            if done():
                 break
     final = held_loss()
     state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
@@ -330,7 +402,13 @@ def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--kd-temperature", type=float, default=2.0)
     g.add_argument("--transfer-weight", type=float, default=1.0)
     g.add_argument("--rep-min", type=float, default=0.0,
-                   help="minutes of representation distillation (b) before fine-tuning")
+                   help="minutes of representation distillation (b) before fine-tuning "
+                        "(with --rep-steps: a cap)")
+    g.add_argument("--rep-steps", type=int, default=0,
+                   help="steps of (b), cosine-decayed; the same model on any machine")
+    g.add_argument("--transfer-data", default="",
+                   help="train splits of other datasets as unlabelled transfer text, labels "
+                        "ignored: NAME[:N],... (e.g. clinc150,banking77)")
 
 
 def distill_args_from(a: argparse.Namespace) -> DistillArgs:
@@ -338,7 +416,8 @@ def distill_args_from(a: argparse.Namespace) -> DistillArgs:
                        cache_dir=a.teacher_cache, corpus=a.transfer_corpus,
                        transfer_docs=a.transfer_docs, transfer_max_words=a.transfer_max_words,
                        kd=not a.no_kd, alpha=a.kd_alpha, temperature=a.kd_temperature,
-                       transfer_weight=a.transfer_weight, rep_min=a.rep_min)
+                       transfer_weight=a.transfer_weight, rep_min=a.rep_min,
+                       rep_steps=a.rep_steps, transfer_data=a.transfer_data)
 
 
 def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
@@ -359,14 +438,14 @@ def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
     info: dict[str, Any] = {"settings": asdict(dargs), "teacher": targets.report,
                             "teacher_s": round(time.monotonic() - t0, 1)}
     tok = Tokenizer.from_file(args.tokenizer)
-    if dargs.rep_min > 0:
+    if dargs.rep_min > 0 or dargs.rep_steps > 0:
         from dataclasses import replace
 
         texts = list(ds.train.texts) + targets.transfer_texts
         emb = np.concatenate([targets.train_emb, targets.transfer_emb])
         rep_args = replace(args, out=str(out / "rep"))
         info["rep"] = rep_pretrain(rep_args, texts, emb, out / "rep", dargs.rep_min,
-                                   dargs.rep_lr, log)
+                                   dargs.rep_lr, log, dargs.rep_steps)
         info["rep"].pop("history", None)
         if not args.resume or not (out / "checkpoint.pt").exists():
             args.init = str(out / "rep" / "pretrained.pt")

@@ -56,6 +56,7 @@ class TrainArgs:
     min_lr_ratio: float = 0.05
     dropout: float = 0.1
     label_smoothing: float = 0.0
+    token_drop: float = 0.0  # augmentation: drop each training token (not [CLS]) with this prob
     grad_clip: float = 1.0
     seed: int = 0
     budget_min: float = 0.0  # wall-time budget in minutes, 0 = none
@@ -153,6 +154,20 @@ def remaining_batches(state: dict[str, Any], total: int, steps_per_epoch: int,
             if state["step"] >= total:
                 return
             yield b
+
+
+def drop_tokens(seqs: Sequence[Sequence[int]], p: float, seed: int) -> list[list[int]]:
+    """Token-dropout augmentation: each token after [CLS] is removed with probability p (at
+    least one kept). Why: the models overfit within a few epochs (train 0.95+ vs dev 0.88 on
+    nlu_scenario); a different random view of each sentence per epoch is the cheapest
+    augmentation that needs no extra data or tokenizer work. Seeded per step, so --resume is
+    exact."""
+    g = random.Random(seed)
+    out: list[list[int]] = []
+    for s in seqs:
+        kept = [t for t in s[1:] if g.random() >= p]
+        out.append([s[0]] + (kept or list(s[1:2])))
+    return out
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -358,7 +373,10 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
     for b in remaining_batches(state, total, steps_per_epoch, lengths, args.batch_size,
                                args.seed):
         model.train()
-        x = D.pad([train_ids[i] for i in b])
+        seqs = [train_ids[i] for i in b]
+        if args.token_drop:
+            seqs = drop_tokens(seqs, args.token_drop, args.seed * 1_000_003 + state["step"])
+        x = D.pad(seqs)
         y = torch.tensor([ds.train.labels[i] for i in b])
         logits = model(x)
         loss = (loss_fn(model, b, logits, y, state["step"]) if loss_fn else
