@@ -80,7 +80,9 @@ def build(blob: Path, seqs: list[list[int]], out_dir: Path, dsp: bool,
            *map(str, srcs), "-nostartfiles", "-specs=nano.specs", "-Wl,--gc-sections",
            f"-L{FW / 'ports' / 'cortex-m'}", f"-T{FW / 'ports' / 'mps2-an386' / 'link.ld'}",
            "-Wl,--start-group", "-lc_nano", "-lgcc", "-Wl,--end-group", "-o", str(elf)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"build failed:\n{p.stderr[-4000:]}")
     return elf
 
 

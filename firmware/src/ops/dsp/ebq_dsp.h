@@ -125,4 +125,21 @@ static inline int32_t ebq_dot1_s8(uint32_t len, const int8_t *w, const int16_t *
     return acc;
 }
 
+/* raw[4o + r] = w_o . x_r for o < out_dim and the 4 rows widened in `wide` (ebq_widen_rows
+ * with rows = 4): w is out_dim rows of in_dim int8 (in_dim % 16 == 0, rows 4-aligned), raw is
+ * 4 * out_dim int32 (output-major: one STM per output). Per 16 inputs: 2 LDRD of weights,
+ * 8 SXTB16, 8 LDM of 4 activation words (2 rows' pairs), 32 SMLAD, 2 loop = 52 instructions
+ * for 64 MACs. Assembly in dsp/fully_connected_s8.c. */
+void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uint32_t in_dim, uint32_t out_dim,
+                int32_t *raw);
+
+/* sat8(rq(acc, M, sh)) for sh >= 2 with rnd = 2^(sh-2), s1 = sh - 1: SMMLA (high word of
+ * acc*M plus rnd, the same floor as ebq_rq32), ASR, SSAT. */
+static inline int8_t ebq_rq_sat8_fast(int32_t acc, int32_t m, int32_t rnd, int32_t s1)
+{
+    int32_t v;
+    __asm("smmla %0, %1, %2, %3" : "=r"(v) : "r"(acc), "r"(m), "r"(rnd));
+    return (int8_t)__ssat(v >> s1, 8);
+}
+
 #endif /* EBQ_DSP_H */

@@ -1,32 +1,167 @@
 /*
  * dsp/fully_connected_s8.c - Cortex-M4 twin of ../fully_connected_s8.c (same bits).
  *
- * Inputs are widened to int16 once per block of 4 rows; then every weight word (4 int8, unpacked
- * by two SXTB16) feeds 8 SMLADs: 4 rows x 2 pairs, with the rows' int16 pairs loaded by LDRD
- * (ebq_dot4_s8: 31 instructions per 32 MACs). Cores without the DSP extension compile the
- * portable file.
+ * Inputs are widened to int16 once per block of 4 rows (a tail block is padded with zero rows);
+ * then ebq_mm4_s8 runs every output over the 4 rows: each weight word (4 int8, unpacked by two
+ * SXTB16) feeds 8 SMLADs and one LDM fetches two rows' int16 pairs, 52 instructions per 64
+ * MACs. The accumulators come back output-major (one STM each) in chunks of EBQ_MM_CHUNK
+ * outputs on the stack; bias, requantization and the row-major store follow in C. Shapes the
+ * kernel does not take (in_dim % 16 != 0) use the 1-row SMLAD loop. Cores without the DSP
+ * extension compile the portable file.
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
 #include "ebq_dsp.h"
 
-/* One block of nb <= 4 rows: int32 accumulators (nb, out_dim) into acc. */
-static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                  const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc)
+#define EBQ_MM_CHUNK 16u /* outputs per ebq_mm4_s8 call: 256 bytes of stack */
+
+/* The register plan (AAPCS: r4-r11 saved): r0 weights (walks every output's row in turn),
+ * r1 activations, r2 end of the current weight row, r3/r12 weight words, lr unpacked weights,
+ * r4-r7 the 4 rows' accumulators (STM order), r8-r11 the LDM'd activation pairs. The outer
+ * loop's state (wide, in_dim, outputs left, raw) lives on the stack. The arguments arrive in
+ * r0-r3 and on the stack (AAPCS), which the compiler cannot see in a naked function. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+__attribute__((naked)) void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uint32_t in_dim,
+                                       uint32_t out_dim, int32_t *raw)
 {
-    ebq_widen_rows(nb, in_dim, x, wide);
-    for (uint32_t o = 0; o < out_dim; o++) {
-        const int8_t *wo = w + (size_t)o * in_dim;
-        const int32_t bias = b ? b[o] : 0;
-        if (nb == EBQ_BLOCK && in_dim % 8 == 0) {
-            int32_t a[4] = {bias, bias, bias, bias};
-            ebq_dot4_s8(in_dim, wo, wide, a);
-            for (uint32_t r = 0; r < 4; r++)
-                acc[(size_t)r * out_dim + o] = a[r];
-        } else {
-            for (uint32_t r = 0; r < nb; r++)
-                acc[(size_t)r * out_dim + o] = ebq_dot1_s8(in_dim, wo, wide, nb, r, bias);
+#define EBQ_MM4_GROUP(wreg)                                                                      \
+    "sxtb16 lr, " wreg "\n"                                                                  \
+    "sxtb16 " wreg ", " wreg ", ror #8\n"                                                    \
+    "ldm    r1!, {r8-r11}\n"                                                                 \
+    "smlad  r4, lr, r8, r4\n"                                                                \
+    "smlad  r4, " wreg ", r9, r4\n"                                                          \
+    "smlad  r5, lr, r10, r5\n"                                                               \
+    "smlad  r5, " wreg ", r11, r5\n"                                                         \
+    "ldm    r1!, {r8-r11}\n"                                                                 \
+    "smlad  r6, lr, r8, r6\n"                                                                \
+    "smlad  r6, " wreg ", r9, r6\n"                                                          \
+    "smlad  r7, lr, r10, r7\n"                                                               \
+    "smlad  r7, " wreg ", r11, r7\n"
+    __asm volatile(
+        "push   {r4-r11, lr}\n"
+        "ldr    r12, [sp, #36]\n"     /* raw (5th argument) */
+        "push   {r1, r2, r3, r12}\n"  /* [sp] wide, [sp+4] in_dim, [sp+8] left, [sp+12] raw */
+        "1:\n"
+        "ldr    r1, [sp]\n"
+        "ldr    r2, [sp, #4]\n"
+        "add    r2, r0, r2\n"
+        "movs   r4, #0\n"
+        "movs   r5, #0\n"
+        "movs   r6, #0\n"
+        "movs   r7, #0\n"
+        "2:\n"
+        "ldrd   r3, r12, [r0], #8\n"
+        EBQ_MM4_GROUP("r3")
+        EBQ_MM4_GROUP("r12")
+        "ldrd   r3, r12, [r0], #8\n"
+        EBQ_MM4_GROUP("r3")
+        EBQ_MM4_GROUP("r12")
+        "cmp    r0, r2\n"
+        "bne    2b\n"
+        "ldr    r12, [sp, #12]\n"
+        "stm    r12!, {r4-r7}\n"
+        "str    r12, [sp, #12]\n"
+        "ldr    r3, [sp, #8]\n"
+        "subs   r3, r3, #1\n"
+        "str    r3, [sp, #8]\n"
+        "bne    1b\n"
+        "add    sp, sp, #16\n"
+        "pop    {r4-r11, pc}\n");
+#undef EBQ_MM4_GROUP
+}
+#pragma GCC diagnostic pop
+
+/* Widen nb <= 4 rows into the 4-row layout of ebq_widen_rows, rows nb..3 zero. */
+static void widen4(uint32_t nb, uint32_t len, const int8_t *x, int16_t *wide)
+{
+    if (nb == EBQ_BLOCK) {
+        ebq_widen_rows(EBQ_BLOCK, len, x, wide);
+        return;
+    }
+    int32_t *out = (int32_t *)wide;
+    for (uint32_t i = 0; i < len; i += 4)
+        for (uint32_t r = 0; r < EBQ_BLOCK; r++) {
+            const uint32_t v = r < nb ? ebq_ld32(x + (size_t)r * len + i) : 0;
+            int32_t *o = out + ((i / 4) * EBQ_BLOCK + r) * 2;
+            o[0] = ebq_lo02(v);
+            o[1] = ebq_hi13(v);
         }
+}
+
+/* Bias, then int32 out or sat8(rq) out, for outputs o0.. of a chunk; any nb <= 4 rows. */
+static void finish(uint32_t nb, uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *raw,
+                   const int32_t *b, const ebq_rq_params *rq, int32_t *acc, int8_t *out)
+{
+    for (uint32_t i = 0; i < no; i++) {
+        const uint32_t o = o0 + i;
+        const int32_t bias = b ? b[o] : 0;
+        for (uint32_t r = 0; r < nb; r++) {
+            const int32_t a = raw[4 * i + r] + bias;
+            if (rq)
+                out[(size_t)r * out_dim + o] = ebq_rq_sat8(a, rq->m[o], rq->sh[o]);
+            else
+                acc[(size_t)r * out_dim + o] = a;
+        }
+    }
+}
+
+/* The same for a full block of 4 rows, unrolled: SMMLA/ASR/SSAT per value when sh >= 2. */
+static void finish4(uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *raw,
+                    const int32_t *b, const ebq_rq_params *rq, int32_t *acc, int8_t *out)
+{
+    if (rq == NULL) {
+        for (uint32_t o = o0; o < o0 + no; o++, raw += 4) {
+            const int32_t bias = b ? b[o] : 0;
+            acc[o] = raw[0] + bias;
+            acc[out_dim + o] = raw[1] + bias;
+            acc[2 * out_dim + o] = raw[2] + bias;
+            acc[3 * out_dim + o] = raw[3] + bias;
+        }
+        return;
+    }
+    for (uint32_t o = o0; o < o0 + no; o++, raw += 4) {
+        const int32_t bias = b[o], m = rq->m[o], sh = rq->sh[o];
+        if (sh < 2) {
+            for (uint32_t r = 0; r < 4; r++)
+                out[(size_t)r * out_dim + o] = ebq_rq_sat8(raw[r] + bias, m, sh);
+            continue;
+        }
+        const int32_t rnd = (int32_t)1 << (sh - 2), s1 = sh - 1;
+        out[o] = ebq_rq_sat8_fast(raw[0] + bias, m, rnd, s1);
+        out[out_dim + o] = ebq_rq_sat8_fast(raw[1] + bias, m, rnd, s1);
+        out[2 * out_dim + o] = ebq_rq_sat8_fast(raw[2] + bias, m, rnd, s1);
+        out[3 * out_dim + o] = ebq_rq_sat8_fast(raw[3] + bias, m, rnd, s1);
+    }
+}
+
+/* One block of nb <= 4 rows of x (row stride in_dim): int32 results, or int8 when rq. */
+static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
+                  const int8_t *w, const int32_t *b, const ebq_rq_params *rq, int16_t *wide,
+                  int32_t *acc, int8_t *out)
+{
+    if (in_dim % 16 != 0) { /* other shapes: one row at a time */
+        ebq_widen_rows(nb, in_dim, x, wide);
+        for (uint32_t o = 0; o < out_dim; o++)
+            for (uint32_t r = 0; r < nb; r++) {
+                const int32_t a = ebq_dot1_s8(in_dim, w + (size_t)o * in_dim, wide, nb, r,
+                                              b ? b[o] : 0);
+                if (rq)
+                    out[(size_t)r * out_dim + o] = ebq_rq_sat8(a, rq->m[o], rq->sh[o]);
+                else
+                    acc[(size_t)r * out_dim + o] = a;
+            }
+        return;
+    }
+    widen4(nb, in_dim, x, wide);
+    int32_t raw[4 * EBQ_MM_CHUNK];
+    for (uint32_t o0 = 0; o0 < out_dim; o0 += EBQ_MM_CHUNK) {
+        const uint32_t no = out_dim - o0 < EBQ_MM_CHUNK ? out_dim - o0 : EBQ_MM_CHUNK;
+        ebq_mm4_s8(w + (size_t)o0 * in_dim, wide, in_dim, no, raw);
+        if (nb == EBQ_BLOCK)
+            finish4(no, out_dim, o0, raw, b, rq, acc, out);
+        else
+            finish(nb, no, out_dim, o0, raw, b, rq, acc, out);
     }
 }
 
@@ -35,7 +170,8 @@ void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, c
 {
     for (uint32_t r = 0; r < rows; r += EBQ_BLOCK) {
         const uint32_t nb = rows - r < EBQ_BLOCK ? rows - r : EBQ_BLOCK;
-        block(nb, in_dim, out_dim, x + (size_t)r * in_dim, w, b, wide, acc + (size_t)r * out_dim);
+        block(nb, in_dim, out_dim, x + (size_t)r * in_dim, w, b, NULL, wide,
+              acc + (size_t)r * out_dim, NULL);
     }
 }
 
@@ -43,21 +179,10 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
                             int16_t *wide, int8_t *out)
 {
-    for (uint32_t r0 = 0; r0 < rows; r0 += EBQ_BLOCK) {
-        const uint32_t nb = rows - r0 < EBQ_BLOCK ? rows - r0 : EBQ_BLOCK;
-        ebq_widen_rows(nb, in_dim, x + (size_t)r0 * in_dim, wide);
-        int8_t *o_rows = out + (size_t)r0 * out_dim;
-        for (uint32_t o = 0; o < out_dim; o++) {
-            const int8_t *wo = w + (size_t)o * in_dim;
-            int32_t a[4] = {b[o], b[o], b[o], b[o]};
-            if (nb == EBQ_BLOCK && in_dim % 8 == 0)
-                ebq_dot4_s8(in_dim, wo, wide, a);
-            else
-                for (uint32_t r = 0; r < nb; r++)
-                    a[r] = ebq_dot1_s8(in_dim, wo, wide, nb, r, a[r]);
-            for (uint32_t r = 0; r < nb; r++)
-                o_rows[(size_t)r * out_dim + o] = ebq_rq_sat8(a[r], rq->m[o], rq->sh[o]);
-        }
+    for (uint32_t r = 0; r < rows; r += EBQ_BLOCK) {
+        const uint32_t nb = rows - r < EBQ_BLOCK ? rows - r : EBQ_BLOCK;
+        block(nb, in_dim, out_dim, x + (size_t)r * in_dim, w, b, rq, wide, NULL,
+              out + (size_t)r * out_dim);
     }
 }
 #else
