@@ -1,0 +1,78 @@
+/*
+ * dsp/rmsnorm_s8.c - Cortex-M4 twin of ../rmsnorm_s8.c (same bits).
+ *
+ * Sum of squares with SMLAD on SXTB16 pairs (one LDR + 2 SXTB16 + 2 SMLAD per 4 values); the
+ * square root starts at the top bit of 2^48 / ms (CLZ) instead of walking down from 2^62; the
+ * per-channel requantization runs over 4 rows at a time so each channel's M and shift are
+ * loaded once per 4 values (SMMLA, ASR, SSAT).
+ */
+#if defined(__ARM_FEATURE_DSP)
+#include "../ebq_ops.h"
+#include "ebq_dsp.h"
+
+uint32_t ebq_isqrt64(uint64_t v)
+{
+    if (v == 0)
+        return 0;
+    /* The highest power of 4 <= v, then the same digit-by-digit loop as the portable one. */
+    uint64_t r = 0, bit = (uint64_t)1 << ((63 - __builtin_clzll(v)) & ~1);
+    while (bit != 0) {
+        if (v >= r + bit) {
+            v -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return (uint32_t)r;
+}
+
+/* R of one row: isqrt(2^48 / sum x^2), 0 for an all-zero row. */
+static int32_t row_scale(uint32_t dim, const int8_t *x)
+{
+    int32_t ms = 0; /* <= D * 2^14 */
+    uint32_t i = 0;
+    for (; i + 4 <= dim; i += 4) {
+        const uint32_t v = ebq_ld32(x + i);
+        const int32_t lo = ebq_lo02(v), hi = ebq_hi13(v);
+        ms = __smlad(lo, lo, ms);
+        ms = __smlad(hi, hi, ms);
+    }
+    for (; i < dim; i++)
+        ms += (int32_t)x[i] * x[i];
+    return ms ? (int32_t)ebq_isqrt64(((uint64_t)1 << 48) / (uint32_t)ms) : 0;
+}
+
+void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t *m,
+                    const int8_t *sh, int8_t *y)
+{
+    uint32_t r = 0;
+    for (; r + 4 <= rows; r += 4, x += 4 * dim, y += 4 * dim) {
+        const int32_t r0 = row_scale(dim, x), r1 = row_scale(dim, x + dim);
+        const int32_t r2 = row_scale(dim, x + 2 * dim), r3 = row_scale(dim, x + 3 * dim);
+        for (uint32_t i = 0; i < dim; i++) {
+            const int32_t mi = m[i], s = sh[i];
+            if (s < 2) {
+                y[i] = ebq_rq_sat8((int32_t)x[i] * r0, mi, s);
+                y[dim + i] = ebq_rq_sat8((int32_t)x[dim + i] * r1, mi, s);
+                y[2 * dim + i] = ebq_rq_sat8((int32_t)x[2 * dim + i] * r2, mi, s);
+                y[3 * dim + i] = ebq_rq_sat8((int32_t)x[3 * dim + i] * r3, mi, s);
+                continue;
+            }
+            const int32_t rnd = (int32_t)1 << (s - 2), s1 = s - 1;
+            y[i] = ebq_rq_sat8_fast((int32_t)x[i] * r0, mi, rnd, s1); /* |x R| <= 2^24 */
+            y[dim + i] = ebq_rq_sat8_fast((int32_t)x[dim + i] * r1, mi, rnd, s1);
+            y[2 * dim + i] = ebq_rq_sat8_fast((int32_t)x[2 * dim + i] * r2, mi, rnd, s1);
+            y[3 * dim + i] = ebq_rq_sat8_fast((int32_t)x[3 * dim + i] * r3, mi, rnd, s1);
+        }
+    }
+    for (; r < rows; r++, x += dim, y += dim) {
+        const int32_t big_r = row_scale(dim, x);
+        for (uint32_t i = 0; i < dim; i++)
+            y[i] = ebq_rq_sat8((int32_t)x[i] * big_r, m[i], sh[i]);
+    }
+}
+#else
+#include "../rmsnorm_s8.c"
+#endif
