@@ -189,7 +189,8 @@ def test_dataset_transfer_uses_train_texts_only_and_never_the_targets(tmp_path: 
     src = tmp_path / "src"
     src.mkdir()
     own = ["book me a table for two", "what is the weather in oslo", "turn the lights off"]
-    rows = own + [ds.test.texts[0], ds.train.texts[0]]  # type: ignore[union-attr]
+    rows = own + [ds.test.texts[0], ds.train.texts[0],  # type: ignore[union-attr]
+                  ds.dev.texts[0].upper() + " !"]  # the same sentence up to case and punctuation
     (src / "train.jsonl").write_text("".join(json.dumps({"text": t, "label": 0}) + "\n"
                                              for t in rows))
     (src / "test.jsonl").write_text(json.dumps({"text": "never read", "label": 0}) + "\n")
