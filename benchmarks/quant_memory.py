@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from hil.quant.blob import read_blob  # noqa: E402
 
 LENGTHS = [16, 32, 64, 128, 256]
-BLOCK = 4  # EBQ_BLOCK in firmware/src/ops/ebq_ops.h
+BLOCK, MICRO = 16, 4  # EBQ_BLOCK, EBQ_MICRO in firmware/src/ops/ebq_ops.h
 
 
 def a8(v: int) -> int:
@@ -36,8 +36,9 @@ def a8(v: int) -> int:
 
 def arena_bytes(dim: int, n: int) -> int:
     """firmware/src/forward.c ebq_arena_bytes (docs/int8-spec.md section 4)."""
-    return 2 * a8(n * dim) + a8(4 * BLOCK * n) + 2 * a8(4 * BLOCK * dim) + a8(BLOCK * dim) \
-        + a8(2 * BLOCK * dim)
+    n8 = (n + 7) // 8 * 8
+    return 2 * a8(n * dim) + a8(16 * n + 2 * (BLOCK + 4) * n8) + a8(4 * BLOCK * dim) \
+        + a8(4 * MICRO * dim) + a8(BLOCK * dim) + a8(2 * MICRO * dim)
 
 
 def blob_breakdown(blob_path: Path) -> dict[str, int]:

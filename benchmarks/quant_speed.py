@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
             for (_, logits), want in zip(res["rows"], ref, strict=True):
                 if logits != want:
-                    raise SystemExit("logits differ from the reference: not bit exact")
+                    raise SystemExit(f"{'DSP' if dsp else 'portable'} logits differ from the reference: not bit exact")
             results["dsp" if dsp else "portable"] = res
         rows = []
         for i, n in enumerate(lengths):

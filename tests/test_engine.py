@@ -114,8 +114,9 @@ def arena_bytes(dims: dict, n: int) -> int:
     def a8(v: int) -> int:
         return (v + 7) // 8 * 8
 
-    d = dims["dim"]
-    return 2 * a8(n * d) + a8(16 * n) + 2 * a8(16 * d) + a8(4 * d) + a8(8 * d)
+    d, b, u, n8 = dims["dim"], 16, 4, (n + 7) // 8 * 8  # EBQ_BLOCK, EBQ_MICRO, keys rounded up
+    return 2 * a8(n * d) + a8(16 * n + 2 * (b + 4) * n8) + a8(4 * b * d) + a8(4 * u * d) \
+        + a8(b * d) + a8(2 * u * d)
 
 
 def test_engine_bit_exact_sentences(engine, request) -> None:

@@ -16,24 +16,25 @@ static size_t align_up(size_t n)
     return (n + EBQ_ARENA_ALIGN - 1) & ~(size_t)(EBQ_ARENA_ALIGN - 1);
 }
 
-/* Arena layout, in allocation order; ebq_arena_bytes is its sum. B = EBQ_BLOCK rows. */
+/* Arena layout, in allocation order; ebq_arena_bytes is its sum. B = EBQ_BLOCK rows,
+ * U = EBQ_MICRO rows. */
 typedef struct {
-    int8_t *x;       /* (n,D)  hidden states, then queries, then the next layer's input */
-    int8_t *y;       /* (n,D)  normalised hidden states = keys = values                 */
-    int32_t *scores; /* (B,n)  scores, then exp values of a block of query rows         */
-    int32_t *attn;   /* (B,D)  attention output, Q16                                    */
-    int32_t *h;      /* (B,D)  conv branch after the projection, int32                   */
-    int8_t *c;       /* (B,D)  conv output, then SiLU output                             */
-    int16_t *wide;   /* (B,D)  int16 scratch of the kernels (pre-widened activations)    */
+    int8_t *x;        /* (n,D)  hidden states, then queries, then the next layer's input  */
+    int8_t *y;        /* (n,D)  normalised hidden states = keys = values                  */
+    int32_t *scratch; /* EBQ_ATT_SCRATCH_BYTES(n): scores and exp values of the attention */
+    int32_t *attn;    /* (B,D)  attention output, Q16                                     */
+    int32_t *h;       /* (U,D)  conv branch after the projection, int32                    */
+    int8_t *c;        /* (B,D)  conv output, then SiLU output                              */
+    int16_t *wide;    /* (U,D)  int16 scratch of the kernels (pre-widened activations)     */
 } ebq_run_state;
 
 size_t ebq_arena_bytes(const ebq_model *m, uint32_t n)
 {
     if (m == NULL)
         return 0;
-    const size_t d = m->dim, b = EBQ_BLOCK;
-    return 2 * align_up((size_t)n * d) + align_up(b * n * 4) + 2 * align_up(b * d * 4) +
-           align_up(b * d) + align_up(b * d * 2);
+    const size_t d = m->dim, b = EBQ_BLOCK, u = EBQ_MICRO;
+    return 2 * align_up((size_t)n * d) + align_up(EBQ_ATT_SCRATCH_BYTES((size_t)n)) +
+           align_up(b * d * 4) + align_up(u * d * 4) + align_up(b * d) + align_up(u * d * 2);
 }
 
 void ebq_arena_init(ebq_arena *a, void *mem, size_t size)
@@ -83,16 +84,16 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
     ebq_run_state s;
     s.x = arena_alloc(arena, (size_t)n * d);
     s.y = arena_alloc(arena, (size_t)n * d);
-    s.scores = arena_alloc(arena, (size_t)EBQ_BLOCK * n * 4);
+    s.scratch = arena_alloc(arena, EBQ_ATT_SCRATCH_BYTES((size_t)n));
     s.attn = arena_alloc(arena, (size_t)EBQ_BLOCK * d * 4);
-    s.h = arena_alloc(arena, (size_t)EBQ_BLOCK * d * 4);
+    s.h = arena_alloc(arena, (size_t)EBQ_MICRO * d * 4);
     s.c = arena_alloc(arena, (size_t)EBQ_BLOCK * d);
-    s.wide = arena_alloc(arena, (size_t)EBQ_BLOCK * d * 2);
+    s.wide = arena_alloc(arena, (size_t)EBQ_MICRO * d * 2);
 
     /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
     stage(hooks, 0, 0);
-    for (uint32_t t0 = 0; t0 < n; t0 += EBQ_BLOCK)
-        ebq_embedding_s8(m, ids, t0, (n - t0 < EBQ_BLOCK) ? n - t0 : EBQ_BLOCK, s.wide,
+    for (uint32_t t0 = 0; t0 < n; t0 += EBQ_MICRO)
+        ebq_embedding_s8(m, ids, t0, (n - t0 < EBQ_MICRO) ? n - t0 : EBQ_MICRO, s.wide,
                          s.x + (size_t)t0 * d);
     stage(hooks, 0, 1);
 
@@ -104,22 +105,28 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
         ebq_rmsnorm_s8(n, d, s.x, w->norm_rq.m, w->norm_rq.sh, s.y);
         /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). */
         ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq, s.wide, s.x);
-        /* Blocks of B rows: the optimised kernels reuse every weight/key load B times. */
+        /* Blocks of B rows: the optimised kernels reuse every key load and every transposed
+         * column of y for all B queries. */
         for (uint32_t t0 = 0; t0 < rows; t0 += EBQ_BLOCK) {
             const uint32_t nb = (rows - t0 < EBQ_BLOCK) ? rows - t0 : EBQ_BLOCK;
             int8_t *xt = s.x + (size_t)t0 * d;
             /* (a) attention of query rows t0.. over all real keys, Q16 in y's units. */
             ebq_attention_rows_s8(nb, n, d, xt, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
-                                  s.scores, s.wide, s.attn);
-            /* (b) causal depthwise conv -> SiLU table -> projection (int32). */
+                                  s.scratch, s.wide, s.attn);
+            /* (b) causal depthwise conv -> SiLU table. */
             ebq_depthwise_conv_causal_s8(t0, nb, d, m->kernel, s.y, w->conv_w, w->conv_b,
                                          &w->conv_rq, s.c);
             ebq_silu_s8(nb * d, s.c, w->silu, s.c);
-            ebq_fully_connected_s32(nb, d, d, s.c, w->proj_w, w->proj_b, s.wide, s.h);
-            /* x[t] = sat8(rq(attn, a) - rq(h, b)): overwrites the queries, now used. */
-            for (uint32_t r = 0; r < nb; r++)
-                ebq_combine_s8(d, s.attn + (size_t)r * d, s.h + (size_t)r * d, &w->out_a,
-                               &w->out_b, xt + (size_t)r * d);
+            /* (c) per U rows: projection (int32), then x[t] = sat8(rq(attn, a) - rq(h, b)),
+             * which overwrites the block's queries, now used. */
+            for (uint32_t r0 = 0; r0 < nb; r0 += EBQ_MICRO) {
+                const uint32_t nu = (nb - r0 < EBQ_MICRO) ? nb - r0 : EBQ_MICRO;
+                ebq_fully_connected_s32(nu, d, d, s.c + (size_t)r0 * d, w->proj_w, w->proj_b,
+                                        s.wide, s.h);
+                for (uint32_t r = 0; r < nu; r++)
+                    ebq_combine_s8(d, s.attn + (size_t)(r0 + r) * d, s.h + (size_t)r * d,
+                                   &w->out_a, &w->out_b, xt + (size_t)(r0 + r) * d);
+            }
         }
         stage(hooks, l + 1, 1);
     }

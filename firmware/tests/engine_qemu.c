@@ -87,15 +87,17 @@ static void profile(const ebq_model *m)
     static uint16_t ids[EBQ_PROFILE];
     for (uint32_t t = 0; t < n; t++)
         ids[t] = (uint16_t)(5u + (t * 37u) % (m->vocab_size - 5u));
+    /* The arena as ebq_forward lays it out (EBQ_PROFILE is a multiple of 8). */
     int8_t *x = (int8_t *)g_arena, *y = x + n * d;
-    int32_t *scores = (int32_t *)(void *)(y + n * d), *attn = scores + EBQ_BLOCK * n;
+    int32_t *scratch = (int32_t *)(void *)(y + n * d);
+    int32_t *attn = scratch + EBQ_ATT_SCRATCH_BYTES(n) / 4;
     int32_t *h = attn + EBQ_BLOCK * d;
-    int8_t *c = (int8_t *)(h + EBQ_BLOCK * d);
+    int8_t *c = (int8_t *)(h + EBQ_MICRO * d);
     int16_t *wide = (int16_t *)(void *)(c + EBQ_BLOCK * d);
     const ebq_layer *w = &m->layers[0];
     uint64_t t0 = port_cycles();
-    for (uint32_t t = 0; t < n; t += EBQ_BLOCK)
-        ebq_embedding_s8(m, ids, t, EBQ_BLOCK, wide, x + t * d);
+    for (uint32_t t = 0; t < n; t += EBQ_MICRO)
+        ebq_embedding_s8(m, ids, t, EBQ_MICRO, wide, x + t * d);
     uint64_t t1 = port_cycles();
     prof_line("embedding", t1 - t0, (uint64_t)n * d * m->emb_dim * 2);
     ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);
@@ -106,25 +108,33 @@ static void profile(const ebq_model *m)
     prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
     uint64_t ta = 0, tc = 0, ts = 0, tp = 0, tm = 0;
     for (uint32_t b = 0; b < n; b += EBQ_BLOCK) {
+        const uint32_t nb = n - b < EBQ_BLOCK ? n - b : EBQ_BLOCK;
         uint64_t u0 = port_cycles();
-        ebq_attention_rows_s8(EBQ_BLOCK, n, d, x + b * d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
-                              scores, wide, attn);
+        ebq_attention_rows_s8(nb, n, d, x + b * d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
+                              scratch, wide, attn);
         uint64_t u1 = port_cycles();
-        ebq_depthwise_conv_causal_s8(b, EBQ_BLOCK, d, m->kernel, y, w->conv_w, w->conv_b,
-                                     &w->conv_rq, c);
+        ebq_depthwise_conv_causal_s8(b, nb, d, m->kernel, y, w->conv_w, w->conv_b, &w->conv_rq,
+                                     c);
         uint64_t u2 = port_cycles();
-        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
-            ebq_silu_s8(d, c + r * d, w->silu, c + r * d);
+        ebq_silu_s8(nb * d, c, w->silu, c);
         uint64_t u3 = port_cycles();
-        ebq_fully_connected_s32(EBQ_BLOCK, d, d, c, w->proj_w, w->proj_b, wide, h);
-        uint64_t u4 = port_cycles();
-        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
-            ebq_combine_s8(d, attn + r * d, h + r * d, &w->out_a, &w->out_b, x + (b + r) * d);
-        uint64_t u5 = port_cycles();
-        ta += u1 - u0, tc += u2 - u1, ts += u3 - u2, tp += u4 - u3, tm += u5 - u4;
+        for (uint32_t r0 = 0; r0 < nb; r0 += EBQ_MICRO) {
+            const uint32_t nu = nb - r0 < EBQ_MICRO ? nb - r0 : EBQ_MICRO;
+            uint64_t v0 = port_cycles();
+            ebq_fully_connected_s32(nu, d, d, c + r0 * d, w->proj_w, w->proj_b, wide, h);
+            uint64_t v1 = port_cycles();
+            for (uint32_t r = 0; r < nu; r++)
+                ebq_combine_s8(d, attn + (r0 + r) * d, h + r * d, &w->out_a, &w->out_b,
+                               x + (b + r0 + r) * d);
+            tp += v1 - v0, tm += port_cycles() - v1;
+        }
+        ta += u1 - u0, tc += u2 - u1, ts += u3 - u2;
     }
     prof_line("attention_rows_s8", ta, 2ull * n * n * d);
-    prof_line("depthwise_conv_causal_s8", tc, (uint64_t)n * d * m->kernel);
+    uint64_t taps = 0; /* exact: row t has min(t + 1, K) taps (rows before 0 are padding) */
+    for (uint32_t t = 0; t < n; t++)
+        taps += t + 1 < m->kernel ? t + 1 : m->kernel;
+    prof_line("depthwise_conv_causal_s8", tc, taps * d);
     prof_line("silu_s8", ts, (uint64_t)n * d);
     prof_line("fully_connected_s32(proj)", tp, (uint64_t)n * d * d);
     prof_line("combine_s8", tm, (uint64_t)n * d);

@@ -72,8 +72,13 @@ static inline int8_t ebq_rq2_sat8(int32_t a, int32_t ma, int32_t sha, int32_t b,
     return ebq_sat8(ebq_rq(a, ma, sha) + (sign > 0 ? rb : -rb));
 }
 
+/* Rows the forward pass processes together after the query projection (attention, conv,
+ * SiLU), and rows the DSP kernels widen to int16 at once (each weight word then feeds 4 rows). */
+#define EBQ_BLOCK 16u
+#define EBQ_MICRO 4u
+
 /* x0[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])) for rows t0..t0+rows-1
- * (rows <= EBQ_BLOCK); out (rows,D). `wide`: EBQ_BLOCK * 2 * E int16 of scratch. */
+ * (rows <= EBQ_MICRO); out (rows,D). `wide`: EBQ_MICRO * 2 * E int16 of scratch. */
 void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint32_t rows,
                       int16_t *wide, int8_t *out);
 
@@ -84,11 +89,8 @@ uint32_t ebq_isqrt64(uint64_t v);
 void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t *m,
                     const int8_t *sh, int8_t *y);
 
-/* Rows the block kernels take at once (the DSP kernels reuse each weight load for them). */
-#define EBQ_BLOCK 4u
-
-/* int16 scratch the fully-connected kernels need: EBQ_BLOCK rows of in_dim, pre-widened. */
-#define EBQ_FC_WIDE_ELEMS(in_dim) (EBQ_BLOCK * (in_dim))
+/* int16 scratch the fully-connected kernels need: EBQ_MICRO rows of in_dim, pre-widened. */
+#define EBQ_FC_WIDE_ELEMS(in_dim) (EBQ_MICRO * (in_dim))
 
 /* acc[r][o] = b[o] + sum_i x[r][i] w[o][i] for `rows` rows; b may be NULL. int32 out (rows,O).
  * `wide` is EBQ_FC_WIDE_ELEMS(in_dim) int16 of scratch (unused by the portable kernel). */
@@ -100,7 +102,7 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
                             int16_t *wide, int8_t *out);
 
-/* Causal depthwise conv at rows t0..t0+rows-1 (rows <= EBQ_BLOCK) of y (n,D):
+/* Causal depthwise conv at rows t0..t0+rows-1 of y (n,D):
  * out[r][c] = sat8(rq(b_c + sum_k w[c][k] y[t0+r-K+1+k][c])), rows before 0 read as zero. */
 void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint32_t kernel,
                                   const int8_t *y, const int8_t *w, const int32_t *b,
@@ -115,12 +117,17 @@ static inline int32_t ebq_exp_q14_inline(int32_t z, const int16_t *hi, const int
 }
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);
 
+/* Scratch bytes of ebq_attention_rows_s8 for n keys: the scores of 4 queries (int32), the exp
+ * values of EBQ_BLOCK queries and 4 widened columns of y (int16, keys rounded up to 8). */
+#define EBQ_KEYS8(n) (((n) + 7u) & ~7u)
+#define EBQ_ATT_SCRATCH_BYTES(n) (16u * (n) + 2u * (EBQ_BLOCK + 4u) * EBQ_KEYS8(n))
+
 /* Attention of `nq` <= EBQ_BLOCK query rows q (nq,D) over keys = values = y (n,D), keys with
  * ids[j] == 0 masked: attn (nq,D) in Q16 of y's units. No real key -> attn = 0.
- * Scratch: `scores` EBQ_BLOCK * n int32, `wide` EBQ_BLOCK * D int16. */
+ * Scratch: `scratch` EBQ_ATT_SCRATCH_BYTES(n) (8-aligned), `wide` EBQ_MICRO * D int16. */
 void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
                            const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
-                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scores,
+                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scratch,
                            int16_t *wide, int32_t *attn);
 
 /* out[i] = table[in[i] + 128] (SiLU of an int8 vector). */

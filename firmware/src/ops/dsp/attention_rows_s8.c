@@ -1,10 +1,9 @@
 /*
  * dsp/attention_rows_s8.c - Cortex-M4 twin of ../attention_rows_s8.c (same bits).
  *
- * Scores: the block's queries are widened to int16 once; each key word (4 int8 of y_j, two
- * SXTB16) then feeds 8 SMLADs (4 queries x 2 pairs). Weighted sum: e_j is Q14 <= 2^14, so it fits
- * int16; pairs of keys (j, j+1) are packed channel-wise with PKHBT/PKHTB so that one SMLAD adds
- * e_j y_jc + e_j+1 y_j+1,c. Masked keys get e = 0 (no branch in the inner loop).
+ * e_j is Q14 <= 2^14, so it fits int16 and one SMLAD adds e_j y_jc + e_j+1 y_j+1,c. Masked keys
+ * get e = 0 (no branch in the inner loops). The blocked path (attention_blocked) is the fast
+ * one; scores_block / softmax_exp / weighted_sum serve dims that are not a multiple of 16.
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -110,125 +109,156 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
     }
 }
 
-/* The 4-query, D = 128 path: scores stored key-major (sc[4j + q]) so that the exp values can be
- * written in place as int16 pairs interleaved per key pair: [q0: e_2p e_2p+1][q1..][q2..][q3..]
- * at byte 16p (each write lands below every score still to be read). The weighted sum then
- * takes 2 channels x 2 keys per step for all 4 queries: LDRH x2 + ORR + 2 SXTB16 + 4 LDR +
- * 8 SMLAD + 2 = 19 instructions for 16 MACs. */
-static void attention4_128(uint32_t n, const int8_t *q, const int8_t *y, const uint16_t *ids,
-                           const ebq_rq_params *sm, const int16_t *hi, const int16_t *lo,
-                           int32_t *sc, int16_t *wide, int32_t *attn)
+/* The blocked path (dim % 16 == 0), for up to EBQ_BLOCK queries:
+ * 1. per 4 queries: scores by ebq_mm4_s8 with the keys as the "weights" (sc[4j + r]), then the
+ *    exp values as int16 rows e_r (n8 = n rounded up to 8, zero beyond n and for masked keys);
+ * 2. per 4 channels: the channels' columns of y are widened once into int16 key pairs
+ *    (y_j, y_j+1) (a 4x4 byte transpose: 4 LDR, 8 SXTB16, 8 PKH per 16 values), and every
+ *    query's e row is the int16 "weight" row of wsum4 below: no unpacking in the inner loop.
+ * The column transpose is paid once per block of queries, i.e. 1/EBQ_BLOCK of it per MAC. */
+
+/* raw[4r + k] = e_r . col_k for r < nq: e is nq rows of len_bytes / 2 int16 (pairs (e_j,
+ * e_j+1)), col the 4 channels' pairs per 4 keys, 8 words: [k0 (j,j+1) (j+2,j+3)] [k1] [k2] [k3].
+ * Per 8 keys: 2 LDRD of e, 4 LDM of columns, 16 SMLAD, 2 loop = 24 instructions for 32 MACs.
+ * Registers as ebq_mm4_s8 (EBQ_MM4_PROLOGUE): r0 e, r1 columns, r3/r12 e pairs, r8-r11 columns. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+__attribute__((naked)) static void wsum4(const int16_t *e, const int32_t *col,
+                                         uint32_t len_bytes, uint32_t nq, int32_t *raw)
 {
-    const uint32_t dim = 128;
-    ebq_widen_rows(EBQ_BLOCK, dim, q, wide);
-    int32_t smax[4] = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
-    for (uint32_t j = 0; j < n; j++) {
-        int32_t a[4] = {0, 0, 0, 0};
-        ebq_dot4_s8(dim, y + (size_t)j * dim, wide, a);
-        for (uint32_t r = 0; r < 4; r++) {
-            sc[4 * j + r] = a[r];
-            if (ids[j] != 0 && a[r] > smax[r])
-                smax[r] = a[r];
-        }
+#define EBQ_WSUM4_GROUP                                                                          \
+    "ldrd   r3, r12, [r0], #8\n"                                                             \
+    "ldm    r1!, {r8-r11}\n"                                                                 \
+    "smlad  r4, r3, r8, r4\n"                                                                \
+    "smlad  r4, r12, r9, r4\n"                                                               \
+    "smlad  r5, r3, r10, r5\n"                                                               \
+    "smlad  r5, r12, r11, r5\n"                                                              \
+    "ldm    r1!, {r8-r11}\n"                                                                 \
+    "smlad  r6, r3, r8, r6\n"                                                                \
+    "smlad  r6, r12, r9, r6\n"                                                               \
+    "smlad  r7, r3, r10, r7\n"                                                               \
+    "smlad  r7, r12, r11, r7\n"
+    __asm volatile(EBQ_MM4_PROLOGUE EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_MM4_EPILOGUE);
+#undef EBQ_WSUM4_GROUP
+}
+#pragma GCC diagnostic pop
+
+/* Columns c..c+3 of y (yc = y + c) as int16 key pairs for wsum4, keys n..n8-1 zero. */
+static void widen_cols(uint32_t n, uint32_t n8, uint32_t dim, const int8_t *yc, int32_t *col)
+{
+    uint32_t j = 0;
+    for (; j < n8; j += 4, yc += 4 * dim, col += 8) {
+        uint32_t a[4];
+        for (uint32_t k = 0; k < 4; k++)
+            a[k] = j + k < n ? ebq_ld32(yc + k * dim) : 0;
+        const int32_t l0 = ebq_lo02(a[0]), l1 = ebq_lo02(a[1]), l2 = ebq_lo02(a[2]),
+                      l3 = ebq_lo02(a[3]); /* (y_c, y_c+2) of each key */
+        const int32_t h0 = ebq_hi13(a[0]), h1 = ebq_hi13(a[1]), h2 = ebq_hi13(a[2]),
+                      h3 = ebq_hi13(a[3]); /* (y_c+1, y_c+3) */
+        col[0] = ebq_pair_lo(l0, l1), col[1] = ebq_pair_lo(l2, l3);
+        col[2] = ebq_pair_lo(h0, h1), col[3] = ebq_pair_lo(h2, h3);
+        col[4] = ebq_pair_hi(l0, l1), col[5] = ebq_pair_hi(l2, l3);
+        col[6] = ebq_pair_hi(h0, h1), col[7] = ebq_pair_hi(h2, h3);
     }
+}
+
+/* Scores sc[4j + r] of nb <= 4 queries -> e rows (stride n8, int16, 0 for masked and padding
+ * keys) and E per query (0: no real key). */
+static void exp_rows(uint32_t nb, uint32_t n, uint32_t n8, const int32_t *sc, const uint16_t *ids,
+                     const ebq_rq_params *sm, const int16_t *hi, const int16_t *lo, int16_t *e,
+                     int32_t *big_e)
+{
     const int32_t mult = sm->m[0], shift = sm->sh[0];
-    int32_t big_e[4] = {0, 0, 0, 0};
-    uint8_t *e = (uint8_t *)sc;
-    for (uint32_t j = 0; j < n; j++) {
-        int32_t s4[4];
-        __builtin_memcpy(s4, sc + 4 * j, 16); /* read the key's 4 scores before overwriting */
-        for (uint32_t r = 0; r < 4; r++) {
+    for (uint32_t r = 0; r < nb; r++, e += n8) {
+        int32_t smax = INT32_MIN;
+        for (uint32_t j = 0; j < n; j++)
+            if (ids[j] != 0 && sc[4 * j + r] > smax)
+                smax = sc[4 * j + r];
+        int32_t sum = 0;
+        for (uint32_t j = 0; j < n; j++) {
             int32_t ej = 0;
             if (ids[j] != 0) {
-                int64_t z = ebq_rq(s4[r] - smax[r], mult, shift);
+                int64_t z = ebq_rq(sc[4 * j + r] - smax, mult, shift);
                 z = z < EBQ_EXP_ZMIN ? EBQ_EXP_ZMIN : (z > 0 ? 0 : z);
                 ej = ebq_exp_q14_inline((int32_t)z, hi, lo);
             }
-            const int16_t e16 = (int16_t)ej;
-            __builtin_memcpy(e + 16 * (j / 2) + 4 * r + 2 * (j & 1u), &e16, 2);
-            big_e[r] += ej;
+            e[j] = (int16_t)ej;
+            sum += ej;
         }
+        for (uint32_t j = n; j < n8; j++)
+            e[j] = 0;
+        big_e[r] = smax == INT32_MIN ? 0 : sum;
     }
-    const uint32_t pairs = n / 2;
-    for (uint32_t c = 0; c < dim; c += 2) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-        if (pairs > 0) {
-            const int8_t *yp = y + c;
-            const uint8_t *ep = e, *end = e + 16 * pairs;
-            uint32_t t, u, ev;
-            __asm volatile(
-                "1:\n"
-                "ldrh   %[t], [%[yp]], #128\n"
-                "ldrh   %[u], [%[yp]], #128\n"
-                "orr    %[t], %[t], %[u], lsl #16\n"
-                "sxtb16 %[u], %[t]\n"
-                "sxtb16 %[t], %[t], ror #8\n"
-                "ldr    %[ev], [%[ep]], #4\n"
-                "smlad  %[a0], %[u], %[ev], %[a0]\n"
-                "smlad  %[a1], %[t], %[ev], %[a1]\n"
-                "ldr    %[ev], [%[ep]], #4\n"
-                "smlad  %[a2], %[u], %[ev], %[a2]\n"
-                "smlad  %[a3], %[t], %[ev], %[a3]\n"
-                "ldr    %[ev], [%[ep]], #4\n"
-                "smlad  %[a4], %[u], %[ev], %[a4]\n"
-                "smlad  %[a5], %[t], %[ev], %[a5]\n"
-                "ldr    %[ev], [%[ep]], #4\n"
-                "smlad  %[a6], %[u], %[ev], %[a6]\n"
-                "smlad  %[a7], %[t], %[ev], %[a7]\n"
-                "cmp    %[ep], %[end]\n"
-                "bne    1b\n"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),
-                  [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [yp] "+r"(yp), [ep] "+r"(ep),
-                  [t] "=&r"(t), [u] "=&r"(u), [ev] "=&r"(ev)
-                : [end] "r"(end)
-                : "cc", "memory");
-        }
-        int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        if (n & 1u) { /* odd n: the last key alone */
-            const int8_t *yl = y + (size_t)(n - 1) * dim + c;
-            for (uint32_t r = 0; r < 4; r++) {
-                int16_t ej;
-                __builtin_memcpy(&ej, e + 16 * pairs + 4 * r, 2);
-                acc[2 * r] += ej * yl[0];
-                acc[2 * r + 1] += ej * yl[1];
-            }
-        }
-        for (uint32_t r = 0; r < 4; r++) {
-            attn[r * dim + c] = acc[2 * r];
-            attn[r * dim + c + 1] = acc[2 * r + 1];
-        }
+}
+
+/* attn_c = (acc_c * (2^46 // E) + 2^29) >> 30 with inv = 2^46 // E <= 2^32: one SMULL by the low
+ * word of inv, plus acc * 2^32 when inv >= 2^31 (the low word read as signed is inv - 2^32). */
+static inline int32_t normalise(int32_t acc, int32_t inv_lo, int32_t inv_hi_acc)
+{
+    const int64_t p = (int64_t)acc * inv_lo + ((int64_t)inv_hi_acc << 32);
+    return (int32_t)((p + ((int64_t)1 << 29)) >> 30);
+}
+
+static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
+                              const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
+                              const int16_t *hi, const int16_t *lo, int32_t *scratch,
+                              int16_t *wide, int32_t *attn)
+{
+    const uint32_t n8 = (n + 7) & ~7u;
+    int32_t *sc = scratch;                         /* 4n int32 */
+    int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of n8 int16 */
+    int32_t *col = (int32_t *)(void *)(e + (size_t)nq * n8); /* 2 n8 words */
+    int32_t big_e[EBQ_BLOCK], inv_lo[EBQ_BLOCK];
+    uint32_t inv_big[EBQ_BLOCK];
+    for (uint32_t r0 = 0; r0 < nq; r0 += 4) {
+        const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
+        ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
+        ebq_mm4_s8(y, wide, dim, n, sc);
+        exp_rows(nb, n, n8, sc, ids, sm, hi, lo, e + (size_t)r0 * n8, big_e + r0);
     }
-    for (uint32_t r = 0; r < 4; r++) {
-        int32_t *ar = attn + (size_t)r * dim;
-        const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0;
-        for (uint32_t c = 0; c < dim; c++)
-            ar[c] = (int32_t)((ar[c] * inv + ((int64_t)1 << 29)) >> 30);
+    for (uint32_t r = 0; r < nq; r++) {
+        const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
+        inv_lo[r] = (int32_t)(uint32_t)inv;
+        inv_big[r] = inv >= ((int64_t)1 << 31);
+    }
+    int32_t raw[4 * EBQ_BLOCK];
+    for (uint32_t c = 0; c < dim; c += 4) {
+        widen_cols(n, n8, dim, y + c, col);
+        wsum4(e, col, 2 * n8, nq, raw);
+        for (uint32_t r = 0; r < nq; r++) {
+            int32_t *ar = attn + (size_t)r * dim + c;
+            const int32_t *rr = raw + 4 * r;
+            for (uint32_t k = 0; k < 4; k++)
+                ar[k] = normalise(rr[k], inv_lo[r], inv_big[r] ? rr[k] : 0);
+        }
     }
 }
 
 void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
                            const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
-                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scores,
+                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scratch,
                            int16_t *wide, int32_t *attn)
 {
-    if (nq == EBQ_BLOCK && dim == 128) {
-        attention4_128(n, q, y, ids, sm, exp_hi, exp_lo, scores, wide, attn);
+    if (dim % 16 == 0) {
+        attention_blocked(nq, n, dim, q, y, ids, sm, exp_hi, exp_lo, scratch, wide, attn);
         return;
     }
-    ebq_widen_rows(nq, dim, q, wide);
-    scores_block(nq, n, dim, wide, y, scores);
-    int32_t big_e[EBQ_BLOCK];
-    for (uint32_t r = 0; r < nq; r++)
-        big_e[r] = softmax_exp(n, scores + (size_t)r * n, ids, sm, exp_hi, exp_lo);
-    for (uint32_t r = 0; r < nq; r++)
-        weighted_sum(n, dim, y, (const int16_t *)(scores + (size_t)r * n),
-                     attn + (size_t)r * dim);
-    for (uint32_t r = 0; r < nq; r++) {
-        int32_t *a = attn + (size_t)r * dim;
-        /* attn_c = acc_c / E in Q16; no real key -> 0 (then every e_j was 0 and acc = 0). */
-        const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0;
-        for (uint32_t c = 0; c < dim; c++)
-            a[c] = (int32_t)((a[c] * inv + ((int64_t)1 << 29)) >> 30);
+    for (uint32_t r0 = 0; r0 < nq; r0 += 4) { /* other dims: 4 queries at a time */
+        const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
+        int32_t *a = attn + (size_t)r0 * dim;
+        ebq_widen_rows(nb, dim, q + (size_t)r0 * dim, wide);
+        scores_block(nb, n, dim, wide, y, scratch);
+        int32_t big_e[4];
+        for (uint32_t r = 0; r < nb; r++)
+            big_e[r] = softmax_exp(n, scratch + (size_t)r * n, ids, sm, exp_hi, exp_lo);
+        for (uint32_t r = 0; r < nb; r++)
+            weighted_sum(n, dim, y, (const int16_t *)(scratch + (size_t)r * n), a + (size_t)r * dim);
+        for (uint32_t r = 0; r < nb; r++, a += dim) {
+            /* attn_c = acc_c / E in Q16; no real key -> 0 (then every e_j was 0 and acc = 0). */
+            const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0;
+            for (uint32_t c = 0; c < dim; c++)
+                a[c] = (int32_t)((a[c] * inv + ((int64_t)1 << 29)) >> 30);
+        }
     }
 }
 #else

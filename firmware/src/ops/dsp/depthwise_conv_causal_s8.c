@@ -74,11 +74,11 @@ void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint
                                   const int8_t *y, const int8_t *w, const int32_t *b,
                                   const ebq_rq_params *rq, int8_t *out)
 {
-    if (rows == EBQ_BLOCK && kernel % 4 == 0 && kernel <= EBQ_CONV_MAX_K && dim % 4 == 0) {
-        conv_block4(t0, dim, kernel, y, w, b, rq, out);
-        return;
-    }
-    for (uint32_t r = 0; r < rows; r++)
+    uint32_t r = 0;
+    if (kernel % 4 == 0 && kernel <= EBQ_CONV_MAX_K && dim % 4 == 0)
+        for (; r + 4 <= rows; r += 4)
+            conv_block4(t0 + r, dim, kernel, y, w, b, rq, out + (size_t)r * dim);
+    for (; r < rows; r++)
         conv_row(t0 + r, dim, kernel, y, w, b, rq, out + (size_t)r * dim);
 }
 #else

@@ -63,6 +63,23 @@ static inline void ebq_widen_rows(uint32_t rows, uint32_t len, const int8_t *x, 
         }
 }
 
+/* Widen nb <= 4 rows into the 4-row layout of ebq_widen_rows, rows nb..3 zero. */
+static inline void ebq_widen4(uint32_t nb, uint32_t len, const int8_t *x, int16_t *wide)
+{
+    if (nb == 4) {
+        ebq_widen_rows(4, len, x, wide);
+        return;
+    }
+    int32_t *out = (int32_t *)wide;
+    for (uint32_t i = 0; i < len; i += 4)
+        for (uint32_t r = 0; r < 4; r++) {
+            const uint32_t v = r < nb ? ebq_ld32(x + (size_t)r * len + i) : 0;
+            int32_t *o = out + ((i / 4) * 4 + r) * 2;
+            o[0] = ebq_lo02(v);
+            o[1] = ebq_hi13(v);
+        }
+}
+
 /* acc[r] += w . x_r for 4 widened rows (ebq_widen_rows with rows = 4), len % 8 == 0.
  * Per 8 weights: 1 LDRD of weights, 4 SXTB16, 8 LDRD of activations, 16 SMLAD, 2 loop
  * instructions = 31 instructions for 32 MACs. */
@@ -132,6 +149,37 @@ static inline int32_t ebq_dot1_s8(uint32_t len, const int8_t *w, const int16_t *
  * for 64 MACs. Assembly in dsp/fully_connected_s8.c. */
 void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uint32_t in_dim, uint32_t out_dim,
                 int32_t *raw);
+
+/* The frame of the naked 4-accumulator kernels (ebq_mm4_s8, the attention's weighted sum):
+ * arguments (w, x, len_bytes, outputs, raw) in r0-r3 and on the stack (AAPCS). Per output the
+ * inner loop runs w from its row start to r2 = row end, with x restarting at the same block;
+ * the 4 accumulators r4-r7 start at 0 and leave with one STM to raw. The inner loop between
+ * the two may use r3, r8-r12 and lr. */
+#define EBQ_MM4_PROLOGUE                                                                         \
+    "push   {r4-r11, lr}\n"                                                                  \
+    "ldr    r12, [sp, #36]\n"    /* raw (5th argument) */                                    \
+    "push   {r1, r2, r3, r12}\n" /* [sp] x, [sp+4] len, [sp+8] outputs left, [sp+12] raw */  \
+    "1:\n"                                                                                   \
+    "ldr    r1, [sp]\n"                                                                      \
+    "ldr    r2, [sp, #4]\n"                                                                  \
+    "add    r2, r0, r2\n"                                                                    \
+    "movs   r4, #0\n"                                                                        \
+    "movs   r5, #0\n"                                                                        \
+    "movs   r6, #0\n"                                                                        \
+    "movs   r7, #0\n"                                                                        \
+    "2:\n"
+#define EBQ_MM4_EPILOGUE                                                                         \
+    "cmp    r0, r2\n"                                                                        \
+    "bne    2b\n"                                                                            \
+    "ldr    r12, [sp, #12]\n"                                                                \
+    "stm    r12!, {r4-r7}\n"                                                                 \
+    "str    r12, [sp, #12]\n"                                                                \
+    "ldr    r3, [sp, #8]\n"                                                                  \
+    "subs   r3, r3, #1\n"                                                                    \
+    "str    r3, [sp, #8]\n"                                                                  \
+    "bne    1b\n"                                                                            \
+    "add    sp, sp, #16\n"                                                                   \
+    "pop    {r4-r11, pc}\n"
 
 /* sat8(rq(acc, M, sh)) for sh >= 2 with rnd = 2^(sh-2), s1 = sh - 1: SMMLA (high word of
  * acc*M plus rnd, the same floor as ebq_rq32), ASR, SSAT. */

@@ -32,25 +32,25 @@ void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint
                       int16_t *wide, int8_t *out)
 {
     const uint32_t e_dim = m->emb_dim, d = m->dim;
-    if (rows != EBQ_BLOCK || e_dim % 8 != 0 || e_dim > EBQ_EMB_MAX_E) {
+    if (rows != EBQ_MICRO || e_dim % 8 != 0 || e_dim > EBQ_EMB_MAX_E) {
         for (uint32_t r = 0; r < rows; r++)
             embed_row(m, ids[t0 + r], t0 + r, out + (size_t)r * d);
         return;
     }
-    int8_t tok[EBQ_BLOCK * EBQ_EMB_MAX_E] __attribute__((aligned(4)));
-    for (uint32_t r = 0; r < EBQ_BLOCK; r++)
+    int8_t tok[EBQ_MICRO * EBQ_EMB_MAX_E] __attribute__((aligned(4)));
+    for (uint32_t r = 0; r < EBQ_MICRO; r++)
         for (uint32_t e = 0; e < e_dim; e += 4) /* E % 8 == 0: rows are word aligned */
             __builtin_memcpy(tok + r * e_dim + e, m->tok + (size_t)ids[t0 + r] * e_dim + e, 4);
-    int16_t *wt = wide, *wp = wide + EBQ_BLOCK * e_dim;
-    ebq_widen_rows(EBQ_BLOCK, e_dim, tok, wt);
-    ebq_widen_rows(EBQ_BLOCK, e_dim, m->pos + (size_t)t0 * e_dim, wp);
+    int16_t *wt = wide, *wp = wide + EBQ_MICRO * e_dim;
+    ebq_widen_rows(EBQ_MICRO, e_dim, tok, wt);
+    ebq_widen_rows(EBQ_MICRO, e_dim, m->pos + (size_t)t0 * e_dim, wp);
     for (uint32_t o = 0; o < d; o++) {
         int32_t at[4] = {0, 0, 0, 0}, ap[4] = {0, 0, 0, 0};
         ebq_dot4_s8(e_dim, m->tok_proj_w + (size_t)o * e_dim, wt, at);
         ebq_dot4_s8(e_dim, m->pos_proj_w + (size_t)o * e_dim, wp, ap);
         const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
         const int32_t mp = m->pos_proj_rq.m[o], sp = m->pos_proj_rq.sh[o];
-        for (uint32_t r = 0; r < EBQ_BLOCK; r++)
+        for (uint32_t r = 0; r < EBQ_MICRO; r++)
             out[(size_t)r * d + o] = ebq_rq2_sat8(at[r], mt, st, ap[r], mp, sp, 1);
     }
 }

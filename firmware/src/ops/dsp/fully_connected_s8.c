@@ -15,11 +15,10 @@
 
 #define EBQ_MM_CHUNK 16u /* outputs per ebq_mm4_s8 call: 256 bytes of stack */
 
-/* The register plan (AAPCS: r4-r11 saved): r0 weights (walks every output's row in turn),
- * r1 activations, r2 end of the current weight row, r3/r12 weight words, lr unpacked weights,
- * r4-r7 the 4 rows' accumulators (STM order), r8-r11 the LDM'd activation pairs. The outer
- * loop's state (wide, in_dim, outputs left, raw) lives on the stack. The arguments arrive in
- * r0-r3 and on the stack (AAPCS), which the compiler cannot see in a naked function. */
+/* Registers (frame: EBQ_MM4_PROLOGUE in ebq_dsp.h): r0 weights (every output's row in turn),
+ * r1 activations, r3/r12 weight words, lr unpacked weights, r4-r7 the 4 rows' accumulators,
+ * r8-r11 the LDM'd activation pairs. The compiler cannot see the arguments of a naked
+ * function, hence the pragma. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 __attribute__((naked)) void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uint32_t in_dim,
@@ -38,56 +37,17 @@ __attribute__((naked)) void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uin
     "smlad  r6, " wreg ", r9, r6\n"                                                          \
     "smlad  r7, lr, r10, r7\n"                                                               \
     "smlad  r7, " wreg ", r11, r7\n"
-    __asm volatile(
-        "push   {r4-r11, lr}\n"
-        "ldr    r12, [sp, #36]\n"     /* raw (5th argument) */
-        "push   {r1, r2, r3, r12}\n"  /* [sp] wide, [sp+4] in_dim, [sp+8] left, [sp+12] raw */
-        "1:\n"
-        "ldr    r1, [sp]\n"
-        "ldr    r2, [sp, #4]\n"
-        "add    r2, r0, r2\n"
-        "movs   r4, #0\n"
-        "movs   r5, #0\n"
-        "movs   r6, #0\n"
-        "movs   r7, #0\n"
-        "2:\n"
-        "ldrd   r3, r12, [r0], #8\n"
-        EBQ_MM4_GROUP("r3")
-        EBQ_MM4_GROUP("r12")
-        "ldrd   r3, r12, [r0], #8\n"
-        EBQ_MM4_GROUP("r3")
-        EBQ_MM4_GROUP("r12")
-        "cmp    r0, r2\n"
-        "bne    2b\n"
-        "ldr    r12, [sp, #12]\n"
-        "stm    r12!, {r4-r7}\n"
-        "str    r12, [sp, #12]\n"
-        "ldr    r3, [sp, #8]\n"
-        "subs   r3, r3, #1\n"
-        "str    r3, [sp, #8]\n"
-        "bne    1b\n"
-        "add    sp, sp, #16\n"
-        "pop    {r4-r11, pc}\n");
+    __asm volatile(EBQ_MM4_PROLOGUE
+                   "ldrd   r3, r12, [r0], #8\n"
+                   EBQ_MM4_GROUP("r3")
+                   EBQ_MM4_GROUP("r12")
+                   "ldrd   r3, r12, [r0], #8\n"
+                   EBQ_MM4_GROUP("r3")
+                   EBQ_MM4_GROUP("r12")
+                   EBQ_MM4_EPILOGUE);
 #undef EBQ_MM4_GROUP
 }
 #pragma GCC diagnostic pop
-
-/* Widen nb <= 4 rows into the 4-row layout of ebq_widen_rows, rows nb..3 zero. */
-static void widen4(uint32_t nb, uint32_t len, const int8_t *x, int16_t *wide)
-{
-    if (nb == EBQ_BLOCK) {
-        ebq_widen_rows(EBQ_BLOCK, len, x, wide);
-        return;
-    }
-    int32_t *out = (int32_t *)wide;
-    for (uint32_t i = 0; i < len; i += 4)
-        for (uint32_t r = 0; r < EBQ_BLOCK; r++) {
-            const uint32_t v = r < nb ? ebq_ld32(x + (size_t)r * len + i) : 0;
-            int32_t *o = out + ((i / 4) * EBQ_BLOCK + r) * 2;
-            o[0] = ebq_lo02(v);
-            o[1] = ebq_hi13(v);
-        }
-}
 
 /* Bias, then int32 out or sat8(rq) out, for outputs o0.. of a chunk; any nb <= 4 rows. */
 static void finish(uint32_t nb, uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *raw,
@@ -153,12 +113,12 @@ static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *
             }
         return;
     }
-    widen4(nb, in_dim, x, wide);
+    ebq_widen4(nb, in_dim, x, wide);
     int32_t raw[4 * EBQ_MM_CHUNK];
     for (uint32_t o0 = 0; o0 < out_dim; o0 += EBQ_MM_CHUNK) {
         const uint32_t no = out_dim - o0 < EBQ_MM_CHUNK ? out_dim - o0 : EBQ_MM_CHUNK;
         ebq_mm4_s8(w + (size_t)o0 * in_dim, wide, in_dim, no, raw);
-        if (nb == EBQ_BLOCK)
+        if (nb == EBQ_MICRO)
             finish4(no, out_dim, o0, raw, b, rq, acc, out);
         else
             finish(nb, no, out_dim, o0, raw, b, rq, acc, out);
@@ -168,8 +128,8 @@ static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *
 void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
                              const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc)
 {
-    for (uint32_t r = 0; r < rows; r += EBQ_BLOCK) {
-        const uint32_t nb = rows - r < EBQ_BLOCK ? rows - r : EBQ_BLOCK;
+    for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
+        const uint32_t nb = rows - r < EBQ_MICRO ? rows - r : EBQ_MICRO;
         block(nb, in_dim, out_dim, x + (size_t)r * in_dim, w, b, NULL, wide,
               acc + (size_t)r * out_dim, NULL);
     }
@@ -179,8 +139,8 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
                             int16_t *wide, int8_t *out)
 {
-    for (uint32_t r = 0; r < rows; r += EBQ_BLOCK) {
-        const uint32_t nb = rows - r < EBQ_BLOCK ? rows - r : EBQ_BLOCK;
+    for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
+        const uint32_t nb = rows - r < EBQ_MICRO ? rows - r : EBQ_MICRO;
         block(nb, in_dim, out_dim, x + (size_t)r * in_dim, w, b, rq, wide, NULL,
               out + (size_t)r * out_dim);
     }
