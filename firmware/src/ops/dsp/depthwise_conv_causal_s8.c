@@ -1,16 +1,20 @@
 /*
  * dsp/depthwise_conv_causal_s8.c - Cortex-M4 twin of ../depthwise_conv_causal_s8.c (same bits).
  *
- * For a block of 4 output rows, the K+3 input values of each channel's column are gathered once
- * (4 channels per word load, SXTB16 + PKHBT/PKHTB) into pairs Q[i] = (v_i, v_i+2). A weight word w[c][4g..4g+3] unpacks (SXTB16)
- * into (w_4g, w_4g+2) and (w_4g+1, w_4g+3), and output row o then takes two SMLADs with the
- * adjacent pairs Q[o+4g], Q[o+4g+1] (one LDRD): 15 instructions per 16 MACs plus the gather.
+ * Per 4 channels, the window of rows t0-K+1 .. t0+rows-1 is transposed once into one int16
+ * time series per channel (rows before 0 are zero, as the padding), 2 rows x 4 channels per
+ * step (2 LDR, 4 SXTB16, 4 PKH). The taps become int16 pairs (w_2m, w_2m+1), and output row t
+ * takes one SMLAD per pair with the series word (v_t-K+1+2m, v_t-K+2+2m), a plain (for odd
+ * offsets unaligned) LDR. Four consecutive output rows share each tap pair, and rows r and r+2
+ * share series words one step apart, so each step is 1 tap load + 2 series loads + 4 SMLAD for
+ * 8 MACs.
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
 #include "ebq_dsp.h"
 
 #define EBQ_CONV_MAX_K 64u
+#define EBQ_CONV_SERIES (EBQ_BLOCK + EBQ_CONV_MAX_K + 4u) /* int16 per channel, even */
 
 static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y, const int8_t *w,
                      const int32_t *b, const ebq_rq_params *rq, int8_t *out)
@@ -25,47 +29,72 @@ static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
     }
 }
 
-static void conv_block4(uint32_t t0, uint32_t dim, uint32_t kernel, const int8_t *y,
-                        const int8_t *w, const int32_t *b, const ebq_rq_params *rq, int8_t *out)
+/* Series of channels c..c+3: s[k][i] = y[t0 - K + 1 + i][c + k] for i < len (len even), zero
+ * for rows < 0 or >= t0 + rows. */
+static void series4(int32_t r0, uint32_t len, uint32_t last, uint32_t dim, const int8_t *yc,
+                    int16_t s[4][EBQ_CONV_SERIES])
 {
-    /* q[ch][i] = (v_i, v_i+2) of channel c+ch, i = 0..K, gathered 4 channels per word load. */
-    int32_t q[4][EBQ_CONV_MAX_K + 1];
-    const int32_t r0 = (int32_t)t0 - (int32_t)kernel + 1; /* row of v_0 (< 0 reads zeros) */
-    int32_t lo[EBQ_CONV_MAX_K + 3], hi[EBQ_CONV_MAX_K + 3]; /* unpacked rows of the window */
-    for (uint32_t c = 0; c < dim; c += 4) {
-        uint32_t i = 0;
-        for (; i < kernel + 3 && r0 + (int32_t)i < 0; i++)
-            lo[i] = hi[i] = 0;
-        const int8_t *yp = y + (size_t)(r0 + (int32_t)i) * dim + c;
-        for (; i < kernel + 3; i++, yp += dim) {
-            const uint32_t u = ebq_ld32(yp);
-            lo[i] = ebq_lo02(u);
-            hi[i] = ebq_hi13(u);
-        }
-        for (i = 0; i <= kernel; i++) {
-            q[0][i] = ebq_pair_lo(lo[i], lo[i + 2]);
-            q[1][i] = ebq_pair_lo(hi[i], hi[i + 2]);
-            q[2][i] = ebq_pair_hi(lo[i], lo[i + 2]);
-            q[3][i] = ebq_pair_hi(hi[i], hi[i + 2]);
-        }
-        for (uint32_t ch = 0; ch < 4; ch++) {
-            const int32_t *qc = q[ch];
-            const uint32_t cc = c + ch;
-            int32_t a0 = b[cc], a1 = b[cc], a2 = b[cc], a3 = b[cc];
-            const int8_t *wc = w + (size_t)cc * kernel;
-            for (uint32_t g = 0; g < kernel; g += 4) {
-                const uint32_t wv = ebq_ld32(wc + g);
-                const int32_t w02 = ebq_lo02(wv), w13 = ebq_hi13(wv);
-                a0 = __smlad(w13, qc[g + 1], __smlad(w02, qc[g], a0));
-                a1 = __smlad(w13, qc[g + 2], __smlad(w02, qc[g + 1], a1));
-                a2 = __smlad(w13, qc[g + 3], __smlad(w02, qc[g + 2], a2));
-                a3 = __smlad(w13, qc[g + 4], __smlad(w02, qc[g + 3], a3));
-            }
-            const int32_t m = rq->m[cc], sh = rq->sh[cc];
-            out[cc] = ebq_rq_sat8(a0, m, sh);
-            out[dim + cc] = ebq_rq_sat8(a1, m, sh);
-            out[2 * dim + cc] = ebq_rq_sat8(a2, m, sh);
-            out[3 * dim + cc] = ebq_rq_sat8(a3, m, sh);
+    for (uint32_t i = 0; i < len; i += 2) {
+        const int32_t ra = r0 + (int32_t)i, rb = ra + 1;
+        const uint32_t a = (ra >= 0 && ra < (int32_t)last) ? ebq_ld32(yc + (size_t)ra * dim) : 0;
+        const uint32_t bw = (rb >= 0 && rb < (int32_t)last) ? ebq_ld32(yc + (size_t)rb * dim) : 0;
+        const int32_t la = ebq_lo02(a), lb = ebq_lo02(bw), ha = ebq_hi13(a), hb = ebq_hi13(bw);
+        const int32_t p0 = ebq_pair_lo(la, lb), p1 = ebq_pair_lo(ha, hb);
+        const int32_t p2 = ebq_pair_hi(la, lb), p3 = ebq_pair_hi(ha, hb);
+        __builtin_memcpy(&s[0][i], &p0, 4);
+        __builtin_memcpy(&s[1][i], &p1, 4);
+        __builtin_memcpy(&s[2][i], &p2, 4);
+        __builtin_memcpy(&s[3][i], &p3, 4);
+    }
+}
+
+/* 4 output rows: acc_k = bias + sum_p wp[p] . (v[k + 2p], v[k + 2p + 1]), inlined with the
+ * number of pairs known (K = 32 in the shipped models) so the loop unrolls with no counter. */
+static inline __attribute__((always_inline)) void conv4(uint32_t pairs, const int16_t *vr,
+                                                        const int32_t *wp, int32_t bias,
+                                                        int32_t acc[4])
+{
+    int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+    int32_t x0 = (int32_t)ebq_ld32(vr), x1 = (int32_t)ebq_ld32(vr + 1);
+#pragma GCC unroll 32
+    for (uint32_t p = 0; p < pairs; p++) {
+        const int32_t x2 = (int32_t)ebq_ld32(vr + 2 * p + 2);
+        const int32_t x3 = (int32_t)ebq_ld32(vr + 2 * p + 3);
+        a0 = __smlad(wp[p], x0, a0);
+        a1 = __smlad(wp[p], x1, a1);
+        a2 = __smlad(wp[p], x2, a2);
+        a3 = __smlad(wp[p], x3, a3);
+        x0 = x2, x1 = x3;
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+/* Output rows 0..rows-1 of one channel from its series v and K taps wc (K % 4 == 0). */
+static void conv_channel(uint32_t rows, uint32_t kernel, const int16_t *v, const int8_t *wc,
+                         int32_t bias, int32_t m, int32_t sh, uint32_t dim, int8_t *out)
+{
+    int32_t wp[EBQ_CONV_MAX_K / 2]; /* (w_2m, w_2m+1) */
+    for (uint32_t g = 0; g < kernel; g += 4) {
+        const uint32_t u = ebq_ld32(wc + g);
+        const int32_t l = ebq_lo02(u), h = ebq_hi13(u); /* (w0, w2), (w1, w3) */
+        wp[g / 2] = ebq_pair_lo(l, h);
+        wp[g / 2 + 1] = ebq_pair_hi(l, h);
+    }
+    const int32_t rnd = sh >= 2 ? (int32_t)1 << (sh - 2) : 0, s1 = sh - 1;
+    for (uint32_t r = 0; r < rows; r += 4, out += 4 * dim) {
+        int32_t acc[4];
+        if (kernel == 32)
+            conv4(16, v + r, wp, bias, acc);
+        else
+            conv4(kernel / 2, v + r, wp, bias, acc);
+        if (sh >= 2 && r + 4 <= rows) {
+            out[0] = ebq_rq_sat8_fast(acc[0], m, rnd, s1);
+            out[dim] = ebq_rq_sat8_fast(acc[1], m, rnd, s1);
+            out[2 * dim] = ebq_rq_sat8_fast(acc[2], m, rnd, s1);
+            out[3 * dim] = ebq_rq_sat8_fast(acc[3], m, rnd, s1);
+        } else {
+            for (uint32_t k = 0; k < 4 && r + k < rows; k++)
+                out[(size_t)k * dim] = ebq_rq_sat8(acc[k], m, sh);
         }
     }
 }
@@ -74,12 +103,19 @@ void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint
                                   const int8_t *y, const int8_t *w, const int32_t *b,
                                   const ebq_rq_params *rq, int8_t *out)
 {
-    uint32_t r = 0;
-    if (kernel % 4 == 0 && kernel <= EBQ_CONV_MAX_K && dim % 4 == 0)
-        for (; r + 4 <= rows; r += 4)
-            conv_block4(t0 + r, dim, kernel, y, w, b, rq, out + (size_t)r * dim);
-    for (; r < rows; r++)
-        conv_row(t0 + r, dim, kernel, y, w, b, rq, out + (size_t)r * dim);
+    if (kernel % 4 != 0 || kernel > EBQ_CONV_MAX_K || dim % 4 != 0 || rows > EBQ_BLOCK) {
+        for (uint32_t r = 0; r < rows; r++)
+            conv_row(t0 + r, dim, kernel, y, w, b, rq, out + (size_t)r * dim);
+        return;
+    }
+    int16_t s[4][EBQ_CONV_SERIES] __attribute__((aligned(4)));
+    const uint32_t len = ((rows + 3) & ~3u) + kernel + 4; /* every index conv_channel reads */
+    for (uint32_t c = 0; c < dim; c += 4) {
+        series4((int32_t)t0 - (int32_t)kernel + 1, len, t0 + rows, dim, y + c, s);
+        for (uint32_t k = 0; k < 4; k++)
+            conv_channel(rows, kernel, s[k], w + (size_t)(c + k) * kernel, b[c + k],
+                         rq->m[c + k], rq->sh[c + k], dim, out + c + k);
+    }
 }
 #else
 #include "../depthwise_conv_causal_s8.c"
