@@ -144,59 +144,95 @@ __attribute__((naked)) static void wsum4(const int16_t *e, const int32_t *col,
 #pragma GCC diagnostic pop
 
 /* Columns c..c+3 of y (yc = y + c) as int16 key pairs for wsum4, keys n..n8-1 zero. */
+static inline void col_group(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, int32_t *col)
+{
+    const int32_t l0 = ebq_lo02(a0), l1 = ebq_lo02(a1), l2 = ebq_lo02(a2),
+                  l3 = ebq_lo02(a3); /* (y_c, y_c+2) of each key */
+    const int32_t h0 = ebq_hi13(a0), h1 = ebq_hi13(a1), h2 = ebq_hi13(a2),
+                  h3 = ebq_hi13(a3); /* (y_c+1, y_c+3) */
+    col[0] = ebq_pair_lo(l0, l1), col[1] = ebq_pair_lo(l2, l3);
+    col[2] = ebq_pair_lo(h0, h1), col[3] = ebq_pair_lo(h2, h3);
+    col[4] = ebq_pair_hi(l0, l1), col[5] = ebq_pair_hi(l2, l3);
+    col[6] = ebq_pair_hi(h0, h1), col[7] = ebq_pair_hi(h2, h3);
+}
+
 static void widen_cols(uint32_t n, uint32_t n8, uint32_t dim, const int8_t *yc, int32_t *col)
 {
     uint32_t j = 0;
+    for (; j + 4 <= n; j += 4, yc += 4 * dim, col += 8)
+        col_group(ebq_ld32(yc), ebq_ld32(yc + dim), ebq_ld32(yc + 2 * dim),
+                  ebq_ld32(yc + 3 * dim), col);
     for (; j < n8; j += 4, yc += 4 * dim, col += 8) {
         uint32_t a[4];
         for (uint32_t k = 0; k < 4; k++)
             a[k] = j + k < n ? ebq_ld32(yc + k * dim) : 0;
-        const int32_t l0 = ebq_lo02(a[0]), l1 = ebq_lo02(a[1]), l2 = ebq_lo02(a[2]),
-                      l3 = ebq_lo02(a[3]); /* (y_c, y_c+2) of each key */
-        const int32_t h0 = ebq_hi13(a[0]), h1 = ebq_hi13(a[1]), h2 = ebq_hi13(a[2]),
-                      h3 = ebq_hi13(a[3]); /* (y_c+1, y_c+3) */
-        col[0] = ebq_pair_lo(l0, l1), col[1] = ebq_pair_lo(l2, l3);
-        col[2] = ebq_pair_lo(h0, h1), col[3] = ebq_pair_lo(h2, h3);
-        col[4] = ebq_pair_hi(l0, l1), col[5] = ebq_pair_hi(l2, l3);
-        col[6] = ebq_pair_hi(h0, h1), col[7] = ebq_pair_hi(h2, h3);
+        col_group(a[0], a[1], a[2], a[3], col);
     }
+}
+
+/* One query's e values for sh >= 2 and no masked key: z = rq(s - smax) is SMMLA + ASR (the
+ * 32-bit form of ebq_rq), k = -z clamped to [0, 4096] by USAT + one compare, then the two
+ * tables. sc walks the query's scores (stride 4). Returns E. */
+static int32_t exp_row_fast(uint32_t n, const int32_t *sc, int32_t smax, int32_t mult,
+                            int32_t shift, const int16_t *hi, const int16_t *lo, int16_t *e)
+{
+    const int32_t rnd = (int32_t)1 << (shift - 2), s1 = shift - 1;
+    int32_t sum = 0;
+    for (const int16_t *end = e + n; e != end; e++, sc += 4) {
+        int32_t z;
+        __asm("smmla %0, %1, %2, %3" : "=r"(z) : "r"(*sc - smax), "r"(mult), "r"(rnd));
+        int32_t k = (int32_t)__usat(-(z >> s1), 13);
+        k = k > -EBQ_EXP_ZMIN ? -EBQ_EXP_ZMIN : k;
+        const int32_t ej = ((int32_t)hi[k >> 8] * lo[k & 255] + (1 << 13)) >> 14;
+        *e = (int16_t)ej;
+        sum += ej;
+    }
+    return sum;
 }
 
 /* Scores sc[4j + r] of nb <= 4 queries -> e rows (stride n8, int16, 0 for masked and padding
- * keys) and E per query (0: no real key). */
+ * keys) and E per query (0: no real key). `pads`: some ids[j] == 0. */
 static void exp_rows(uint32_t nb, uint32_t n, uint32_t n8, const int32_t *sc, const uint16_t *ids,
-                     const ebq_rq_params *sm, const int16_t *hi, const int16_t *lo, int16_t *e,
-                     int32_t *big_e)
+                     int pads, const ebq_rq_params *sm, const int16_t *hi, const int16_t *lo,
+                     int16_t *e, int32_t *big_e)
 {
     const int32_t mult = sm->m[0], shift = sm->sh[0];
+    int32_t smax[4] = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
+    for (uint32_t j = 0; j < n; j++) /* the 4 queries' maxima in one pass over the keys */
+        if (!pads || ids[j] != 0)
+            for (uint32_t r = 0; r < 4; r++)
+                smax[r] = sc[4 * j + r] > smax[r] ? sc[4 * j + r] : smax[r];
     for (uint32_t r = 0; r < nb; r++, e += n8) {
-        int32_t smax = INT32_MIN;
-        for (uint32_t j = 0; j < n; j++)
-            if (ids[j] != 0 && sc[4 * j + r] > smax)
-                smax = sc[4 * j + r];
         int32_t sum = 0;
-        for (uint32_t j = 0; j < n; j++) {
-            int32_t ej = 0;
-            if (ids[j] != 0) {
-                int64_t z = ebq_rq(sc[4 * j + r] - smax, mult, shift);
-                z = z < EBQ_EXP_ZMIN ? EBQ_EXP_ZMIN : (z > 0 ? 0 : z);
-                ej = ebq_exp_q14_inline((int32_t)z, hi, lo);
+        if (!pads && shift >= 2) { /* the usual case */
+            sum = exp_row_fast(n, sc + r, smax[r], mult, shift, hi, lo, e);
+        } else {
+            for (uint32_t j = 0; j < n; j++) {
+                int32_t ej = 0;
+                if (ids[j] != 0) {
+                    int64_t z = ebq_rq(sc[4 * j + r] - smax[r], mult, shift);
+                    z = z < EBQ_EXP_ZMIN ? EBQ_EXP_ZMIN : (z > 0 ? 0 : z);
+                    ej = ebq_exp_q14_inline((int32_t)z, hi, lo);
+                }
+                e[j] = (int16_t)ej;
+                sum += ej;
             }
-            e[j] = (int16_t)ej;
-            sum += ej;
         }
         for (uint32_t j = n; j < n8; j++)
             e[j] = 0;
-        big_e[r] = smax == INT32_MIN ? 0 : sum;
+        big_e[r] = smax[r] == INT32_MIN ? 0 : sum;
     }
 }
 
-/* attn_c = (acc_c * (2^46 // E) + 2^29) >> 30 with inv = 2^46 // E <= 2^32: one SMULL by the low
- * word of inv, plus acc * 2^32 when inv >= 2^31 (the low word read as signed is inv - 2^32). */
-static inline int32_t normalise(int32_t acc, int32_t inv_lo, int32_t inv_hi_acc)
+/* attn_c = (acc_c * (2^46 // E) + 2^29) >> 30 with inv = 2^46 // E <= 2^32: one SMLAL by the
+ * low word of inv (read as signed it is inv - 2^32 when inv >= 2^31, so the high word then
+ * starts at acc), the rounding constant in the low word, and the >> 30 of the 64-bit sum. */
+static inline int32_t normalise(int32_t acc, int32_t inv_lo, int32_t hi_start)
 {
-    const int64_t p = (int64_t)acc * inv_lo + ((int64_t)inv_hi_acc << 32);
-    return (int32_t)((p + ((int64_t)1 << 29)) >> 30);
+    uint32_t lo = (uint32_t)1 << 29;
+    int32_t hi = hi_start;
+    __asm("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(inv_lo));
+    return (int32_t)((lo >> 30) | ((uint32_t)hi << 2));
 }
 
 static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
@@ -210,11 +246,14 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
     int32_t *col = (int32_t *)(void *)(e + (size_t)nq * n8); /* 2 n8 words */
     int32_t big_e[EBQ_BLOCK], inv_lo[EBQ_BLOCK];
     uint32_t inv_big[EBQ_BLOCK];
+    int pads = 0;
+    for (uint32_t j = 0; j < n; j++)
+        pads |= ids[j] == 0;
     for (uint32_t r0 = 0; r0 < nq; r0 += 4) {
         const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
         ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
         ebq_mm4_s8(y, wide, dim, n, sc);
-        exp_rows(nb, n, n8, sc, ids, sm, hi, lo, e + (size_t)r0 * n8, big_e + r0);
+        exp_rows(nb, n, n8, sc, ids, pads, sm, hi, lo, e + (size_t)r0 * n8, big_e + r0);
     }
     for (uint32_t r = 0; r < nq; r++) {
         const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
@@ -228,8 +267,14 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
         for (uint32_t r = 0; r < nq; r++) {
             int32_t *ar = attn + (size_t)r * dim + c;
             const int32_t *rr = raw + 4 * r;
-            for (uint32_t k = 0; k < 4; k++)
-                ar[k] = normalise(rr[k], inv_lo[r], inv_big[r] ? rr[k] : 0);
+            const int32_t il = inv_lo[r];
+            if (inv_big[r]) {
+                for (uint32_t k = 0; k < 4; k++)
+                    ar[k] = normalise(rr[k], il, rr[k]);
+            } else {
+                ar[0] = normalise(rr[0], il, 0), ar[1] = normalise(rr[1], il, 0);
+                ar[2] = normalise(rr[2], il, 0), ar[3] = normalise(rr[3], il, 0);
+            }
         }
     }
 }
