@@ -66,7 +66,7 @@ def lib(tmp_path_factory) -> C.CDLL:
     lib.ebq_attention_rows_s8.argtypes = [u32, u32, u32, I8, I8, U16, p, I16, I16, I32, I16,
                                           I32]
     lib.ebq_silu_s8.argtypes = [u32, I8, I8, I8]
-    lib.ebq_combine_s8.argtypes = [u32, I32, I32, p, p, I8]
+    lib.ebq_combine_s8.argtypes = [u32, u32, I32, I32, p, p, I8]
     return lib
 
 
@@ -190,15 +190,15 @@ def test_silu_and_combine(lib) -> None:
     out = np.zeros(256, np.int8)
     lib.ebq_silu_s8(256, x, table, out)
     assert (out == table).all()
-    dim = 128
-    attn = rng.integers(-(2**23), 2**23, dim).astype(np.int32)
-    h = rng.integers(-(2**24), 2**24, dim).astype(np.int32)
+    dim, rows = 128, 3
+    attn = rng.integers(-(2**23), 2**23, (rows, dim)).astype(np.int32)
+    h = rng.integers(-(2**24), 2**24, (rows, dim)).astype(np.int32)
     ma, sha = quantize_multiplier(3e-5)
     mb, shb = rand_mult(rng, dim, 1e-6, 1e-4)
     pa, ka = rqp(ma, sha)
     pb, kb = rqp(mb, shb)
-    res = np.zeros(dim, np.int8)
-    lib.ebq_combine_s8(dim, attn, h, C.byref(pa), C.byref(pb), res)
+    res = np.zeros((rows, dim), np.int8)
+    lib.ebq_combine_s8(rows, dim, attn, h, C.byref(pa), C.byref(pb), res)
     want = R.sat8(R.rq(attn, int(ma[0]), int(sha[0])) - R.rq(h, mb.astype(np.int64),
                                                              shb.astype(np.int64)))
     assert (res == want).all()

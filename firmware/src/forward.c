@@ -123,9 +123,8 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
                 const uint32_t nu = (nb - r0 < EBQ_MICRO) ? nb - r0 : EBQ_MICRO;
                 ebq_fully_connected_s32(nu, d, d, s.c + (size_t)r0 * d, w->proj_w, w->proj_b,
                                         s.wide, s.h);
-                for (uint32_t r = 0; r < nu; r++)
-                    ebq_combine_s8(d, s.attn + (size_t)(r0 + r) * d, s.h + (size_t)r * d,
-                                   &w->out_a, &w->out_b, xt + (size_t)(r0 + r) * d);
+                ebq_combine_s8(nu, d, s.attn + (size_t)r0 * d, s.h, &w->out_a, &w->out_b,
+                               xt + (size_t)r0 * d);
             }
         }
         stage(hooks, l + 1, 1);

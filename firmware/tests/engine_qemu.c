@@ -123,9 +123,7 @@ static void profile(const ebq_model *m)
             uint64_t v0 = port_cycles();
             ebq_fully_connected_s32(nu, d, d, c + r0 * d, w->proj_w, w->proj_b, wide, h);
             uint64_t v1 = port_cycles();
-            for (uint32_t r = 0; r < nu; r++)
-                ebq_combine_s8(d, attn + (r0 + r) * d, h + r * d, &w->out_a, &w->out_b,
-                               x + (b + r0 + r) * d);
+            ebq_combine_s8(nu, d, attn + r0 * d, h, &w->out_a, &w->out_b, x + (b + r0) * d);
             tp += v1 - v0, tm += port_cycles() - v1;
         }
         ta += u1 - u0, tc += u2 - u1, ts += u3 - u2;

@@ -1,10 +1,10 @@
 /* combine_s8.c - the differential combination a*attn - b*conv, a and b folded into the rq's. */
 #include "ebq_ops.h"
 
-void ebq_combine_s8(uint32_t dim, const int32_t *attn, const int32_t *h, const ebq_rq_params *a,
-                    const ebq_rq_params *b, int8_t *out)
+void ebq_combine_s8(uint32_t rows, uint32_t dim, const int32_t *attn, const int32_t *h,
+                    const ebq_rq_params *a, const ebq_rq_params *b, int8_t *out)
 {
     const int32_t ma = a->m[0], sha = a->sh[0];
-    for (uint32_t o = 0; o < dim; o++)
-        out[o] = ebq_rq2_sat8(attn[o], ma, sha, h[o], b->m[o], b->sh[o], -1);
+    for (uint32_t i = 0; i < rows * dim; i++)
+        out[i] = ebq_rq2_sat8(attn[i], ma, sha, h[i], b->m[i % dim], b->sh[i % dim], -1);
 }

@@ -133,8 +133,9 @@ void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *
 /* out[i] = table[in[i] + 128] (SiLU of an int8 vector). */
 void ebq_silu_s8(uint32_t dim, const int8_t *in, const int8_t *table, int8_t *out);
 
-/* x'_o = sat8(rq(attn_o, Ma, sha) - rq(h_o, Mb_o, shb_o)): the differential combination. */
-void ebq_combine_s8(uint32_t dim, const int32_t *attn, const int32_t *h, const ebq_rq_params *a,
-                    const ebq_rq_params *b, int8_t *out);
+/* x'_o = sat8(rq(attn_o, Ma, sha) - rq(h_o, Mb_o, shb_o)): the differential combination, for
+ * `rows` consecutive rows of attn, h and out (row stride dim). */
+void ebq_combine_s8(uint32_t rows, uint32_t dim, const int32_t *attn, const int32_t *h,
+                    const ebq_rq_params *a, const ebq_rq_params *b, int8_t *out);
 
 #endif /* EBQ_OPS_H */
