@@ -252,7 +252,7 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
     for (uint32_t r0 = 0; r0 < nq; r0 += 4) {
         const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
         ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
-        ebq_mm4_s8(y, wide, dim, n, sc);
+        ebq_mm4(y, wide, dim, n, sc);
         exp_rows(nb, n, n8, sc, ids, pads, sm, hi, lo, e + (size_t)r0 * n8, big_e + r0);
     }
     for (uint32_t r = 0; r < nq; r++) {

@@ -45,6 +45,46 @@ __attribute__((naked)) void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uin
                    EBQ_MM4_GROUP("r3")
                    EBQ_MM4_GROUP("r12")
                    EBQ_MM4_EPILOGUE);
+}
+
+/* The same, 128 inputs, unrolled (.rept): r2 = raw, the end of the weights on the stack. */
+__attribute__((naked)) void ebq_mm4_s8_128(const int8_t *w, const int16_t *wide,
+                                           uint32_t out_dim, int32_t *raw)
+{
+#define EBQ_MM4_FIRST(wreg)                                                                      \
+    "sxtb16 lr, " wreg "\n"                                                                  \
+    "sxtb16 " wreg ", " wreg ", ror #8\n"                                                    \
+    "ldm    r1!, {r8-r11}\n"                                                                 \
+    "smuad  r4, lr, r8\n"                                                                    \
+    "smlad  r4, " wreg ", r9, r4\n"                                                          \
+    "smuad  r5, lr, r10\n"                                                                   \
+    "smlad  r5, " wreg ", r11, r5\n"                                                         \
+    "ldm    r1!, {r8-r11}\n"                                                                 \
+    "smuad  r6, lr, r8\n"                                                                    \
+    "smlad  r6, " wreg ", r9, r6\n"                                                          \
+    "smuad  r7, lr, r10\n"                                                                   \
+    "smlad  r7, " wreg ", r11, r7\n"
+    __asm volatile("push   {r4-r11, lr}\n"
+                   "add    r12, r0, r2, lsl #7\n" /* end of the weights */
+                   "mov    r2, r3\n"
+                   "push   {r12}\n"
+                   "1:\n"
+                   "ldrd   r3, r12, [r0], #8\n"
+                   EBQ_MM4_FIRST("r3")
+                   EBQ_MM4_GROUP("r12")
+                   ".rept 15\n"
+                   "ldrd   r3, r12, [r0], #8\n"
+                   EBQ_MM4_GROUP("r3")
+                   EBQ_MM4_GROUP("r12")
+                   ".endr\n"
+                   "sub    r1, r1, #1024\n" /* back to the first activation pair */
+                   "stm    r2!, {r4-r7}\n"
+                   "ldr    r3, [sp]\n"
+                   "cmp    r0, r3\n"
+                   "bne    1b\n"
+                   "add    sp, sp, #4\n"
+                   "pop    {r4-r11, pc}\n");
+#undef EBQ_MM4_FIRST
 #undef EBQ_MM4_GROUP
 }
 #pragma GCC diagnostic pop
@@ -66,33 +106,49 @@ static void finish(uint32_t nb, uint32_t no, uint32_t out_dim, uint32_t o0, cons
     }
 }
 
-/* The same for a full block of 4 rows, unrolled: SMMLA/ASR/SSAT per value when sh >= 2. */
-static void finish4(uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *raw,
-                    const int32_t *b, const ebq_rq_params *rq, int32_t *acc, int8_t *out)
+/* The same for a full block of 4 rows, unrolled: SMMLA/ASR/SSAT per value when sh >= 2.
+ * Inlined with out_dim constant when it is 128 so the row offsets are immediates. */
+static inline __attribute__((always_inline)) void finish4_dim(
+    uint32_t no, uint32_t out_dim, const int32_t *raw, const int32_t *b, const int32_t *m,
+    const int8_t *sh, int32_t *acc, int8_t *out)
 {
-    if (rq == NULL) {
-        for (uint32_t o = o0; o < o0 + no; o++, raw += 4) {
+    const int32_t *end = raw + 4 * no;
+    if (out == NULL) {
+        for (uint32_t o = 0; raw != end; raw += 4, acc++, o++) {
             const int32_t bias = b ? b[o] : 0;
-            acc[o] = raw[0] + bias;
-            acc[out_dim + o] = raw[1] + bias;
-            acc[2 * out_dim + o] = raw[2] + bias;
-            acc[3 * out_dim + o] = raw[3] + bias;
+            acc[0] = raw[0] + bias;
+            acc[out_dim] = raw[1] + bias;
+            acc[2 * out_dim] = raw[2] + bias;
+            acc[3 * out_dim] = raw[3] + bias;
         }
         return;
     }
-    for (uint32_t o = o0; o < o0 + no; o++, raw += 4) {
-        const int32_t bias = b[o], m = rq->m[o], sh = rq->sh[o];
-        if (sh < 2) {
+    for (; raw != end; raw += 4, out++, b++, m++, sh++) {
+        const int32_t bias = *b, mo = *m, s = *sh;
+        if (s < 2) {
             for (uint32_t r = 0; r < 4; r++)
-                out[(size_t)r * out_dim + o] = ebq_rq_sat8(raw[r] + bias, m, sh);
+                out[r * out_dim] = ebq_rq_sat8(raw[r] + bias, mo, s);
             continue;
         }
-        const int32_t rnd = (int32_t)1 << (sh - 2), s1 = sh - 1;
-        out[o] = ebq_rq_sat8_fast(raw[0] + bias, m, rnd, s1);
-        out[out_dim + o] = ebq_rq_sat8_fast(raw[1] + bias, m, rnd, s1);
-        out[2 * out_dim + o] = ebq_rq_sat8_fast(raw[2] + bias, m, rnd, s1);
-        out[3 * out_dim + o] = ebq_rq_sat8_fast(raw[3] + bias, m, rnd, s1);
+        const int32_t rnd = (int32_t)1 << (s - 2), s1 = s - 1;
+        out[0] = ebq_rq_sat8_fast(raw[0] + bias, mo, rnd, s1);
+        out[out_dim] = ebq_rq_sat8_fast(raw[1] + bias, mo, rnd, s1);
+        out[2 * out_dim] = ebq_rq_sat8_fast(raw[2] + bias, mo, rnd, s1);
+        out[3 * out_dim] = ebq_rq_sat8_fast(raw[3] + bias, mo, rnd, s1);
     }
+}
+
+static void finish4(uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *raw,
+                    const int32_t *b, const ebq_rq_params *rq, int32_t *acc, int8_t *out)
+{
+    const int32_t *bo = b ? b + o0 : NULL, *m = rq ? rq->m + o0 : NULL;
+    const int8_t *sh = rq ? rq->sh + o0 : NULL;
+    int32_t *ao = acc ? acc + o0 : NULL;
+    int8_t *oo = out ? out + o0 : NULL;
+    if (out_dim == 128)
+        finish4_dim(no, 128, raw, bo, m, sh, ao, oo);
+    else
+        finish4_dim(no, out_dim, raw, bo, m, sh, ao, oo);
 }
 
 /* One block of nb <= 4 rows of x (row stride in_dim): int32 results, or int8 when rq. */
@@ -117,7 +173,7 @@ static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *
     int32_t raw[4 * EBQ_MM_CHUNK];
     for (uint32_t o0 = 0; o0 < out_dim; o0 += EBQ_MM_CHUNK) {
         const uint32_t no = out_dim - o0 < EBQ_MM_CHUNK ? out_dim - o0 : EBQ_MM_CHUNK;
-        ebq_mm4_s8(w + (size_t)o0 * in_dim, wide, in_dim, no, raw);
+        ebq_mm4(w + (size_t)o0 * in_dim, wide, in_dim, no, raw);
         if (nb == EBQ_MICRO)
             finish4(no, out_dim, o0, raw, b, rq, acc, out);
         else
