@@ -29,7 +29,9 @@ static inline int32_t ebq_lo02(uint32_t w)
 
 static inline int32_t ebq_hi13(uint32_t w)
 {
-    return __sxtb16((int32_t)((w >> 8) | (w << 24)));
+    int32_t r; /* SXTB16 with its own rotation: GCC does not fold a ROR into __sxtb16 */
+    __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
 }
 
 /* (lo half of a, lo half of b) and (hi half of a, hi half of b): PKHBT / PKHTB, which GCC's
