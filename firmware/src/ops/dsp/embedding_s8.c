@@ -2,7 +2,7 @@
  * dsp/embedding_s8.c - Cortex-M4 twin of ../embedding_s8.c (same bits).
  *
  * Four tokens at a time: their table rows (and the 4 consecutive position rows) are widened to
- * int16 once, then each projection row feeds ebq_dot4_s8 (4 tokens per weight load).
+ * int16 once, then both projections run through ebq_mm4_s8 (4 tokens per weight load).
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -44,14 +44,38 @@ void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint
     int16_t *wt = wide, *wp = wide + EBQ_MICRO * e_dim;
     ebq_widen_rows(EBQ_MICRO, e_dim, tok, wt);
     ebq_widen_rows(EBQ_MICRO, e_dim, m->pos + (size_t)t0 * e_dim, wp);
-    for (uint32_t o = 0; o < d; o++) {
-        int32_t at[4] = {0, 0, 0, 0}, ap[4] = {0, 0, 0, 0};
-        ebq_dot4_s8(e_dim, m->tok_proj_w + (size_t)o * e_dim, wt, at);
-        ebq_dot4_s8(e_dim, m->pos_proj_w + (size_t)o * e_dim, wp, ap);
-        const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
-        const int32_t mp = m->pos_proj_rq.m[o], sp = m->pos_proj_rq.sh[o];
-        for (uint32_t r = 0; r < EBQ_MICRO; r++)
-            out[(size_t)r * d + o] = ebq_rq2_sat8(at[r], mt, st, ap[r], mp, sp, 1);
+    if (e_dim % 16 != 0) {
+        for (uint32_t o = 0; o < d; o++) {
+            int32_t at[4] = {0, 0, 0, 0}, ap[4] = {0, 0, 0, 0};
+            ebq_dot4_s8(e_dim, m->tok_proj_w + (size_t)o * e_dim, wt, at);
+            ebq_dot4_s8(e_dim, m->pos_proj_w + (size_t)o * e_dim, wp, ap);
+            const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
+            const int32_t mp = m->pos_proj_rq.m[o], sp = m->pos_proj_rq.sh[o];
+            for (uint32_t r = 0; r < EBQ_MICRO; r++)
+                out[(size_t)r * d + o] = ebq_rq2_sat8(at[r], mt, st, ap[r], mp, sp, 1);
+        }
+        return;
+    }
+    /* E % 16 == 0: both projections by the micro-kernel, 16 outputs per call. */
+    int32_t rt[4 * 16], rp[4 * 16];
+    for (uint32_t o0 = 0; o0 < d; o0 += 16) {
+        const uint32_t no = d - o0 < 16 ? d - o0 : 16;
+        ebq_mm4_s8(m->tok_proj_w + (size_t)o0 * e_dim, wt, e_dim, no, rt);
+        ebq_mm4_s8(m->pos_proj_w + (size_t)o0 * e_dim, wp, e_dim, no, rp);
+        for (uint32_t i = 0; i < no; i++) {
+            const uint32_t o = o0 + i;
+            const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
+            const int32_t mp = m->pos_proj_rq.m[o], sp = m->pos_proj_rq.sh[o];
+            if (st < 2 || sp < 2) {
+                for (uint32_t r = 0; r < EBQ_MICRO; r++)
+                    out[(size_t)r * d + o] =
+                        ebq_rq2_sat8(rt[4 * i + r], mt, st, rp[4 * i + r], mp, sp, 1);
+                continue;
+            }
+            for (uint32_t r = 0; r < EBQ_MICRO; r++)
+                out[(size_t)r * d + o] = ebq_sat8_32(ebq_rq32(rt[4 * i + r], mt, st) +
+                                                     ebq_rq32(rp[4 * i + r], mp, sp));
+        }
     }
 }
 #else
