@@ -3,8 +3,8 @@
  *
  * Sum of squares with SMLAD on SXTB16 pairs (one LDR + 2 SXTB16 + 2 SMLAD per 4 values); the
  * square root starts at the top bit of 2^48 / ms (CLZ) instead of walking down from 2^62; the
- * per-channel requantization runs over 4 rows at a time so each channel's M and shift are
- * loaded once per 4 values (SMMLA, ASR, SSAT).
+ * per-channel requantization runs over 2 rows at a time so each channel's M and shift are
+ * loaded once per 2 values (SMMLA, ASR, SSAT).
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -44,30 +44,38 @@ static int32_t row_scale(uint32_t dim, const int8_t *x)
     return ms ? (int32_t)ebq_isqrt64(((uint64_t)1 << 48) / (uint32_t)ms) : 0;
 }
 
+/* y = rq(x R) for 2 rows, the channel's M and shift loaded once; inlined with dim constant
+ * when it is 128 so the second row's offset is an immediate. */
+static inline __attribute__((always_inline)) void scale2(uint32_t dim, const int8_t *x,
+                                                         int32_t r0, int32_t r1,
+                                                         const int32_t *m, const int8_t *sh,
+                                                         int8_t *y)
+{
+    for (const int8_t *end = sh + dim; sh != end; x++, y++, m++, sh++) {
+        const int32_t mi = *m, s = *sh;
+        if (s < 2) {
+            y[0] = ebq_rq_sat8((int32_t)x[0] * r0, mi, s);
+            y[dim] = ebq_rq_sat8((int32_t)x[dim] * r1, mi, s);
+            continue;
+        }
+        const int32_t rnd = (int32_t)1 << (s - 2), s1 = s - 1;
+        y[0] = ebq_rq_sat8_fast((int32_t)x[0] * r0, mi, rnd, s1); /* |x R| <= 2^24 */
+        y[dim] = ebq_rq_sat8_fast((int32_t)x[dim] * r1, mi, rnd, s1);
+    }
+}
+
 void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t *m,
                     const int8_t *sh, int8_t *y)
 {
     uint32_t r = 0;
-    for (; r + 4 <= rows; r += 4, x += 4 * dim, y += 4 * dim) {
+    for (; r + 2 <= rows; r += 2, x += 2 * dim, y += 2 * dim) {
         const int32_t r0 = row_scale(dim, x), r1 = row_scale(dim, x + dim);
-        const int32_t r2 = row_scale(dim, x + 2 * dim), r3 = row_scale(dim, x + 3 * dim);
-        for (uint32_t i = 0; i < dim; i++) {
-            const int32_t mi = m[i], s = sh[i];
-            if (s < 2) {
-                y[i] = ebq_rq_sat8((int32_t)x[i] * r0, mi, s);
-                y[dim + i] = ebq_rq_sat8((int32_t)x[dim + i] * r1, mi, s);
-                y[2 * dim + i] = ebq_rq_sat8((int32_t)x[2 * dim + i] * r2, mi, s);
-                y[3 * dim + i] = ebq_rq_sat8((int32_t)x[3 * dim + i] * r3, mi, s);
-                continue;
-            }
-            const int32_t rnd = (int32_t)1 << (s - 2), s1 = s - 1;
-            y[i] = ebq_rq_sat8_fast((int32_t)x[i] * r0, mi, rnd, s1); /* |x R| <= 2^24 */
-            y[dim + i] = ebq_rq_sat8_fast((int32_t)x[dim + i] * r1, mi, rnd, s1);
-            y[2 * dim + i] = ebq_rq_sat8_fast((int32_t)x[2 * dim + i] * r2, mi, rnd, s1);
-            y[3 * dim + i] = ebq_rq_sat8_fast((int32_t)x[3 * dim + i] * r3, mi, rnd, s1);
-        }
+        if (dim == 128)
+            scale2(128, x, r0, r1, m, sh, y);
+        else
+            scale2(dim, x, r0, r1, m, sh, y);
     }
-    for (; r < rows; r++, x += dim, y += dim) {
+    if (r < rows) {
         const int32_t big_r = row_scale(dim, x);
         for (uint32_t i = 0; i < dim; i++)
             y[i] = ebq_rq_sat8((int32_t)x[i] * big_r, m[i], sh[i]);
