@@ -11,6 +11,14 @@ identical to each other and to hil/quant/reference.py.
     python benchmarks/quant_speed.py                 # random model (max_len 256), n = 16..256
     python benchmarks/quant_speed.py --blob hil/models/nlu_scenario/model.bin --lengths 8 16 64
     python benchmarks/quant_speed.py --profile 128   # per-kernel instructions/MAC at n = 128
+    python benchmarks/quant_speed.py --write         # + benchmarks/results/quant_speed.{json,md}
+
+MACs (macs() below) count every multiply-accumulate of one inference exactly: embedding
+2 n E D; per full layer the query and conv-branch projections 2 n D^2, scores and weighted sum
+2 n^2 D (every key, padding included), causal conv D sum_t min(t + 1, K) (taps that read real
+rows); the last layer computes row 0 only (2 D^2 + 2 n D + D); classifier C D. Element-wise
+steps (RMSNorm, softmax exp, SiLU, combination, requantization) count no MACs but their
+instructions are in the totals.
 
 This module is also the QEMU build/run helper of tests/test_engine_qemu.py.
 """
@@ -124,13 +132,46 @@ def random_seqs(vocab: int, lengths: list[int], seed: int = 0) -> list[list[int]
     return [[2] + [int(v) for v in rng.integers(5, vocab, n - 1)] for n in lengths]
 
 
+def markdown(result: dict) -> str:
+    """The results page (benchmarks/results/quant_speed.md)."""
+    lines = ["# Engine speed: instructions per inference and per MAC", "",
+             f"Measured with `python benchmarks/quant_speed.py --write` on {result['where']}: "
+             "every guest instruction counts 1, so these are **instructions, not cycles** (a real "
+             "M4 adds wait states and multi-cycle loads/MACs). Model: "
+             f"`{result['model']}` (D = 128, E = 16, K = 32, 4 layers, seeded random weights; "
+             "the count depends on the shape, not on the values). Logits of the portable and "
+             "the DSP kernels are bit-identical to `hil/quant/reference.py` on these sequences. "
+             "MACs are counted exactly (see the module docstring).", "",
+             "| n | MACs | portable instructions | portable /MAC | DSP instructions | DSP /MAC |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['n']} | {r['macs']:,} | {r['portable_instructions']:,} | "
+                     f"{r['portable_instr_per_mac']:.2f} | {r['dsp_instructions']:,} | "
+                     f"{r['dsp_instr_per_mac']:.2f} |")
+    for kind, prof in result["profile"].items():
+        if not prof:
+            continue
+        lines += ["", f"Per kernel, layer 0 at n = {result['profile_n']} ({kind}); the last "
+                  "column is instructions per MAC, or per element for the element-wise steps:",
+                  "", "| kernel | instructions | MACs / elements | per MAC / element |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {p['kernel']} | {p['instructions']:,} | {p['macs']:,} | "
+                  f"{p['instr_per_mac']:.2f} |" for p in prof]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--blob", type=Path, help="model blob (default: seeded random model)")
     ap.add_argument("--lengths", type=int, nargs="*", default=[16, 32, 64, 128, 256])
     ap.add_argument("--profile", type=int, help="per-kernel profile of layer 0 at this n")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write", action="store_true",
+                    help="also write benchmarks/results/quant_speed.{json,md} (profile n = 128 "
+                         "unless --profile)")
     args = ap.parse_args(argv)
+    if args.write and args.profile is None:
+        args.profile = 128
     if not have_tools():
         print(f"needs {CC} and {QEMU} on PATH", file=sys.stderr)
         return 2
@@ -155,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
             for (_, logits), want in zip(res["rows"], ref, strict=True):
                 if logits != want:
-                    raise SystemExit(f"{'DSP' if dsp else 'portable'} logits differ from the reference: not bit exact")
+                    kind = "DSP" if dsp else "portable"
+                    raise SystemExit(f"{kind} logits differ from the reference: not bit exact")
             results["dsp" if dsp else "portable"] = res
         rows = []
         for i, n in enumerate(lengths):
@@ -169,9 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         prof = {kind: [{"kernel": k, "instructions": t * INSTR_PER_TICK, "macs": m,
                         "instr_per_mac": round(t * INSTR_PER_TICK / m, 2)}
                        for k, t, m in res["prof"]] for kind, res in results.items()}
+    result = {"model": blob.meta.get("model"), "unit": "instructions (qemu icount)",
+              "where": "QEMU mps2-an386 (Cortex-M4), -icount shift=0, engine_qemu.c, -O2",
+              "rows": rows, "profile_n": args.profile, "profile": prof}
+    if args.write:
+        out = ROOT / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "quant_speed.json").write_text(json.dumps(result, indent=1) + "\n")
+        (out / "quant_speed.md").write_text(markdown(result))
     if args.json:
-        print(json.dumps({"model": blob.meta.get("model"), "rows": rows, "profile": prof},
-                         indent=1))
+        print(json.dumps(result, indent=1))
         return 0
     print(f"model {blob.meta.get('model')}; instructions (qemu icount, mps2-an386 Cortex-M4); "
           "logits bit-exact: portable == DSP == reference")
