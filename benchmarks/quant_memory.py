@@ -36,8 +36,8 @@ def a8(v: int) -> int:
 
 def arena_bytes(dim: int, n: int) -> int:
     """firmware/src/forward.c ebq_arena_bytes (docs/int8-spec.md section 4)."""
-    n8 = (n + 7) // 8 * 8
-    return 2 * a8(n * dim) + a8(16 * n + 2 * (BLOCK + 4) * n8) + a8(4 * BLOCK * dim) \
+    nk = (n + 15) // 16 * 16  # EBQ_KEYS_PAD
+    return 2 * a8(n * dim) + a8(16 * n + 2 * (BLOCK + 4) * nk) + a8(4 * BLOCK * dim) \
         + a8(4 * MICRO * dim) + a8(BLOCK * dim) + a8(2 * MICRO * dim)
 
 

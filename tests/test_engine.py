@@ -114,8 +114,8 @@ def arena_bytes(dims: dict, n: int) -> int:
     def a8(v: int) -> int:
         return (v + 7) // 8 * 8
 
-    d, b, u, n8 = dims["dim"], 16, 4, (n + 7) // 8 * 8  # EBQ_BLOCK, EBQ_MICRO, keys rounded up
-    return 2 * a8(n * d) + a8(16 * n + 2 * (b + 4) * n8) + a8(4 * b * d) + a8(4 * u * d) \
+    d, b, u, nk = dims["dim"], 16, 4, (n + 15) // 16 * 16  # EBQ_BLOCK, EBQ_MICRO, EBQ_KEYS_PAD
+    return 2 * a8(n * d) + a8(16 * n + 2 * (b + 4) * nk) + a8(4 * b * d) + a8(4 * u * d) \
         + a8(b * d) + a8(2 * u * d)
 
 

@@ -118,9 +118,9 @@ static inline int32_t ebq_exp_q14_inline(int32_t z, const int16_t *hi, const int
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);
 
 /* Scratch bytes of ebq_attention_rows_s8 for n keys: the scores of 4 queries (int32), the exp
- * values of EBQ_BLOCK queries and 4 widened columns of y (int16, keys rounded up to 8). */
-#define EBQ_KEYS8(n) (((n) + 7u) & ~7u)
-#define EBQ_ATT_SCRATCH_BYTES(n) (16u * (n) + 2u * (EBQ_BLOCK + 4u) * EBQ_KEYS8(n))
+ * values of EBQ_BLOCK queries and 4 widened columns of y (int16, keys rounded up to 16). */
+#define EBQ_KEYS_PAD(n) (((n) + 15u) & ~15u)
+#define EBQ_ATT_SCRATCH_BYTES(n) (16u * (n) + 2u * (EBQ_BLOCK + 4u) * EBQ_KEYS_PAD(n))
 
 /* Attention of `nq` <= EBQ_BLOCK query rows q (nq,D) over keys = values = y (n,D), keys with
  * ids[j] == 0 masked: attn (nq,D) in Q16 of y's units. No real key -> attn = 0.

@@ -111,7 +111,7 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
 
 /* The blocked path (dim % 16 == 0), for up to EBQ_BLOCK queries:
  * 1. per 4 queries: scores by ebq_mm4_s8 with the keys as the "weights" (sc[4j + r]), then the
- *    exp values as int16 rows e_r (n8 = n rounded up to 8, zero beyond n and for masked keys);
+ *    exp values as int16 rows e_r (nk = n rounded up to 16, zero beyond n and for masked keys);
  * 2. per 4 channels: the channels' columns of y are widened once into int16 key pairs
  *    (y_j, y_j+1) (a 4x4 byte transpose: 4 LDR, 8 SXTB16, 8 PKH per 16 values), and every
  *    query's e row is the int16 "weight" row of wsum4 below: no unpacking in the inner loop.
@@ -119,7 +119,8 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
 
 /* raw[4r + k] = e_r . col_k for r < nq: e is nq rows of len_bytes / 2 int16 (pairs (e_j,
  * e_j+1)), col the 4 channels' pairs per 4 keys, 8 words: [k0 (j,j+1) (j+2,j+3)] [k1] [k2] [k3].
- * Per 8 keys: 2 LDRD of e, 4 LDM of columns, 16 SMLAD, 2 loop = 24 instructions for 32 MACs.
+ * Per 16 keys: 4 LDRD of e, 8 LDM of columns, 32 SMLAD, 2 loop = 46 instructions for 64
+ * MACs (len_bytes is a multiple of 32).
  * Registers as ebq_mm4_s8 (EBQ_MM4_PROLOGUE): r0 e, r1 columns, r3/r12 e pairs, r8-r11 columns. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -138,12 +139,13 @@ __attribute__((naked)) static void wsum4(const int16_t *e, const int32_t *col,
     "smlad  r6, r12, r9, r6\n"                                                               \
     "smlad  r7, r3, r10, r7\n"                                                               \
     "smlad  r7, r12, r11, r7\n"
-    __asm volatile(EBQ_MM4_PROLOGUE EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_MM4_EPILOGUE);
+    __asm volatile(EBQ_MM4_PROLOGUE EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP
+                       EBQ_MM4_EPILOGUE);
 #undef EBQ_WSUM4_GROUP
 }
 #pragma GCC diagnostic pop
 
-/* Columns c..c+3 of y (yc = y + c) as int16 key pairs for wsum4, keys n..n8-1 zero. */
+/* Columns c..c+3 of y (yc = y + c) as int16 key pairs for wsum4, keys n..nk-1 zero. */
 static inline void col_group(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, int32_t *col)
 {
     const int32_t l0 = ebq_lo02(a0), l1 = ebq_lo02(a1), l2 = ebq_lo02(a2),
@@ -156,13 +158,13 @@ static inline void col_group(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
     col[6] = ebq_pair_hi(h0, h1), col[7] = ebq_pair_hi(h2, h3);
 }
 
-static void widen_cols(uint32_t n, uint32_t n8, uint32_t dim, const int8_t *yc, int32_t *col)
+static void widen_cols(uint32_t n, uint32_t nk, uint32_t dim, const int8_t *yc, int32_t *col)
 {
     uint32_t j = 0;
     for (; j + 4 <= n; j += 4, yc += 4 * dim, col += 8)
         col_group(ebq_ld32(yc), ebq_ld32(yc + dim), ebq_ld32(yc + 2 * dim),
                   ebq_ld32(yc + 3 * dim), col);
-    for (; j < n8; j += 4, yc += 4 * dim, col += 8) {
+    for (; j < nk; j += 4, yc += 4 * dim, col += 8) {
         uint32_t a[4];
         for (uint32_t k = 0; k < 4; k++)
             a[k] = j + k < n ? ebq_ld32(yc + k * dim) : 0;
@@ -170,9 +172,10 @@ static void widen_cols(uint32_t n, uint32_t n8, uint32_t dim, const int8_t *yc, 
     }
 }
 
-/* One query's e values for sh >= 2 and no masked key: z = rq(s - smax) is SMMLA + ASR (the
- * 32-bit form of ebq_rq), k = -z clamped to [0, 4096] by USAT + one compare, then the two
- * tables. sc walks the query's scores (stride 4). Returns E. */
+/* One query's e values for sh >= 2, M > 0 and no masked key: z = rq(s - smax) is SMMLA + ASR
+ * (the 32-bit form of ebq_rq); s - smax <= 0 and M > 0 make z <= 0, so the clamp to
+ * [-4096, 0] is one SSAT #13; then the two tables. sc walks the query's scores (stride 4).
+ * Returns E. */
 static int32_t exp_row_fast(uint32_t n, const int32_t *sc, int32_t smax, int32_t mult,
                             int32_t shift, const int16_t *hi, const int16_t *lo, int16_t *e)
 {
@@ -181,8 +184,7 @@ static int32_t exp_row_fast(uint32_t n, const int32_t *sc, int32_t smax, int32_t
     for (const int16_t *end = e + n; e != end; e++, sc += 4) {
         int32_t z;
         __asm("smmla %0, %1, %2, %3" : "=r"(z) : "r"(*sc - smax), "r"(mult), "r"(rnd));
-        int32_t k = (int32_t)__usat(-(z >> s1), 13);
-        k = k > -EBQ_EXP_ZMIN ? -EBQ_EXP_ZMIN : k;
+        const int32_t k = -__ssat(z >> s1, 13); /* [0, 4096] */
         const int32_t ej = ((int32_t)hi[k >> 8] * lo[k & 255] + (1 << 13)) >> 14;
         *e = (int16_t)ej;
         sum += ej;
@@ -190,9 +192,9 @@ static int32_t exp_row_fast(uint32_t n, const int32_t *sc, int32_t smax, int32_t
     return sum;
 }
 
-/* Scores sc[4j + r] of nb <= 4 queries -> e rows (stride n8, int16, 0 for masked and padding
+/* Scores sc[4j + r] of nb <= 4 queries -> e rows (stride nk, int16, 0 for masked and padding
  * keys) and E per query (0: no real key). `pads`: some ids[j] == 0. */
-static void exp_rows(uint32_t nb, uint32_t n, uint32_t n8, const int32_t *sc, const uint16_t *ids,
+static void exp_rows(uint32_t nb, uint32_t n, uint32_t nk, const int32_t *sc, const uint16_t *ids,
                      int pads, const ebq_rq_params *sm, const int16_t *hi, const int16_t *lo,
                      int16_t *e, int32_t *big_e)
 {
@@ -202,9 +204,9 @@ static void exp_rows(uint32_t nb, uint32_t n, uint32_t n8, const int32_t *sc, co
         if (!pads || ids[j] != 0)
             for (uint32_t r = 0; r < 4; r++)
                 smax[r] = sc[4 * j + r] > smax[r] ? sc[4 * j + r] : smax[r];
-    for (uint32_t r = 0; r < nb; r++, e += n8) {
+    for (uint32_t r = 0; r < nb; r++, e += nk) {
         int32_t sum = 0;
-        if (!pads && shift >= 2) { /* the usual case */
+        if (!pads && shift >= 2 && mult > 0) { /* the usual case */
             sum = exp_row_fast(n, sc + r, smax[r], mult, shift, hi, lo, e);
         } else {
             for (uint32_t j = 0; j < n; j++) {
@@ -218,7 +220,7 @@ static void exp_rows(uint32_t nb, uint32_t n, uint32_t n8, const int32_t *sc, co
                 sum += ej;
             }
         }
-        for (uint32_t j = n; j < n8; j++)
+        for (uint32_t j = n; j < nk; j++)
             e[j] = 0;
         big_e[r] = smax[r] == INT32_MIN ? 0 : sum;
     }
@@ -240,10 +242,10 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
                               const int16_t *hi, const int16_t *lo, int32_t *scratch,
                               int16_t *wide, int32_t *attn)
 {
-    const uint32_t n8 = (n + 7) & ~7u;
+    const uint32_t nk = EBQ_KEYS_PAD(n);
     int32_t *sc = scratch;                         /* 4n int32 */
-    int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of n8 int16 */
-    int32_t *col = (int32_t *)(void *)(e + (size_t)nq * n8); /* 2 n8 words */
+    int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of nk int16 */
+    int32_t *col = (int32_t *)(void *)(e + (size_t)nq * nk); /* 2 nk words */
     int32_t big_e[EBQ_BLOCK], inv_lo[EBQ_BLOCK];
     uint32_t inv_big[EBQ_BLOCK];
     int pads = 0;
@@ -253,7 +255,7 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
         const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
         ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
         ebq_mm4(y, wide, dim, n, sc);
-        exp_rows(nb, n, n8, sc, ids, pads, sm, hi, lo, e + (size_t)r0 * n8, big_e + r0);
+        exp_rows(nb, n, nk, sc, ids, pads, sm, hi, lo, e + (size_t)r0 * nk, big_e + r0);
     }
     for (uint32_t r = 0; r < nq; r++) {
         const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
@@ -262,8 +264,8 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
     }
     int32_t raw[4 * EBQ_BLOCK];
     for (uint32_t c = 0; c < dim; c += 4) {
-        widen_cols(n, n8, dim, y + c, col);
-        wsum4(e, col, 2 * n8, nq, raw);
+        widen_cols(n, nk, dim, y + c, col);
+        wsum4(e, col, 2 * nk, nq, raw);
         for (uint32_t r = 0; r < nq; r++) {
             int32_t *ar = attn + (size_t)r * dim + c;
             const int32_t *rr = raw + 4 * r;
