@@ -82,7 +82,7 @@ static inline int8_t ebq_rq2_sat8(int32_t a, int32_t ma, int32_t sha, int32_t b,
 void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint32_t rows,
                       int16_t *wide, int8_t *out);
 
-/* floor(sqrt(v)) for any 64-bit v. */
+/* floor(sqrt(v)) for any 64-bit v (isqrt64.c). */
 uint32_t ebq_isqrt64(uint64_t v);
 
 /* y = RMSNorm(x) for `rows` rows of D: R = isqrt(2^48 / sum x^2), y_i = sat8(rq(x_i R, M_i, sh_i)). */

@@ -1,24 +1,6 @@
 /* rmsnorm_s8.c - integer RMSNorm: the input scale cancels, so only sum x^2 and one isqrt. */
 #include "ebq_ops.h"
 
-uint32_t ebq_isqrt64(uint64_t v)
-{
-    /* Bit-by-bit square root (two result bits per step): exact floor, no division. */
-    uint64_t r = 0, bit = (uint64_t)1 << 62;
-    while (bit > v)
-        bit >>= 2;
-    while (bit != 0) {
-        if (v >= r + bit) {
-            v -= r + bit;
-            r = (r >> 1) + bit;
-        } else {
-            r >>= 1;
-        }
-        bit >>= 2;
-    }
-    return (uint32_t)r;
-}
-
 void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t *m,
                     const int8_t *sh, int8_t *y)
 {

@@ -1,32 +1,13 @@
 /*
  * dsp/rmsnorm_s8.c - Cortex-M4 twin of ../rmsnorm_s8.c (same bits).
  *
- * Sum of squares with SMLAD on SXTB16 pairs (one LDR + 2 SXTB16 + 2 SMLAD per 4 values); the
- * square root starts at the top bit of 2^48 / ms (CLZ) instead of walking down from 2^62; the
- * per-channel requantization runs over 2 rows at a time so each channel's M and shift are
- * loaded once per 2 values (SMMLA, ASR, SSAT).
+ * Sum of squares with SMLAD on SXTB16 pairs (one LDR + 2 SXTB16 + 2 SMLAD per 4 values), the
+ * shared ebq_isqrt64 (../isqrt64.c), then the per-channel requantization over 2 rows at a time,
+ * so each channel's M and shift are loaded once per 2 values (SMMLA, ASR, SSAT).
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
 #include "ebq_dsp.h"
-
-uint32_t ebq_isqrt64(uint64_t v)
-{
-    if (v == 0)
-        return 0;
-    /* The highest power of 4 <= v, then the same digit-by-digit loop as the portable one. */
-    uint64_t r = 0, bit = (uint64_t)1 << ((63 - __builtin_clzll(v)) & ~1);
-    while (bit != 0) {
-        if (v >= r + bit) {
-            v -= r + bit;
-            r = (r >> 1) + bit;
-        } else {
-            r >>= 1;
-        }
-        bit >>= 2;
-    }
-    return (uint32_t)r;
-}
 
 /* R of one row: isqrt(2^48 / sum x^2), 0 for an all-zero row. */
 static int32_t row_scale(uint32_t dim, const int8_t *x)
