@@ -29,22 +29,34 @@ static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
     }
 }
 
-/* Series of channels c..c+3: s[k][i] = y[t0 - K + 1 + i][c + k] for i < len (len even), zero
- * for rows < 0 or >= t0 + rows. */
+/* Rows a and b (4 channels each) -> word i/2 of the 4 channels' series: (v_a, v_b) pairs. */
+static inline void put_pair(uint32_t a, uint32_t b, uint32_t i, int16_t s[4][EBQ_CONV_SERIES])
+{
+    const int32_t la = ebq_lo02(a), lb = ebq_lo02(b), ha = ebq_hi13(a), hb = ebq_hi13(b);
+    const int32_t p0 = ebq_pair_lo(la, lb), p1 = ebq_pair_lo(ha, hb);
+    const int32_t p2 = ebq_pair_hi(la, lb), p3 = ebq_pair_hi(ha, hb);
+    __builtin_memcpy(&s[0][i], &p0, 4);
+    __builtin_memcpy(&s[1][i], &p1, 4);
+    __builtin_memcpy(&s[2][i], &p2, 4);
+    __builtin_memcpy(&s[3][i], &p3, 4);
+}
+
+/* Series of channels c..c+3: s[k][i] = y[r0 + i][c + k] for i < len (len even), zero for rows
+ * < 0 or >= last. The pairs wholly inside [0, last) take the loop without bounds checks. */
 static void series4(int32_t r0, uint32_t len, uint32_t last, uint32_t dim, const int8_t *yc,
                     int16_t s[4][EBQ_CONV_SERIES])
 {
-    for (uint32_t i = 0; i < len; i += 2) {
-        const int32_t ra = r0 + (int32_t)i, rb = ra + 1;
-        const uint32_t a = (ra >= 0 && ra < (int32_t)last) ? ebq_ld32(yc + (size_t)ra * dim) : 0;
-        const uint32_t bw = (rb >= 0 && rb < (int32_t)last) ? ebq_ld32(yc + (size_t)rb * dim) : 0;
-        const int32_t la = ebq_lo02(a), lb = ebq_lo02(bw), ha = ebq_hi13(a), hb = ebq_hi13(bw);
-        const int32_t p0 = ebq_pair_lo(la, lb), p1 = ebq_pair_lo(ha, hb);
-        const int32_t p2 = ebq_pair_hi(la, lb), p3 = ebq_pair_hi(ha, hb);
-        __builtin_memcpy(&s[0][i], &p0, 4);
-        __builtin_memcpy(&s[1][i], &p1, 4);
-        __builtin_memcpy(&s[2][i], &p2, 4);
-        __builtin_memcpy(&s[3][i], &p3, 4);
+    uint32_t i = 0;
+    for (; i < len && r0 + (int32_t)i < 0; i += 2) { /* pairs that start before row 0 */
+        const int32_t rb = r0 + (int32_t)i + 1;
+        put_pair(0, (rb >= 0 && rb < (int32_t)last) ? ebq_ld32(yc + (size_t)rb * dim) : 0, i, s);
+    }
+    const int8_t *p = yc + (size_t)(r0 + (int32_t)i) * dim;
+    for (; i < len && r0 + (int32_t)i + 1 < (int32_t)last; i += 2, p += 2 * dim)
+        put_pair(ebq_ld32(p), ebq_ld32(p + dim), i, s);
+    for (; i < len; i += 2) { /* pairs that end at or after `last` */
+        const int32_t ra = r0 + (int32_t)i;
+        put_pair(ra < (int32_t)last ? ebq_ld32(yc + (size_t)ra * dim) : 0, 0, i, s);
     }
 }
 
