@@ -121,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     ordered = [rows[n] for n in VARIANTS if n in rows]
     setting = (f"Dataset {a.data}; every variant fine-tunes the same (b) encoder (`{a.init}`) "
-               f"for {a.epochs:g} epochs with the teacher's soft labels (alpha 0.7, T 2), "
-               "lr 2e-3, one torch thread, two runs at a time on 2 cores. Base recipe: dropout "
-               "0.2, label smoothing 0.1, best-on-dev checkpoint. Test read once per run; "
-               "choices are made on dev.")
+               f"for {a.epochs:g} epochs (the same steps for every variant) with the teacher's "
+               "soft labels (alpha 0.7, T 2), lr 2e-3, one torch thread, beside one other "
+               "training job on 2 shared cores (so the minutes vary with the load, not the "
+               "variant). Base recipe: dropout 0.2, label smoothing 0.1, best-on-dev checkpoint. "
+               "Test read once per run; choices are made on dev.")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"setting": setting, "rows": ordered}, indent=1))
     (RESULTS / "distill_ablation.md").write_text(markdown(ordered, setting))
