@@ -27,7 +27,12 @@ sys.path.insert(0, str(ROOT))
 from hil.quant.blob import read_blob  # noqa: E402
 
 LENGTHS = [16, 32, 64, 128, 256]
-BLOCK, MICRO = 16, 4  # EBQ_BLOCK, EBQ_MICRO in firmware/src/ops/ebq_ops.h
+MICRO = 4  # EBQ_MICRO in firmware/src/ops/ebq_ops.h
+
+
+def block_rows(n: int) -> int:
+    """EBQ_BLOCK_ROWS(n) in firmware/src/ops/ebq_ops.h."""
+    return 32 if n <= 128 else 16
 
 
 def a8(v: int) -> int:
@@ -36,9 +41,9 @@ def a8(v: int) -> int:
 
 def arena_bytes(dim: int, n: int) -> int:
     """firmware/src/forward.c ebq_arena_bytes (docs/int8-spec.md section 4)."""
-    nk = (n + 15) // 16 * 16  # EBQ_KEYS_PAD
-    return 2 * a8(n * dim) + a8(16 * n + 2 * (BLOCK + 4) * nk) + a8(4 * BLOCK * dim) \
-        + a8(4 * MICRO * dim) + a8(BLOCK * dim) + a8(2 * MICRO * dim)
+    nk, b = (n + 15) // 16 * 16, block_rows(n)  # EBQ_KEYS_PAD, EBQ_BLOCK_ROWS
+    return 2 * a8(n * dim) + a8(16 * n + 2 * (b + 4) * nk) + a8(4 * b * dim) \
+        + a8(4 * MICRO * dim) + a8(b * dim) + a8(2 * MICRO * dim)
 
 
 def blob_breakdown(blob_path: Path) -> dict[str, int]:

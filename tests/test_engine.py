@@ -114,7 +114,8 @@ def arena_bytes(dims: dict, n: int) -> int:
     def a8(v: int) -> int:
         return (v + 7) // 8 * 8
 
-    d, b, u, nk = dims["dim"], 16, 4, (n + 15) // 16 * 16  # EBQ_BLOCK, EBQ_MICRO, EBQ_KEYS_PAD
+    d, u, nk = dims["dim"], 4, (n + 15) // 16 * 16  # EBQ_MICRO, EBQ_KEYS_PAD
+    b = 32 if n <= 128 else 16  # EBQ_BLOCK_ROWS(n)
     return 2 * a8(n * d) + a8(16 * n + 2 * (b + 4) * nk) + a8(4 * b * d) + a8(4 * u * d) \
         + a8(b * d) + a8(2 * u * d)
 

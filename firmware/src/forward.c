@@ -3,7 +3,7 @@
  *
  * Memory: the arena holds x (n,D) int8 and y (n,D) int8 plus one row of scratch. Each layer
  * computes y = RMSNorm(x) for all rows, after which x is dead: it first receives the queries of
- * every row, then rows are processed in blocks of EBQ_BLOCK: the block's output overwrites its
+ * every row, then rows are processed in blocks of EBQ_BLOCK_ROWS(n): the block's output overwrites its
  * own queries once they are used. The last layer computes row 0 ([CLS]) only.
  */
 #include <string.h>
@@ -16,7 +16,7 @@ static size_t align_up(size_t n)
     return (n + EBQ_ARENA_ALIGN - 1) & ~(size_t)(EBQ_ARENA_ALIGN - 1);
 }
 
-/* Arena layout, in allocation order; ebq_arena_bytes is its sum. B = EBQ_BLOCK rows,
+/* Arena layout, in allocation order; ebq_arena_bytes is its sum. B = EBQ_BLOCK_ROWS(n) rows,
  * U = EBQ_MICRO rows. */
 typedef struct {
     int8_t *x;        /* (n,D)  hidden states, then queries, then the next layer's input  */
@@ -32,7 +32,7 @@ size_t ebq_arena_bytes(const ebq_model *m, uint32_t n)
 {
     if (m == NULL)
         return 0;
-    const size_t d = m->dim, b = EBQ_BLOCK, u = EBQ_MICRO;
+    const size_t d = m->dim, b = EBQ_BLOCK_ROWS(n), u = EBQ_MICRO;
     return 2 * align_up((size_t)n * d) + align_up(EBQ_ATT_SCRATCH_BYTES((size_t)n)) +
            align_up(b * d * 4) + align_up(u * d * 4) + align_up(b * d) + align_up(u * d * 2);
 }
@@ -79,15 +79,15 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
     if (arena->used > arena->size || arena->size - arena->used < ebq_arena_bytes(m, n))
         return EBQ_ERR_NO_MEMORY;
 
-    const uint32_t d = m->dim;
+    const uint32_t d = m->dim, blk = EBQ_BLOCK_ROWS(n);
     const size_t start = arena->used;
     ebq_run_state s;
     s.x = arena_alloc(arena, (size_t)n * d);
     s.y = arena_alloc(arena, (size_t)n * d);
     s.scratch = arena_alloc(arena, EBQ_ATT_SCRATCH_BYTES((size_t)n));
-    s.attn = arena_alloc(arena, (size_t)EBQ_BLOCK * d * 4);
+    s.attn = arena_alloc(arena, (size_t)blk * d * 4);
     s.h = arena_alloc(arena, (size_t)EBQ_MICRO * d * 4);
-    s.c = arena_alloc(arena, (size_t)EBQ_BLOCK * d);
+    s.c = arena_alloc(arena, (size_t)blk * d);
     s.wide = arena_alloc(arena, (size_t)EBQ_MICRO * d * 2);
 
     /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
@@ -107,8 +107,8 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
         ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq, s.wide, s.x);
         /* Blocks of B rows: the optimised kernels reuse every key load and every transposed
          * column of y for all B queries. */
-        for (uint32_t t0 = 0; t0 < rows; t0 += EBQ_BLOCK) {
-            const uint32_t nb = (rows - t0 < EBQ_BLOCK) ? rows - t0 : EBQ_BLOCK;
+        for (uint32_t t0 = 0; t0 < rows; t0 += blk) {
+            const uint32_t nb = (rows - t0 < blk) ? rows - t0 : blk;
             int8_t *xt = s.x + (size_t)t0 * d;
             /* (a) attention of query rows t0.. over all real keys, Q16 in y's units. */
             ebq_attention_rows_s8(nb, n, d, xt, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,

@@ -83,7 +83,7 @@ static void prof_line(const char *name, uint64_t ticks, uint64_t macs)
 
 static void profile(const ebq_model *m)
 {
-    const uint32_t n = EBQ_PROFILE, d = m->dim;
+    const uint32_t n = EBQ_PROFILE, d = m->dim, blk = EBQ_BLOCK_ROWS(n);
     static uint16_t ids[EBQ_PROFILE];
     for (uint32_t t = 0; t < n; t++)
         ids[t] = (uint16_t)(5u + (t * 37u) % (m->vocab_size - 5u));
@@ -91,9 +91,9 @@ static void profile(const ebq_model *m)
     int8_t *x = (int8_t *)g_arena, *y = x + n * d;
     int32_t *scratch = (int32_t *)(void *)(y + n * d);
     int32_t *attn = scratch + EBQ_ATT_SCRATCH_BYTES(n) / 4;
-    int32_t *h = attn + EBQ_BLOCK * d;
+    int32_t *h = attn + blk * d;
     int8_t *c = (int8_t *)(h + EBQ_MICRO * d);
-    int16_t *wide = (int16_t *)(void *)(c + EBQ_BLOCK * d);
+    int16_t *wide = (int16_t *)(void *)(c + blk * d);
     const ebq_layer *w = &m->layers[0];
     uint64_t t0 = port_cycles();
     for (uint32_t t = 0; t < n; t += EBQ_MICRO)
@@ -107,8 +107,8 @@ static void profile(const ebq_model *m)
     t1 = port_cycles();
     prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
     uint64_t ta = 0, tc = 0, ts = 0, tp = 0, tm = 0;
-    for (uint32_t b = 0; b < n; b += EBQ_BLOCK) {
-        const uint32_t nb = n - b < EBQ_BLOCK ? n - b : EBQ_BLOCK;
+    for (uint32_t b = 0; b < n; b += blk) {
+        const uint32_t nb = n - b < blk ? n - b : blk;
         uint64_t u0 = port_cycles();
         ebq_attention_rows_s8(nb, n, d, x + b * d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
                               scratch, wide, attn);

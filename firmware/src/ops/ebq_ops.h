@@ -73,8 +73,11 @@ static inline int8_t ebq_rq2_sat8(int32_t a, int32_t ma, int32_t sha, int32_t b,
 }
 
 /* Rows the forward pass processes together after the query projection (attention, conv,
- * SiLU), and rows the DSP kernels widen to int16 at once (each weight word then feeds 4 rows). */
-#define EBQ_BLOCK 16u
+ * SiLU): EBQ_BLOCK_ROWS(n), 32 when n <= 128 (the DSP kernels' per-block transposes are paid
+ * half as often) and 16 above (the arena at n = 256 stays the largest); and rows the DSP
+ * kernels widen to int16 at once (each weight word then feeds 4 rows). */
+#define EBQ_BLOCK 32u /* the largest block */
+#define EBQ_BLOCK_ROWS(n) ((n) <= 128u ? 32u : 16u)
 #define EBQ_MICRO 4u
 
 /* x0[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])) for rows t0..t0+rows-1
@@ -118,11 +121,12 @@ static inline int32_t ebq_exp_q14_inline(int32_t z, const int16_t *hi, const int
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);
 
 /* Scratch bytes of ebq_attention_rows_s8 for n keys: the scores of 4 queries (int32), the exp
- * values of EBQ_BLOCK queries and 4 widened columns of y (int16, keys rounded up to 16). */
+ * values of EBQ_BLOCK_ROWS(n) queries and 4 widened columns of y (int16, keys rounded up to
+ * 16). */
 #define EBQ_KEYS_PAD(n) (((n) + 15u) & ~15u)
-#define EBQ_ATT_SCRATCH_BYTES(n) (16u * (n) + 2u * (EBQ_BLOCK + 4u) * EBQ_KEYS_PAD(n))
+#define EBQ_ATT_SCRATCH_BYTES(n) (16u * (n) + 2u * (EBQ_BLOCK_ROWS(n) + 4u) * EBQ_KEYS_PAD(n))
 
-/* Attention of `nq` <= EBQ_BLOCK query rows q (nq,D) over keys = values = y (n,D), keys with
+/* Attention of `nq` <= EBQ_BLOCK_ROWS(n) query rows q (nq,D) over keys = values = y (n,D), keys with
  * ids[j] == 0 masked: attn (nq,D) in Q16 of y's units. No real key -> attn = 0.
  * Scratch: `scratch` EBQ_ATT_SCRATCH_BYTES(n) (8-aligned), `wide` EBQ_MICRO * D int16. */
 void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,

@@ -17,7 +17,7 @@ static void scores_block(uint32_t nq, uint32_t n, uint32_t dim, const int16_t *w
 {
     for (uint32_t j = 0; j < n; j++) {
         const int8_t *yj = y + (size_t)j * dim;
-        if (nq == EBQ_BLOCK && dim % 8 == 0) {
+        if (nq == 4 && dim % 8 == 0) {
             int32_t a[4] = {0, 0, 0, 0};
             ebq_dot4_s8(dim, yj, wide, a);
             scores[j] = a[0], scores[n + j] = a[1], scores[2 * n + j] = a[2];
@@ -109,13 +109,13 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
     }
 }
 
-/* The blocked path (dim % 16 == 0), for up to EBQ_BLOCK queries:
+/* The blocked path (dim % 16 == 0), for up to EBQ_BLOCK_ROWS(n) queries:
  * 1. per 4 queries: scores by ebq_mm4_s8 with the keys as the "weights" (sc[4j + r]), then the
  *    exp values as int16 rows e_r (nk = n rounded up to 16, zero beyond n and for masked keys);
  * 2. per 4 channels: the channels' columns of y are widened once into int16 key pairs
  *    (y_j, y_j+1) (a 4x4 byte transpose: 4 LDR, 8 SXTB16, 8 PKH per 16 values), and every
  *    query's e row is the int16 "weight" row of wsum4 below: no unpacking in the inner loop.
- * The column transpose is paid once per block of queries, i.e. 1/EBQ_BLOCK of it per MAC. */
+ * The column transpose is paid once per block of queries, i.e. 1/EBQ_BLOCK_ROWS(n) of it per MAC. */
 
 /* raw[4r + k] = e_r . col_k for r < nq: e is nq rows of len_bytes / 2 int16 (pairs (e_j,
  * e_j+1)), col the 4 channels' pairs per 4 keys, 8 words: [k0 (j,j+1) (j+2,j+3)] [k1] [k2] [k3].
