@@ -62,7 +62,8 @@ def lib(tmp_path_factory) -> C.CDLL:
     lib.ebq_rmsnorm_s8.argtypes = [u32, u32, I8, I32, I8, I8]
     lib.ebq_fully_connected_s32.argtypes = [u32, u32, u32, I8, I8, C.c_void_p, I16, I32]
     lib.ebq_fully_connected_s8.argtypes = [u32, u32, u32, I8, I8, I32, p, I16, I8]
-    lib.ebq_depthwise_conv_causal_s8.argtypes = [u32, u32, u32, u32, I8, I8, I32, p, I8]
+    lib.ebq_depthwise_conv_causal_s8.argtypes = [u32, u32, u32, u32, I8, I8, I32, p,
+                                                 C.c_void_p, I8]
     lib.ebq_attention_rows_s8.argtypes = [u32, u32, u32, I8, I8, U16, p, I16, I16, I32, I16,
                                           I32]
     lib.ebq_silu_s8.argtypes = [u32, I8, I8, I8]
@@ -151,10 +152,15 @@ def test_depthwise_conv(lib, n: int, t0: int, rows: int, kernel: int) -> None:
     b = rng.integers(-5000, 5000, dim).astype(np.int32)
     m, sh = rand_mult(rng, dim, 1e-4, 1e-2)
     params, keep = rqp(m, sh)
-    out = np.zeros((rows, dim), np.int8)
-    lib.ebq_depthwise_conv_causal_s8(t0, rows, dim, kernel, y, w, b, C.byref(params), out)
     full = R.conv_causal(y.astype(np.int64), w, b, n)[t0:t0 + rows]
-    assert (out == R.sat8(R.rq(full, m.astype(np.int64), sh.astype(np.int64)))).all()
+    want = R.sat8(R.rq(full, m.astype(np.int64), sh.astype(np.int64))).astype(np.int64)
+    table = rng.integers(-128, 128, 256).astype(np.int8)  # the fused SiLU table
+    for silu, expect in ((None, want), (table, table[want + 128])):
+        out = np.zeros((rows, dim), np.int8)
+        ptr = None if silu is None else silu.ctypes.data_as(C.c_void_p)
+        lib.ebq_depthwise_conv_causal_s8(t0, rows, dim, kernel, y, w, b, C.byref(params), ptr,
+                                         out)
+        assert (out == expect).all()
     del keep
 
 

@@ -113,10 +113,9 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
             /* (a) attention of query rows t0.. over all real keys, Q16 in y's units. */
             ebq_attention_rows_s8(nb, n, d, xt, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
                                   s.scratch, s.wide, s.attn);
-            /* (b) causal depthwise conv -> SiLU table. */
+            /* (b) causal depthwise conv -> SiLU table (fused in the conv's stores). */
             ebq_depthwise_conv_causal_s8(t0, nb, d, m->kernel, s.y, w->conv_w, w->conv_b,
-                                         &w->conv_rq, s.c);
-            ebq_silu_s8(nb * d, s.c, w->silu, s.c);
+                                         &w->conv_rq, w->silu, s.c);
             /* (c) per U rows: projection (int32), then x[t] = sat8(rq(attn, a) - rq(h, b)),
              * which overwrites the block's queries, now used. */
             for (uint32_t r0 = 0; r0 < nb; r0 += EBQ_MICRO) {

@@ -106,7 +106,7 @@ static void profile(const ebq_model *m)
     ebq_fully_connected_s8(n, d, d, y, w->q_w, w->q_b, &w->q_rq, wide, x);
     t1 = port_cycles();
     prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
-    uint64_t ta = 0, tc = 0, ts = 0, tp = 0, tm = 0;
+    uint64_t ta = 0, tc = 0, tp = 0, tm = 0;
     for (uint32_t b = 0; b < n; b += blk) {
         const uint32_t nb = n - b < blk ? n - b : blk;
         uint64_t u0 = port_cycles();
@@ -114,10 +114,8 @@ static void profile(const ebq_model *m)
                               scratch, wide, attn);
         uint64_t u1 = port_cycles();
         ebq_depthwise_conv_causal_s8(b, nb, d, m->kernel, y, w->conv_w, w->conv_b, &w->conv_rq,
-                                     c);
+                                     w->silu, c); /* SiLU fused */
         uint64_t u2 = port_cycles();
-        ebq_silu_s8(nb * d, c, w->silu, c);
-        uint64_t u3 = port_cycles();
         for (uint32_t r0 = 0; r0 < nb; r0 += EBQ_MICRO) {
             const uint32_t nu = nb - r0 < EBQ_MICRO ? nb - r0 : EBQ_MICRO;
             uint64_t v0 = port_cycles();
@@ -126,14 +124,13 @@ static void profile(const ebq_model *m)
             ebq_combine_s8(nu, d, attn + r0 * d, h, &w->out_a, &w->out_b, x + (b + r0) * d);
             tp += v1 - v0, tm += port_cycles() - v1;
         }
-        ta += u1 - u0, tc += u2 - u1, ts += u3 - u2;
+        ta += u1 - u0, tc += u2 - u1;
     }
     prof_line("attention_rows_s8", ta, 2ull * n * n * d);
     uint64_t taps = 0; /* exact: row t has min(t + 1, K) taps (rows before 0 are padding) */
     for (uint32_t t = 0; t < n; t++)
         taps += t + 1 < m->kernel ? t + 1 : m->kernel;
-    prof_line("depthwise_conv_causal_s8", tc, taps * d);
-    prof_line("silu_s8", ts, (uint64_t)n * d);
+    prof_line("depthwise_conv_causal_s8+silu", tc, taps * d);
     prof_line("fully_connected_s32(proj)", tp, (uint64_t)n * d * d);
     prof_line("combine_s8", tm, (uint64_t)n * d);
 }

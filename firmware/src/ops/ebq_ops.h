@@ -106,10 +106,11 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
                             int16_t *wide, int8_t *out);
 
 /* Causal depthwise conv at rows t0..t0+rows-1 of y (n,D):
- * out[r][c] = sat8(rq(b_c + sum_k w[c][k] y[t0+r-K+1+k][c])), rows before 0 read as zero. */
+ * out[r][c] = sat8(rq(b_c + sum_k w[c][k] y[t0+r-K+1+k][c])), rows before 0 read as zero;
+ * then, when `silu` is not NULL, out = silu[out + 128] (the SiLU table, fused). */
 void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint32_t kernel,
                                   const int8_t *y, const int8_t *w, const int32_t *b,
-                                  const ebq_rq_params *rq, int8_t *out);
+                                  const ebq_rq_params *rq, const int8_t *silu, int8_t *out);
 
 /* e = exp(z / 256) in Q14 for z in [-4096, 0], by the two tables: e^(-k - r/256) = HI[k] LO[r].
  * Inline (one per key in the softmax); exp_q14.c exports it for the kernel tests. */

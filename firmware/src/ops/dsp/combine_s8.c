@@ -9,13 +9,7 @@
 #include "../ebq_ops.h"
 #include "ebq_dsp.h"
 
-/* hi32(acc * m) + rnd, >> s1: ebq_rq32 with rnd = 2^(sh-2), s1 = sh - 1. */
-static inline int32_t rq32_fast(int32_t acc, int32_t m, int32_t rnd, int32_t s1)
-{
-    int32_t v;
-    __asm("smmla %0, %1, %2, %3" : "=r"(v) : "r"(acc), "r"(m), "r"(rnd));
-    return v >> s1;
-}
+#define rq32_fast ebq_rq32_fast
 
 /* 4 rows, both shifts >= 2 for channel o (checked by the caller for a); inlined with dim
  * constant when it is 128 so the row offsets become immediates. */

@@ -17,7 +17,7 @@
 #define EBQ_CONV_SERIES (EBQ_BLOCK + EBQ_CONV_MAX_K + 4u) /* int16 per channel, even */
 
 static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y, const int8_t *w,
-                     const int32_t *b, const ebq_rq_params *rq, int8_t *out)
+                     const int32_t *b, const ebq_rq_params *rq, const int8_t *silu, int8_t *out)
 {
     const uint32_t k0 = (t + 1 >= kernel) ? 0 : kernel - 1 - t;
     for (uint32_t c = 0; c < dim; c++) {
@@ -25,7 +25,8 @@ static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y,
         const int8_t *wc = w + (size_t)c * kernel;
         for (uint32_t k = k0; k < kernel; k++)
             acc += (int32_t)wc[k] * y[(size_t)(t + 1 + k - kernel) * dim + c];
-        out[c] = ebq_rq_sat8(acc, rq->m[c], rq->sh[c]);
+        const int8_t v = ebq_rq_sat8(acc, rq->m[c], rq->sh[c]);
+        out[c] = silu ? silu[v + 128] : v;
     }
 }
 
@@ -81,9 +82,11 @@ static inline __attribute__((always_inline)) void conv4(uint32_t pairs, const in
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
-/* Output rows 0..rows-1 of one channel from its series v and K taps wc (K % 4 == 0). */
+/* Output rows 0..rows-1 of one channel from its series v and K taps wc (K % 4 == 0), then
+ * the table `act` (indexed from its middle: the identity or the SiLU table). */
 static void conv_channel(uint32_t rows, uint32_t kernel, const int16_t *v, const int8_t *wc,
-                         int32_t bias, int32_t m, int32_t sh, uint32_t dim, int8_t *out)
+                         int32_t bias, int32_t m, int32_t sh, uint32_t dim, const int8_t *act,
+                         int8_t *out)
 {
     int32_t wp[EBQ_CONV_MAX_K / 2]; /* (w_2m, w_2m+1) */
     for (uint32_t g = 0; g < kernel; g += 4) {
@@ -100,33 +103,42 @@ static void conv_channel(uint32_t rows, uint32_t kernel, const int16_t *v, const
         else
             conv4(kernel / 2, v + r, wp, bias, acc);
         if (sh >= 2 && r + 4 <= rows) {
-            out[0] = ebq_rq_sat8_fast(acc[0], m, rnd, s1);
-            out[dim] = ebq_rq_sat8_fast(acc[1], m, rnd, s1);
-            out[2 * dim] = ebq_rq_sat8_fast(acc[2], m, rnd, s1);
-            out[3 * dim] = ebq_rq_sat8_fast(acc[3], m, rnd, s1);
+            out[0] = act[ebq_rq_sat8_fast(acc[0], m, rnd, s1)];
+            out[dim] = act[ebq_rq_sat8_fast(acc[1], m, rnd, s1)];
+            out[2 * dim] = act[ebq_rq_sat8_fast(acc[2], m, rnd, s1)];
+            out[3 * dim] = act[ebq_rq_sat8_fast(acc[3], m, rnd, s1)];
         } else {
             for (uint32_t k = 0; k < 4 && r + k < rows; k++)
-                out[(size_t)k * dim] = ebq_rq_sat8(acc[k], m, sh);
+                out[(size_t)k * dim] = act[ebq_rq_sat8(acc[k], m, sh)];
         }
     }
 }
 
 void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint32_t kernel,
                                   const int8_t *y, const int8_t *w, const int32_t *b,
-                                  const ebq_rq_params *rq, int8_t *out)
+                                  const ebq_rq_params *rq, const int8_t *silu, int8_t *out)
 {
     if (kernel % 4 != 0 || kernel > EBQ_CONV_MAX_K || dim % 4 != 0 || rows > EBQ_BLOCK) {
         for (uint32_t r = 0; r < rows; r++)
-            conv_row(t0 + r, dim, kernel, y, w, b, rq, out + (size_t)r * dim);
+            conv_row(t0 + r, dim, kernel, y, w, b, rq, silu, out + (size_t)r * dim);
         return;
     }
+    static const int8_t identity[256] = {
+#define EBQ_ID8(v) (int8_t)(v), (int8_t)(v + 1), (int8_t)(v + 2), (int8_t)(v + 3), \
+                   (int8_t)(v + 4), (int8_t)(v + 5), (int8_t)(v + 6), (int8_t)(v + 7)
+#define EBQ_ID32(v) EBQ_ID8(v), EBQ_ID8(v + 8), EBQ_ID8(v + 16), EBQ_ID8(v + 24)
+        EBQ_ID32(-128), EBQ_ID32(-96), EBQ_ID32(-64), EBQ_ID32(-32),
+        EBQ_ID32(0), EBQ_ID32(32), EBQ_ID32(64), EBQ_ID32(96)};
+#undef EBQ_ID32
+#undef EBQ_ID8
+    const int8_t *act = (silu ? silu : identity) + 128; /* the SiLU fused into the stores */
     int16_t s[4][EBQ_CONV_SERIES] __attribute__((aligned(4)));
     const uint32_t len = ((rows + 3) & ~3u) + kernel + 4; /* every index conv_channel reads */
     for (uint32_t c = 0; c < dim; c += 4) {
         series4((int32_t)t0 - (int32_t)kernel + 1, len, t0 + rows, dim, y + c, s);
         for (uint32_t k = 0; k < 4; k++)
             conv_channel(rows, kernel, s[k], w + (size_t)(c + k) * kernel, b[c + k],
-                         rq->m[c + k], rq->sh[c + k], dim, out + c + k);
+                         rq->m[c + k], rq->sh[c + k], dim, act, out + c + k);
     }
 }
 #else

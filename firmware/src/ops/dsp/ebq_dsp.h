@@ -157,12 +157,17 @@ void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uint32_t in_dim, uint32_t 
  * around the 400 of the 512 MACs. */
 void ebq_mm4_s8_128(const int8_t *w, const int16_t *wide, uint32_t out_dim, int32_t *raw);
 
-/* raw[4o + r] = w_o . x_r: the 128-input kernel when it applies. */
+/* ebq_mm4_s8 for in_dim = 16 (E of the shipped models' embedding projections). */
+void ebq_mm4_s8_16(const int8_t *w, const int16_t *wide, uint32_t out_dim, int32_t *raw);
+
+/* raw[4o + r] = w_o . x_r: the unrolled 128- or 16-input kernel when it applies. */
 static inline void ebq_mm4(const int8_t *w, const int16_t *wide, uint32_t in_dim,
                            uint32_t out_dim, int32_t *raw)
 {
     if (in_dim == 128)
         ebq_mm4_s8_128(w, wide, out_dim, raw);
+    else if (in_dim == 16)
+        ebq_mm4_s8_16(w, wide, out_dim, raw);
     else
         ebq_mm4_s8(w, wide, in_dim, out_dim, raw);
 }
@@ -198,13 +203,19 @@ static inline void ebq_mm4(const int8_t *w, const int16_t *wide, uint32_t in_dim
     "add    sp, sp, #16\n"                                                                   \
     "pop    {r4-r11, pc}\n"
 
-/* sat8(rq(acc, M, sh)) for sh >= 2 with rnd = 2^(sh-2), s1 = sh - 1: SMMLA (high word of
- * acc*M plus rnd, the same floor as ebq_rq32), ASR, SSAT. */
-static inline int8_t ebq_rq_sat8_fast(int32_t acc, int32_t m, int32_t rnd, int32_t s1)
+/* rq(acc, M, sh) for sh >= 2 with rnd = 2^(sh-2), s1 = sh - 1: SMMLA (high word of acc*M
+ * plus rnd, the same floor as ebq_rq32), ASR. */
+static inline int32_t ebq_rq32_fast(int32_t acc, int32_t m, int32_t rnd, int32_t s1)
 {
     int32_t v;
     __asm("smmla %0, %1, %2, %3" : "=r"(v) : "r"(acc), "r"(m), "r"(rnd));
-    return (int8_t)__ssat(v >> s1, 8);
+    return v >> s1;
+}
+
+/* sat8(rq(acc, M, sh)) for sh >= 2: ebq_rq32_fast, SSAT. */
+static inline int8_t ebq_rq_sat8_fast(int32_t acc, int32_t m, int32_t rnd, int32_t s1)
+{
+    return (int8_t)__ssat(ebq_rq32_fast(acc, m, rnd, s1), 8);
 }
 
 #endif /* EBQ_DSP_H */

@@ -2,7 +2,7 @@
  * dsp/embedding_s8.c - Cortex-M4 twin of ../embedding_s8.c (same bits).
  *
  * Four tokens at a time: their table rows (and the 4 consecutive position rows) are widened to
- * int16 once, then both projections run through ebq_mm4_s8 (4 tokens per weight load).
+ * int16 once, then both projections run through ebq_mm4 (4 tokens per weight load).
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -60,8 +60,8 @@ void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint
     int32_t rt[4 * 16], rp[4 * 16];
     for (uint32_t o0 = 0; o0 < d; o0 += 16) {
         const uint32_t no = d - o0 < 16 ? d - o0 : 16;
-        ebq_mm4_s8(m->tok_proj_w + (size_t)o0 * e_dim, wt, e_dim, no, rt);
-        ebq_mm4_s8(m->pos_proj_w + (size_t)o0 * e_dim, wp, e_dim, no, rp);
+        ebq_mm4(m->tok_proj_w + (size_t)o0 * e_dim, wt, e_dim, no, rt);
+        ebq_mm4(m->pos_proj_w + (size_t)o0 * e_dim, wp, e_dim, no, rp);
         for (uint32_t i = 0; i < no; i++) {
             const uint32_t o = o0 + i;
             const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
@@ -72,9 +72,13 @@ void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint
                         ebq_rq2_sat8(rt[4 * i + r], mt, st, rp[4 * i + r], mp, sp, 1);
                 continue;
             }
-            for (uint32_t r = 0; r < EBQ_MICRO; r++)
-                out[(size_t)r * d + o] = ebq_sat8_32(ebq_rq32(rt[4 * i + r], mt, st) +
-                                                     ebq_rq32(rp[4 * i + r], mp, sp));
+            const int32_t rt2 = (int32_t)1 << (st - 2), rp2 = (int32_t)1 << (sp - 2);
+            const int32_t *at = rt + 4 * i, *ap = rp + 4 * i;
+            int8_t *oo = out + o;
+            for (uint32_t r = 0; r < EBQ_MICRO; r++, oo += d)
+                *oo = (int8_t)__ssat(ebq_rq32_fast(at[r], mt, rt2, st - 1) +
+                                         ebq_rq32_fast(ap[r], mp, rp2, sp - 1),
+                                     8);
         }
     }
 }

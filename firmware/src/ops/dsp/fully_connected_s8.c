@@ -64,26 +64,35 @@ __attribute__((naked)) void ebq_mm4_s8_128(const int8_t *w, const int16_t *wide,
     "smlad  r6, " wreg ", r9, r6\n"                                                          \
     "smuad  r7, lr, r10\n"                                                                   \
     "smlad  r7, " wreg ", r11, r7\n"
-    __asm volatile("push   {r4-r11, lr}\n"
-                   "add    r12, r0, r2, lsl #7\n" /* end of the weights */
-                   "mov    r2, r3\n"
-                   "push   {r12}\n"
-                   "1:\n"
-                   "ldrd   r3, r12, [r0], #8\n"
-                   EBQ_MM4_FIRST("r3")
-                   EBQ_MM4_GROUP("r12")
-                   ".rept 15\n"
-                   "ldrd   r3, r12, [r0], #8\n"
-                   EBQ_MM4_GROUP("r3")
-                   EBQ_MM4_GROUP("r12")
-                   ".endr\n"
-                   "sub    r1, r1, #1024\n" /* back to the first activation pair */
-                   "stm    r2!, {r4-r7}\n"
-                   "ldr    r3, [sp]\n"
-                   "cmp    r0, r3\n"
-                   "bne    1b\n"
-                   "add    sp, sp, #4\n"
-                   "pop    {r4-r11, pc}\n");
+/* An unrolled kernel of 8 * (1 + reps) inputs (log2 of the weight row bytes: lg): per output
+ * the first 8 inputs (SMUADs), `reps` more blocks of 8, then the activations rewind by
+ * `back` bytes and the 4 accumulators leave with one STM. */
+#define EBQ_MM4_FIXED(lg, reps, back)                                                            \
+    "push   {r4-r11, lr}\n"                                                                  \
+    "add    r12, r0, r2, lsl #" lg "\n" /* end of the weights */                             \
+    "mov    r2, r3\n"                                                                        \
+    "push   {r12}\n"                                                                         \
+    "1:\n"                                                                                   \
+    "ldrd   r3, r12, [r0], #8\n" EBQ_MM4_FIRST("r3") EBQ_MM4_GROUP("r12")                    \
+    ".rept " reps "\n"                                                                       \
+    "ldrd   r3, r12, [r0], #8\n" EBQ_MM4_GROUP("r3") EBQ_MM4_GROUP("r12")                    \
+    ".endr\n"                                                                                \
+    "sub    r1, r1, #" back "\n" /* back to the first activation pair */                     \
+    "stm    r2!, {r4-r7}\n"                                                                  \
+    "ldr    r3, [sp]\n"                                                                      \
+    "cmp    r0, r3\n"                                                                        \
+    "bne    1b\n"                                                                            \
+    "add    sp, sp, #4\n"                                                                    \
+    "pop    {r4-r11, pc}\n"
+    __asm volatile(EBQ_MM4_FIXED("7", "15", "1024"));
+}
+
+/* The same, 16 inputs (E of the embedding projections): one LDRD of weights per output. */
+__attribute__((naked)) void ebq_mm4_s8_16(const int8_t *w, const int16_t *wide,
+                                          uint32_t out_dim, int32_t *raw)
+{
+    __asm volatile(EBQ_MM4_FIXED("4", "1", "128"));
+#undef EBQ_MM4_FIXED
 #undef EBQ_MM4_FIRST
 #undef EBQ_MM4_GROUP
 }
