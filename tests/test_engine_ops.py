@@ -61,7 +61,7 @@ def lib(tmp_path_factory) -> C.CDLL:
     lib.ebq_exp_q14.argtypes = [C.c_int32, I16, I16]
     lib.ebq_rmsnorm_s8.argtypes = [u32, u32, I8, I32, I8, I8]
     lib.ebq_fully_connected_s32.argtypes = [u32, u32, u32, I8, I8, C.c_void_p, I16, I32]
-    lib.ebq_fully_connected_s8.argtypes = [u32, u32, u32, I8, I8, I32, p, I16, I8]
+    lib.ebq_fully_connected_s8.argtypes = [u32, u32, u32, I8, I8, I32, p, I16, C.c_size_t, I8]
     lib.ebq_depthwise_conv_causal_s8.argtypes = [u32, u32, u32, u32, I8, I8, I32, p,
                                                  C.c_void_p, I8]
     lib.ebq_attention_rows_s8.argtypes = [u32, u32, u32, I8, I8, U16, p, I16, I16, I32, I16,
@@ -137,7 +137,8 @@ def test_fully_connected(lib, rows: int, in_dim: int, out_dim: int) -> None:
     m, sh = rand_mult(rng, out_dim, 1e-5, 1e-3)
     params, keep = rqp(m, sh)
     out = np.zeros((rows, out_dim), np.int8)
-    lib.ebq_fully_connected_s8(rows, in_dim, out_dim, x, w, b, C.byref(params), wide, out)
+    lib.ebq_fully_connected_s8(rows, in_dim, out_dim, x, w, b, C.byref(params), wide, wide.nbytes,
+                               out)
     assert (out == R.sat8(R.rq(want, m.astype(np.int64), sh.astype(np.int64)))).all()
     del keep
 

@@ -104,7 +104,12 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
         /* y = RMSNorm(x) for every row: y is the keys and values of every query. */
         ebq_rmsnorm_s8(n, d, s.x, w->norm_rq.m, w->norm_rq.sh, s.y);
         /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). */
-        ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq, s.wide, s.x);
+        /* Scratch: everything from s.scratch to the end of s.wide is free here. */
+        ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq,
+                               (int16_t *)(void *)s.scratch,
+                               (size_t)((uint8_t *)(s.wide + EBQ_MICRO * d) -
+                                        (uint8_t *)s.scratch),
+                               s.x);
         /* Blocks of B rows: the optimised kernels reuse every key load and every transposed
          * column of y for all B queries. */
         for (uint32_t t0 = 0; t0 < rows; t0 += blk) {

@@ -103,7 +103,8 @@ static void profile(const ebq_model *m)
     ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);
     t0 = port_cycles();
     prof_line("rmsnorm", t0 - t1, (uint64_t)n * d);
-    ebq_fully_connected_s8(n, d, d, y, w->q_w, w->q_b, &w->q_rq, wide, x);
+    ebq_fully_connected_s8(n, d, d, y, w->q_w, w->q_b, &w->q_rq, (int16_t *)(void *)scratch,
+                           (size_t)((uint8_t *)(wide + EBQ_MICRO * d) - (uint8_t *)scratch), x);
     t1 = port_cycles();
     prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
     uint64_t ta = 0, tc = 0, tp = 0, tm = 0;

@@ -15,6 +15,7 @@
 #ifndef EBQ_OPS_H
 #define EBQ_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ebq_model.h"
@@ -100,10 +101,12 @@ void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t 
 void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
                              const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc);
 
-/* out[r][o] = sat8(rq(b[o] + sum_i x[r][i] w[o][i], M_o, sh_o)): int8 out (rows,O). */
+/* out[r][o] = sat8(rq(b[o] + sum_i x[r][i] w[o][i], M_o, sh_o)): int8 out (rows,O).
+ * `wide` is wide_bytes >= 2 * EBQ_FC_WIDE_ELEMS(in_dim) bytes of scratch; the DSP kernel
+ * widens many rows at once when it is larger (2 * rows * in_dim + 4 * in_dim bytes: all). */
 void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int16_t *wide, int8_t *out);
+                            int16_t *wide, size_t wide_bytes, int8_t *out);
 
 /* Causal depthwise conv at rows t0..t0+rows-1 of y (n,D):
  * out[r][c] = sat8(rq(b_c + sum_k w[c][k] y[t0+r-K+1+k][c])), rows before 0 read as zero;

@@ -20,9 +20,9 @@ void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, c
 
 void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
                             const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int16_t *wide, int8_t *out)
+                            int16_t *wide, size_t wide_bytes, int8_t *out)
 {
-    (void)wide;
+    (void)wide, (void)wide_bytes;
     for (uint32_t r = 0; r < rows; r++, x += in_dim, out += out_dim)
         for (uint32_t o = 0; o < out_dim; o++) {
             const int32_t acc = b[o] + dot_s8(in_dim, x, w + (size_t)o * in_dim);

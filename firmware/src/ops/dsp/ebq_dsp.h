@@ -172,6 +172,10 @@ static inline void ebq_mm4(const int8_t *w, const int16_t *wide, uint32_t in_dim
         ebq_mm4_s8(w, wide, in_dim, out_dim, raw);
 }
 
+/* acc = (x_r . w_o, x_r . w_o+1, x_r+1 . w_o, x_r+1 . w_o+1), 128 inputs, x a row pair and w
+ * an output pair both widened by ebq_widen_rows(2, ...). Assembly in dsp/fully_connected_s8.c. */
+void ebq_mm22_s16_128(const int32_t *x, const int32_t *w, int32_t *acc);
+
 /* The frame of the naked 4-accumulator kernels (ebq_mm4_s8, the attention's weighted sum):
  * arguments (w, x, len_bytes, outputs, raw) in r0-r3 and on the stack (AAPCS). Per output the
  * inner loop runs w from its row start to r2 = row end, with x restarting at the same block;
