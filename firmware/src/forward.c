@@ -121,15 +121,11 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
             /* (b) causal depthwise conv -> SiLU table (fused in the conv's stores). */
             ebq_depthwise_conv_causal_s8(t0, nb, d, m->kernel, s.y, w->conv_w, w->conv_b,
                                          &w->conv_rq, w->silu, s.c);
-            /* (c) per U rows: projection (int32), then x[t] = sat8(rq(attn, a) - rq(h, b)),
-             * which overwrites the block's queries, now used. */
-            for (uint32_t r0 = 0; r0 < nb; r0 += EBQ_MICRO) {
-                const uint32_t nu = (nb - r0 < EBQ_MICRO) ? nb - r0 : EBQ_MICRO;
-                ebq_fully_connected_s32(nu, d, d, s.c + (size_t)r0 * d, w->proj_w, w->proj_b,
-                                        s.wide, s.h);
-                ebq_combine_s8(nu, d, s.attn + (size_t)r0 * d, s.h, &w->out_a, &w->out_b,
-                               xt + (size_t)r0 * d);
-            }
+            /* (c) projection h = W c + b, then x[t] = sat8(rq(attn, a) - rq(h, b)), which
+             * overwrites the block's queries, now used (the attention scratch is free). */
+            ebq_project_combine_s8(nb, d, s.c, w->proj_w, w->proj_b, s.attn, &w->out_a,
+                                   &w->out_b, s.wide, s.h, s.scratch,
+                                   EBQ_ATT_SCRATCH_BYTES((size_t)n), xt);
         }
         stage(hooks, l + 1, 1);
     }

@@ -107,7 +107,7 @@ static void profile(const ebq_model *m)
                            (size_t)((uint8_t *)(wide + EBQ_MICRO * d) - (uint8_t *)scratch), x);
     t1 = port_cycles();
     prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
-    uint64_t ta = 0, tc = 0, tp = 0, tm = 0;
+    uint64_t ta = 0, tc = 0, tp = 0;
     for (uint32_t b = 0; b < n; b += blk) {
         const uint32_t nb = n - b < blk ? n - b : blk;
         uint64_t u0 = port_cycles();
@@ -117,14 +117,9 @@ static void profile(const ebq_model *m)
         ebq_depthwise_conv_causal_s8(b, nb, d, m->kernel, y, w->conv_w, w->conv_b, &w->conv_rq,
                                      w->silu, c); /* SiLU fused */
         uint64_t u2 = port_cycles();
-        for (uint32_t r0 = 0; r0 < nb; r0 += EBQ_MICRO) {
-            const uint32_t nu = nb - r0 < EBQ_MICRO ? nb - r0 : EBQ_MICRO;
-            uint64_t v0 = port_cycles();
-            ebq_fully_connected_s32(nu, d, d, c + r0 * d, w->proj_w, w->proj_b, wide, h);
-            uint64_t v1 = port_cycles();
-            ebq_combine_s8(nu, d, attn + r0 * d, h, &w->out_a, &w->out_b, x + (b + r0) * d);
-            tp += v1 - v0, tm += port_cycles() - v1;
-        }
+        ebq_project_combine_s8(nb, d, c, w->proj_w, w->proj_b, attn, &w->out_a, &w->out_b, wide,
+                               h, scratch, EBQ_ATT_SCRATCH_BYTES(n), x + b * d);
+        tp += port_cycles() - u2;
         ta += u1 - u0, tc += u2 - u1;
     }
     prof_line("attention_rows_s8", ta, 2ull * n * n * d);
@@ -132,8 +127,7 @@ static void profile(const ebq_model *m)
     for (uint32_t t = 0; t < n; t++)
         taps += t + 1 < m->kernel ? t + 1 : m->kernel;
     prof_line("depthwise_conv_causal_s8+silu", tc, taps * d);
-    prof_line("fully_connected_s32(proj)", tp, (uint64_t)n * d * d);
-    prof_line("combine_s8", tm, (uint64_t)n * d);
+    prof_line("project_combine_s8(proj)", tp, (uint64_t)n * d * d);
 }
 #endif
 

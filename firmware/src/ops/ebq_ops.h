@@ -146,4 +146,14 @@ void ebq_silu_s8(uint32_t dim, const int8_t *in, const int8_t *table, int8_t *ou
 void ebq_combine_s8(uint32_t rows, uint32_t dim, const int32_t *attn, const int32_t *h,
                     const ebq_rq_params *a, const ebq_rq_params *b, int8_t *out);
 
+/* The conv branch's projection and the combination of `rows` rows in one call:
+ * out[r] = combine(attn[r], W c[r] + b) as ebq_fully_connected_s32 then ebq_combine_s8 per
+ * EBQ_MICRO rows with the scratch `wide` (EBQ_FC_WIDE_ELEMS(dim) int16) and `h` (EBQ_MICRO * dim
+ * int32). `work` (work_bytes, 8-aligned, may be 0) lets the DSP kernel widen many rows at once
+ * and skip h. */
+void ebq_project_combine_s8(uint32_t rows, uint32_t dim, const int8_t *c, const int8_t *w,
+                            const int32_t *b, const int32_t *attn, const ebq_rq_params *a,
+                            const ebq_rq_params *bq, int16_t *wide, int32_t *h, void *work,
+                            size_t work_bytes, int8_t *out);
+
 #endif /* EBQ_OPS_H */

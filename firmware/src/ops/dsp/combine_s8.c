@@ -52,6 +52,59 @@ void ebq_combine_s8(uint32_t rows, uint32_t dim, const int32_t *attn, const int3
     for (uint32_t i = 0; i < rows * dim; i++)
         out[i] = ebq_rq2_sat8(attn[i], ma, sha, h[i], b->m[i % dim], b->sh[i % dim], -1);
 }
+
+/* One tile of ebq_mm22_rows: the 4 projections + bias, combined with attn. */
+typedef struct {
+    const int32_t *attn;
+    int8_t *out;
+    int32_t ma, rnda, s1a;
+} pc_ctx;
+
+static inline __attribute__((always_inline)) void pc_tile(const int32_t a[4],
+                                                          const ebq_pair_rq *p, uint32_t r,
+                                                          uint32_t o, const void *ctx)
+{
+    const pc_ctx *c = ctx;
+    const size_t i = (size_t)r * 128 + o;
+    const int32_t *at = c->attn + i;
+    int8_t *oo = c->out + i;
+    const int32_t ma = c->ma, rnda = c->rnda, s1a = c->s1a;
+#define EBQ_PC(off, k, q)                                                                        \
+    oo[off] = (int8_t)__ssat(rq32_fast(at[off], ma, rnda, s1a) -                                  \
+                                 rq32_fast(a[k] + p->b[q], p->m[q], p->rnd[q], p->s1[q]),        \
+                             8)
+    EBQ_PC(0, 0, 0);
+    EBQ_PC(1, 1, 1);
+    EBQ_PC(128, 2, 0);
+    EBQ_PC(129, 3, 1);
+#undef EBQ_PC
+}
+
+void ebq_project_combine_s8(uint32_t rows, uint32_t dim, const int8_t *c, const int8_t *w,
+                            const int32_t *b, const int32_t *attn, const ebq_rq_params *a,
+                            const ebq_rq_params *bq, int16_t *wide, int32_t *h, void *work,
+                            size_t work_bytes, int8_t *out)
+{
+    /* D = 128, every shift >= 2 and room for the output pair and 8 row pairs: the 2x2 kernel
+     * on the even rows, straight into the combination (no int32 h). */
+    const size_t pair = 4 * (size_t)dim;
+    int fast = dim == 128 && rows >= 8 && a->sh[0] >= 2 && work_bytes >= 5 * pair;
+    for (uint32_t o = 0; fast && o < dim; o++)
+        fast = bq->sh[o] >= 2;
+    if (fast) {
+        const uint32_t even = rows & ~1u;
+        const uint32_t chunk = (uint32_t)((work_bytes - pair) / pair) * 2;
+        const pc_ctx ctx = {attn, out, a->m[0], (int32_t)1 << (a->sh[0] - 2), a->sh[0] - 1};
+        ebq_mm22_rows(even, chunk, dim, c, w, b, bq->m, bq->sh, work, pc_tile, &ctx);
+        c += (size_t)even * dim, attn += (size_t)even * dim, out += (size_t)even * dim;
+        rows -= even;
+    }
+    for (uint32_t r0 = 0; r0 < rows; r0 += EBQ_MICRO) {
+        const uint32_t nu = (rows - r0 < EBQ_MICRO) ? rows - r0 : EBQ_MICRO;
+        ebq_fully_connected_s32(nu, dim, dim, c + (size_t)r0 * dim, w, b, wide, h);
+        ebq_combine_s8(nu, dim, attn + (size_t)r0 * dim, h, a, bq, out + (size_t)r0 * dim);
+    }
+}
 #else
 #include "../combine_s8.c"
 #endif

@@ -176,6 +176,81 @@ static inline void ebq_mm4(const int8_t *w, const int16_t *wide, uint32_t in_dim
  * an output pair both widened by ebq_widen_rows(2, ...). Assembly in dsp/fully_connected_s8.c. */
 void ebq_mm22_s16_128(const int32_t *x, const int32_t *w, int32_t *acc);
 
+/* ebq_widen_rows(2, len, ...) for the rows x0 and x1 (word aligned, len % 8 == 0): per 8
+ * inputs 2 LDRD, 8 SXTB16, 4 STRD. */
+static inline void ebq_widen2(uint32_t len, const int8_t *x0, const int8_t *x1, int32_t *out)
+{
+    const int8_t *end = x0 + len;
+    uint32_t a0, a1, b0, b1, t0, t1;
+    __asm volatile("1:\n"
+                   "ldrd   %[a0], %[a1], [%[x0]], #8\n"
+                   "ldrd   %[b0], %[b1], [%[x1]], #8\n"
+                   "sxtb16 %[t0], %[a0]\n"
+                   "sxtb16 %[a0], %[a0], ror #8\n"
+                   "sxtb16 %[t1], %[b0]\n"
+                   "sxtb16 %[b0], %[b0], ror #8\n"
+                   "strd   %[t0], %[a0], [%[o]]\n"
+                   "strd   %[t1], %[b0], [%[o], #8]\n"
+                   "sxtb16 %[t0], %[a1]\n"
+                   "sxtb16 %[a1], %[a1], ror #8\n"
+                   "sxtb16 %[t1], %[b1]\n"
+                   "sxtb16 %[b1], %[b1], ror #8\n"
+                   "strd   %[t0], %[a1], [%[o], #16]\n"
+                   "strd   %[t1], %[b1], [%[o], #24]\n"
+                   "adds   %[o], %[o], #32\n"
+                   "cmp    %[x0], %[end]\n"
+                   "bne    1b\n"
+                   : [x0] "+&r"(x0), [x1] "+&r"(x1), [o] "+&r"(out), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                     [b0] "=&r"(b0), [b1] "=&r"(b1), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                   : [end] "r"(end)
+                   : "cc", "memory");
+}
+
+/* Bias, M, rounding constant and shift - 1 of an output pair (sh >= 2). */
+typedef struct {
+    int32_t b[2], m[2], rnd[2], s1[2];
+} ebq_pair_rq;
+
+static inline void ebq_pair_rq_load(ebq_pair_rq *p, uint32_t o, const int32_t *b,
+                                    const int32_t *m, const int8_t *sh)
+{
+    for (uint32_t k = 0; k < 2; k++) {
+        p->b[k] = b[o + k], p->m[k] = m[o + k], p->s1[k] = sh[o + k] - 1;
+        p->rnd[k] = (int32_t)1 << (p->s1[k] - 1);
+    }
+}
+
+/* out_dim x 128 weights w over `rows` (even) rows of x (row stride 128) by ebq_mm22_s16_128:
+ * rows widened in chunks of `chunk` (even) row pairs' worth, each output pair widened once per
+ * chunk; `tile` gets the 4 sums of row pair r and output pair o with that pair's parameters.
+ * wide: 4 * 128 + 2 * 128 * chunk bytes. Inlined with `tile` so the call disappears. */
+static inline __attribute__((always_inline)) void ebq_mm22_rows(
+    uint32_t rows, uint32_t chunk, uint32_t out_dim, const int8_t *x, const int8_t *w,
+    const int32_t *b, const int32_t *m, const int8_t *sh, int16_t *wide,
+    void (*tile)(const int32_t a[4], const ebq_pair_rq *p, uint32_t r, uint32_t o,
+                 const void *ctx),
+    const void *ctx)
+{
+    const uint32_t d = 128;
+    int32_t *ww = (int32_t *)(void *)wide, *xw = ww + d; /* output pair, then the row pairs */
+    for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
+        const uint32_t nr = rows - r0 < chunk ? rows - r0 : chunk;
+        for (uint32_t r = 0; r < nr; r += 2)
+            ebq_widen2(d, x + (size_t)(r0 + r) * d, x + (size_t)(r0 + r + 1) * d, xw + r / 2 * d);
+        for (uint32_t o = 0; o < out_dim; o += 2) {
+            ebq_widen2(d, w + (size_t)o * d, w + (size_t)(o + 1) * d, ww);
+            ebq_pair_rq p;
+            ebq_pair_rq_load(&p, o, b, m, sh);
+            const int32_t *xp = xw;
+            for (uint32_t r = r0; r < r0 + nr; r += 2, xp += d) {
+                int32_t a[4];
+                ebq_mm22_s16_128(xp, ww, a);
+                tile(a, &p, r, o, ctx);
+            }
+        }
+    }
+}
+
 /* The frame of the naked 4-accumulator kernels (ebq_mm4_s8, the attention's weighted sum):
  * arguments (w, x, len_bytes, outputs, raw) in r0-r3 and on the stack (AAPCS). Per output the
  * inner loop runs w from its row start to r2 = row end, with x restarting at the same block;

@@ -228,36 +228,23 @@ void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, c
     }
 }
 
-/* in_dim = 128, out_dim even, every sh >= 2, rows even: the rows are widened once per chunk of
- * `chunk` rows, each output pair once per chunk, then ebq_mm22_s16_128 per (row pair, output
- * pair), 0.63 instructions per MAC before the requantization. */
-static void fc_s8_widened(uint32_t rows, uint32_t chunk, uint32_t out_dim, const int8_t *x,
-                          const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                          int16_t *wide, int8_t *out)
+/* in_dim = 128, out_dim even, every sh >= 2, rows even (ebq_mm22_rows): 0.63 instructions per
+ * MAC before the requantization. */
+typedef struct {
+    int8_t *out;
+    uint32_t out_dim;
+} fc_ctx;
+
+static inline __attribute__((always_inline)) void fc_tile(const int32_t a[4],
+                                                           const ebq_pair_rq *p, uint32_t r,
+                                                           uint32_t o, const void *ctx)
 {
-    const uint32_t d = 128;
-    int32_t *ww = (int32_t *)(void *)wide, *xw = ww + d; /* output pair, then the row pairs */
-    for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
-        const uint32_t nr = rows - r0 < chunk ? rows - r0 : chunk;
-        for (uint32_t r = 0; r < nr; r += 2)
-            ebq_widen_rows(2, d, x + (size_t)(r0 + r) * d, (int16_t *)(void *)(xw + r / 2 * d));
-        for (uint32_t o = 0; o < out_dim; o += 2) {
-            ebq_widen_rows(2, d, w + (size_t)o * d, (int16_t *)(void *)ww);
-            const int32_t b0 = b[o], b1 = b[o + 1], m0 = rq->m[o], m1 = rq->m[o + 1];
-            const int32_t s0 = rq->sh[o] - 1, s1 = rq->sh[o + 1] - 1;
-            const int32_t rnd0 = (int32_t)1 << (s0 - 1), rnd1 = (int32_t)1 << (s1 - 1);
-            int8_t *oo = out + (size_t)r0 * out_dim + o;
-            const int32_t *xp = xw;
-            for (uint32_t r = 0; r < nr; r += 2, xp += d, oo += 2 * out_dim) {
-                int32_t a[4];
-                ebq_mm22_s16_128(xp, ww, a);
-                oo[0] = ebq_rq_sat8_fast(a[0] + b0, m0, rnd0, s0);
-                oo[1] = ebq_rq_sat8_fast(a[1] + b1, m1, rnd1, s1);
-                oo[out_dim] = ebq_rq_sat8_fast(a[2] + b0, m0, rnd0, s0);
-                oo[out_dim + 1] = ebq_rq_sat8_fast(a[3] + b1, m1, rnd1, s1);
-            }
-        }
-    }
+    const fc_ctx *c = ctx;
+    int8_t *oo = c->out + (size_t)r * c->out_dim + o;
+    oo[0] = ebq_rq_sat8_fast(a[0] + p->b[0], p->m[0], p->rnd[0], p->s1[0]);
+    oo[1] = ebq_rq_sat8_fast(a[1] + p->b[1], p->m[1], p->rnd[1], p->s1[1]);
+    oo[c->out_dim] = ebq_rq_sat8_fast(a[2] + p->b[0], p->m[0], p->rnd[0], p->s1[0]);
+    oo[c->out_dim + 1] = ebq_rq_sat8_fast(a[3] + p->b[1], p->m[1], p->rnd[1], p->s1[1]);
 }
 
 void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
@@ -272,7 +259,8 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
     if (fast) {
         const uint32_t even = rows & ~1u;
         const uint32_t chunk = (uint32_t)((wide_bytes - pair) / pair) * 2;
-        fc_s8_widened(even, chunk, out_dim, x, w, b, rq, wide, out);
+        const fc_ctx ctx = {out, out_dim};
+        ebq_mm22_rows(even, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &ctx);
         x += (size_t)even * in_dim, out += (size_t)even * out_dim, rows -= even;
     }
     for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
