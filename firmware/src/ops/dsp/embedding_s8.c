@@ -58,14 +58,16 @@ void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint
     }
     /* E % 16 == 0: both projections by the micro-kernel, 16 outputs per call. */
     int32_t rt[4 * 16], rp[4 * 16];
+    /* Locals: the int8 stores may alias anything, so fields of *m would be reloaded. */
+    const int32_t *tm = m->tok_proj_rq.m, *pm = m->pos_proj_rq.m;
+    const int8_t *tsh = m->tok_proj_rq.sh, *psh = m->pos_proj_rq.sh;
     for (uint32_t o0 = 0; o0 < d; o0 += 16) {
         const uint32_t no = d - o0 < 16 ? d - o0 : 16;
         ebq_mm4(m->tok_proj_w + (size_t)o0 * e_dim, wt, e_dim, no, rt);
         ebq_mm4(m->pos_proj_w + (size_t)o0 * e_dim, wp, e_dim, no, rp);
         for (uint32_t i = 0; i < no; i++) {
             const uint32_t o = o0 + i;
-            const int32_t mt = m->tok_proj_rq.m[o], st = m->tok_proj_rq.sh[o];
-            const int32_t mp = m->pos_proj_rq.m[o], sp = m->pos_proj_rq.sh[o];
+            const int32_t mt = tm[o], st = tsh[o], mp = pm[o], sp = psh[o];
             if (st < 2 || sp < 2) {
                 for (uint32_t r = 0; r < EBQ_MICRO; r++)
                     out[(size_t)r * d + o] =
@@ -73,12 +75,18 @@ void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint
                 continue;
             }
             const int32_t rt2 = (int32_t)1 << (st - 2), rp2 = (int32_t)1 << (sp - 2);
+            const int32_t st1 = st - 1, sp1 = sp - 1;
             const int32_t *at = rt + 4 * i, *ap = rp + 4 * i;
             int8_t *oo = out + o;
-            for (uint32_t r = 0; r < EBQ_MICRO; r++, oo += d)
-                *oo = (int8_t)__ssat(ebq_rq32_fast(at[r], mt, rt2, st - 1) +
-                                         ebq_rq32_fast(ap[r], mp, rp2, sp - 1),
-                                     8);
+#define EBQ_EMB(k)                                                                               \
+    oo[(k) * d] = (int8_t)__ssat(ebq_rq32_fast(at[k], mt, rt2, st1) +                            \
+                                     ebq_rq32_fast(ap[k], mp, rp2, sp1),                         \
+                                 8)
+            EBQ_EMB(0);
+            EBQ_EMB(1);
+            EBQ_EMB(2);
+            EBQ_EMB(3);
+#undef EBQ_EMB
         }
     }
 }
