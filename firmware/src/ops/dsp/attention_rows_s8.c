@@ -88,8 +88,8 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
                 "smlad  %[a3], %[ya], %[ev], %[a3]\n"
                 "cmp    %[ep], %[end]\n"
                 "bne    1b\n"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [yp] "+r"(yp),
-                  [ep] "+r"(ep), [ya] "=&r"(ya), [yb] "=&r"(yb), [t0] "=&r"(t0), [ev] "=&r"(ev)
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [yp] "+&r"(yp),
+                  [ep] "+&r"(ep), [ya] "=&r"(ya), [yb] "=&r"(yb), [t0] "=&r"(t0), [ev] "=&r"(ev)
                 : [end] "r"(end)
                 : "cc", "memory");
         } else {

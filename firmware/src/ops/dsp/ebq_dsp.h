@@ -124,7 +124,8 @@ static inline void ebq_dot4_s8(uint32_t len, const int8_t *w, const int16_t *wid
         "smlad  %[a3], %[w1], %[x1], %[a3]\n"
         "cmp    %[w], %[end]\n"
         "bne    1b\n"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [p] "+r"(p),
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+&r"(w),
+          [p] "+&r"(p),
           [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
         : [end] "r"(end)
         : "cc", "memory");
