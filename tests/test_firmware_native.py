@@ -226,13 +226,16 @@ def test_rejected_model_still_says_hello(tmp_path: Path, blob: Path) -> None:
 
 
 def test_small_arena_warns_and_refuses_long_inputs(tmp_path: Path, blob: Path) -> None:
-    """ARENA too small for maxlen: the banner warns; short inputs work, long ones NO_MEMORY."""
-    elf = make_firmware("native", tmp_path, blob, flavour="asan", extra=["ARENA=12288"])
+    """ARENA too small for maxlen: the banner warns; short inputs work, long ones NO_MEMORY.
+
+    32 KiB: above what 2 tokens need (about 25 KB: the engine's per-block buffers are sized for
+    32 rows whenever n <= 128) and far below what maxlen needs (tens of KB more)."""
+    elf = make_firmware("native", tmp_path, blob, flavour="asan", extra=["ARENA=32768"])
     device, link = start_native(elf)
     try:
         hello = device.wait_hello(60)
-        assert hello.arena == 12288
-        assert any(line.startswith("WARN arena 12288 bytes < ") for line in device.lines)
+        assert hello.arena == 32768
+        assert any(line.startswith("WARN arena 32768 bytes < ") for line in device.lines)
         assert device.classify_ids([2, 7]).tokens == 2
         with pytest.raises(DeviceError) as err:
             device.classify_ids([2] + [7] * (hello.maxlen - 1))
