@@ -128,18 +128,15 @@ def test_run_under_faults_loses_nothing(tmp_path: Path) -> None:
 
 
 @needs_native
-def test_killed_target_is_restarted_and_the_run_equals_a_clean_one(tmp_path: Path) -> None:
+def test_killed_target_is_restarted_and_the_run_equals_a_clean_one(
+        tmp_path: Path, recording_factory) -> None:
     """kill -9 the firmware twice mid-run: the runner notices (link closed), restarts it, asks
     the sentence in flight again; predictions and logits equal an undisturbed run's."""
     clean = tmp_path / "clean"
     run(config(clean, limit=16))
     out = tmp_path / "killed"
-    started: list[NativeTarget] = []
-
-    def factory(board, run_dir, elf, name):
-        t = NativeTarget(board, run_dir, elf=elf, name=name)
-        started.append(t)
-        return t
+    factory = recording_factory(NativeTarget)
+    started = factory.started
 
     def kill_some(rec: dict) -> None:
         if rec["index"] in (4, 9):
@@ -157,18 +154,14 @@ def test_killed_target_is_restarted_and_the_run_equals_a_clean_one(tmp_path: Pat
 
 
 @needs_qemu
-def test_killed_qemu_is_restarted_within_bounded_time(tmp_path: Path) -> None:
+def test_killed_qemu_is_restarted_within_bounded_time(tmp_path: Path, recording_factory) -> None:
     """kill -9 the whole QEMU process group mid-run: the socket closes, the runner notices at
     once, boots a fresh QEMU and finishes with every answer bit-exact."""
     from hil.targets import QemuTarget
 
     out = tmp_path / "run"
-    started: list[QemuTarget] = []
-
-    def factory(board, run_dir, elf, name):
-        t = QemuTarget(board, run_dir, elf=elf, name=name)
-        started.append(t)
-        return t
+    factory = recording_factory(QemuTarget)
+    started = factory.started
 
     def kill_once(rec: dict) -> None:
         if rec["index"] == 3:
@@ -185,14 +178,10 @@ def test_killed_qemu_is_restarted_within_bounded_time(tmp_path: Path) -> None:
 
 
 @needs_native
-def test_restarts_exhausted_stop_with_a_clear_message(tmp_path: Path) -> None:
+def test_restarts_exhausted_stop_with_a_clear_message(tmp_path: Path, recording_factory) -> None:
     out = tmp_path / "run"
-    started: list[NativeTarget] = []
-
-    def factory(board, run_dir, elf, name):
-        t = NativeTarget(board, run_dir, elf=elf, name=name)
-        started.append(t)
-        return t
+    factory = recording_factory(NativeTarget)
+    started = factory.started
 
     def kill_always(rec: dict) -> None:
         os.kill(started[-1].proc.pid, signal.SIGKILL)

@@ -124,15 +124,12 @@ def test_shard_selects_one_block(model_blob: Path, tmp_path: Path) -> None:
 
 
 @needs_native
-def test_resume_after_interrupted_run(model_blob: Path, tmp_path: Path) -> None:
+def test_resume_after_interrupted_run(model_blob: Path, tmp_path: Path,
+                                      recording_factory) -> None:
     """Interrupt a real run after 7 answers (the target dies), then --resume finishes it."""
     out = tmp_path / "run"
-    started: list[NativeTarget] = []
-
-    def factory(board, run_dir, elf, name):  # the real native target, remembered
-        t = NativeTarget(board, run_dir, elf=elf, name=name)
-        started.append(t)
-        return t
+    factory = recording_factory(NativeTarget)
+    started = factory.started
 
     def kill_after_7(rec: dict) -> None:
         if len(read_results(out / "results.jsonl")) == 7:
@@ -153,15 +150,12 @@ def test_resume_after_interrupted_run(model_blob: Path, tmp_path: Path) -> None:
 
 
 @needs_qemu
-def test_emulator_killed_mid_run_keeps_results(model_blob: Path, tmp_path: Path) -> None:
+def test_emulator_killed_mid_run_keeps_results(model_blob: Path, tmp_path: Path,
+                                                recording_factory) -> None:
     """SIGKILL the real QEMU after 5 answers: exit 3, the 5 results on disk, a clear error."""
     out = tmp_path / "run"
-    started: list[QemuTarget] = []
-
-    def factory(board, run_dir, elf, name):
-        t = QemuTarget(board, run_dir, elf=elf, name=name)
-        started.append(t)
-        return t
+    factory = recording_factory(QemuTarget)
+    started = factory.started
 
     def kill_qemu(rec: dict) -> None:
         if len(read_results(out / "results.jsonl")) == 5:
