@@ -213,6 +213,19 @@ def pad_batch(seqs: list[list[int]]) -> np.ndarray:
     return out
 
 
+def predict_fp32(model: Any, seqs: list[list[int]], batch: int = 64) -> np.ndarray:
+    """fp32 argmax per sequence, batched by length (right-padding is exact: pads are masked)."""
+    import torch
+
+    fp = np.zeros(len(seqs), dtype=np.int64)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    with torch.no_grad():
+        for k in range(0, len(order), batch):
+            idx = order[k:k + batch]
+            fp[idx] = model(torch.from_numpy(pad_batch([seqs[i] for i in idx]))).argmax(-1).numpy()
+    return fp
+
+
 def trace_fp32(model: Any, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
     """The fp32 forward (mirroring hil/model/embbert.py step by step) recording every tensor that
     gets a static int8 scale, over real tokens only (row 0 only where the engine needs row 0)."""
@@ -316,18 +329,12 @@ def choose_method(model: Any, ckpt: dict[str, Any], model_dir: Path,
     is most accurate on dev; ties go to the higher agreement with fp32, then to the earlier
     candidate. Why measure instead of fixing one: which clip is best depends on the model
     (max-abs lost nothing on sms_spam where MSE lost 0.1 point; MSE wins elsewhere)."""
-    import torch
 
     from hil.quant import reference
 
     seqs, labels, where = selection_split(ckpt, model_dir, model.cfg.max_len, limit)
     y = np.asarray(labels)
-    fp = np.zeros(len(seqs), dtype=np.int64)
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    with torch.no_grad():
-        for k in range(0, len(order), 64):
-            idx = order[k:k + 64]
-            fp[idx] = model(torch.from_numpy(pad_batch([seqs[i] for i in idx]))).argmax(-1).numpy()
+    fp = predict_fp32(model, seqs)
     scored: dict[str, dict[str, float]] = {}
     best: tuple[float, float, int] | None = None
     chosen, chosen_act = candidates[0], {}
@@ -499,8 +506,6 @@ def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split:
     Both see the same ids (shipped tokenizer, truncated to max_len). Returns counts, both
     accuracies in percent, the drop in points and the prediction agreement.
     """
-    import torch
-
     from hil.quant import reference
 
     model_dir = Path(model_dir)
@@ -514,13 +519,7 @@ def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split:
     texts, labels = read_texts(path, limit)
     tok = tokenizer_for(model_dir if model_dir.is_dir() else model_dir.parent)
     seqs = [tok.encode(t, max_len=model.cfg.max_len) for t in texts]
-    fp = np.zeros(len(seqs), dtype=np.int64)
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    with torch.no_grad():
-        for k in range(0, len(order), 64):
-            idx = order[k:k + 64]
-            ids = torch.from_numpy(pad_batch([seqs[i] for i in idx]))
-            fp[idx] = model(ids).argmax(-1).numpy()
+    fp = predict_fp32(model, seqs)
     q8 = reference.predict(qm, seqs)
     y = np.asarray(labels)
     acc_fp, acc_q = float((fp == y).mean() * 100), float((q8 == y).mean() * 100)
