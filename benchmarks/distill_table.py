@@ -95,13 +95,16 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
         "# Distillation from an offline teacher, per dataset (benchmarks/distill_table.py)", "",
         "Test accuracy (fraction) on each dataset's test split unless a count says otherwise; "
         "wall times in minutes on 2 CPU cores (one torch thread per job, at most two jobs at "
-        "once), no GPU. Teacher = frozen all-MiniLM-L6-v2 + logistic head; its minutes are the "
-        "embedding + head time inside the distilled run (0 when the embeddings were already "
-        "cached). Distilled = (b) representation distillation, then fine-tuning on hard + soft "
-        "labels. int8 = hil.quant integer reference (bit-exact with the firmware).", "",
-        "| dataset | teacher test | teacher min | scratch test | scratch min | distilled dev | "
-        "distilled test fp32 | distilled test int8 | (b) min | fine-tune min |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        "once), no GPU. Teacher: `minilm` = frozen all-MiniLM-L6-v2 + logistic head; `ngram` = "
+        "TF-IDF n-grams + logistic regression on the span the student sees (out-of-fold on "
+        "train); `minilm,ngram` = both, log-probabilities mixed with the MiniLM weight w chosen "
+        "on dev. Teacher minutes are the embedding + fitting time inside the distilled run (0 "
+        "when cached). Distilled = (b) representation distillation when the run has (b) min, "
+        "then fine-tuning on hard + soft labels. int8 = hil.quant integer reference (bit-exact "
+        "with the firmware).", "",
+        "| dataset | teacher | teacher test | teacher min | scratch test | scratch min | "
+        "distilled dev | distilled test fp32 | distilled test int8 | (b) min | fine-tune min |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     notes: list[str] = []
     for name in [n for n in ORDER if n in rows] + sorted(set(rows) - set(ORDER)):
         r = rows[name]
@@ -114,8 +117,10 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
         t_s = f"{t_acc:.4f}" if t_acc is not None else "-"
         if t.get("test_n") and s.get("test_n") and t["test_n"] != s.get("test_n"):
             t_s += f" (n={t['test_n']})"
+        spec = t.get("teacher", "minilm") + (f" (w={t['mix_weight']:g})"
+                                             if t.get("mix_weight") is not None else "")
         lines.append(
-            f"| {name} | {t_s} | {fmt((d.get('teacher_s') or 0) / 60, 1) if d else '-'} | "
+            f"| {name} | {spec} | {t_s} | {fmt((d.get('teacher_s') or 0) / 60, 1) if d else '-'} | "
             f"{fmt(s.get('test_acc'))} | {fmt(s.get('train_min'), 1)} | "
             f"{fmt(d.get('dev_acc'))} | {fmt(d.get('test_acc'))} | {int8_s} | "
             f"{fmt(d.get('rep_min'), 1) if d else '-'} | {fmt(d.get('train_min'), 1)} |")

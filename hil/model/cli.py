@@ -55,6 +55,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--token-drop", type=float, default=0.0,
                    help="augmentation: drop each training token with this probability")
+    t.add_argument("--ema", type=float, default=0.0,
+                   help="judge and ship an exponential moving average of the weights with this "
+                        "decay (e.g. 0.998); 0 = the raw weights")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--budget-min", type=float, default=None,
                    help="wall-time budget in minutes (default: 60 pretraining, none fine-tuning)")

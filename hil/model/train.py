@@ -58,6 +58,7 @@ class TrainArgs:
     label_smoothing: float = 0.0
     token_drop: float = 0.0  # augmentation: drop each training token (not [CLS]) with this prob
     grad_clip: float = 1.0
+    ema: float = 0.0  # exponential moving average of the weights (decay); 0 = off
     seed: int = 0
     budget_min: float = 0.0  # wall-time budget in minutes, 0 = none
     patience: int = 4  # dev evaluations without improvement before stopping; 0 = never
@@ -311,6 +312,21 @@ def load_model(path: str | Path) -> tuple[EmbBERT, dict[str, Any]]:
 
 
 # ---- fine-tuning --------------------------------------------------------------------------------
+def weight_average(model: EmbBERT, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of the weights (Polyak averaging), torch's AveragedModel.
+
+    Why: measured on nlu_scenario, dev accuracy of one run moves by ~0.5 points between
+    consecutive epochs, and a 933-sentence dev set then picks a lucky epoch rather than a good
+    model; the average is smoother and usually a little better. The decay ramps up as
+    min(decay, (1 + n) / (10 + n)) so that the first steps are not frozen into the average.
+    """
+    def ema_avg(avg: torch.Tensor, cur: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return avg * d + cur * (1.0 - d)
+
+    return torch.optim.swa_utils.AveragedModel(model, avg_fn=ema_avg, use_buffers=True)
+
+
 def finetune(args: TrainArgs, log: Callable[[str], None] = print,
              loss_fn: Callable[..., torch.Tensor] | None = None) -> dict[str, Any]:
     """Fine-tune (or train from scratch) a classifier; returns the final metrics dict.
@@ -333,6 +349,7 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
         n = len(load_encoder_weights(model, args.init))
         log(f"initialised {n} encoder tensors from {args.init}")
     opt = make_optimizer(model, args.lr, args.weight_decay)
+    ema = weight_average(model, args.ema) if args.ema else None
     steps_per_epoch = math.ceil(len(train_ids) / args.batch_size)
     total = max(1, int(args.epochs * steps_per_epoch))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, args.warmup,
@@ -346,6 +363,8 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
         state = ck["state"]
         torch.set_rng_state(ck["torch_rng"])
         if state["stopped"].startswith("budget"):
@@ -358,7 +377,11 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
     def checkpoint() -> None:
         _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "state": state, "args": asdict(args),
-                      "torch_rng": torch.get_rng_state()}, ckpt_path)
+                      "torch_rng": torch.get_rng_state(),
+                      "ema": ema.state_dict() if ema is not None else None}, ckpt_path)
+
+    # What is judged on dev and shipped: the averaged weights when --ema is on.
+    judged = ema.module if ema is not None else model
 
     def extra() -> dict[str, Any]:
         return {"train_args": asdict(args), "dev_source": ds.dev_source,
@@ -387,6 +410,8 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
             nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update_parameters(model)
         state["step"] += 1
         k = len(b)
         run_loss += loss.item() * k
@@ -396,7 +421,7 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
         bar.update(state["step"], f"loss {run_loss / seen:.4f} acc {run_acc / seen:.3f} "
                                   f"best dev {max(state['best'], 0):.4f}")
         if state["step"] % eval_every == 0 or state["step"] == total:
-            m = evaluate(model, dev_ids, ds.dev.labels)
+            m = evaluate(judged, dev_ids, ds.dev.labels)
             row = {"step": state["step"], "epoch": state["step"] / steps_per_epoch,
                    "elapsed_s": round(state["elapsed"], 1),
                    "train_loss": run_loss / seen, "train_acc": run_acc / seen,
@@ -412,7 +437,7 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
             if better:
                 state.update(best=m.accuracy, best_step=state["step"], bad_evals=0,
                              best_dev=m.to_dict())
-                save_model(out / "model.pt", model, ds.labels, ds.name, extra())
+                save_model(out / "model.pt", judged, ds.labels, ds.name, extra())
             else:
                 state["bad_evals"] += 1
                 if args.patience and state["bad_evals"] >= args.patience:
@@ -427,10 +452,10 @@ def finetune(args: TrainArgs, log: Callable[[str], None] = print,
     bar.close()
     if not (out / "model.pt").exists() or state["step"] % eval_every:
         # The budget cut the run between evaluations: judge the last weights too.
-        m = evaluate(model, dev_ids, ds.dev.labels)
+        m = evaluate(judged, dev_ids, ds.dev.labels)
         if m.accuracy > state["best"]:
             state.update(best=m.accuracy, best_step=state["step"], best_dev=m.to_dict())
-            save_model(out / "model.pt", model, ds.labels, ds.name, extra())
+            save_model(out / "model.pt", judged, ds.labels, ds.name, extra())
     checkpoint()
     log(state["stopped"] or "finished the planned steps")
     best, meta = load_model(out / "model.pt")
