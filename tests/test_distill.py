@@ -182,6 +182,26 @@ def test_rep_pretrain_by_steps_stops_there_and_a_resume_does_not_rerun(tmp_path:
 
 
 @needs_data
+def test_rep_pretrain_resumed_equals_uninterrupted(tmp_path: Path) -> None:
+    data = _slice(tmp_path, n_train=64)
+    texts = D.load_dataset(data).train.texts
+    emb = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
+
+    def rep(out: Path, budget: float, resume: bool) -> dict:
+        args = _tiny(out, data, max_len=16, resume=resume, dropout=0.3)
+        return distill.rep_pretrain(args, texts, emb, out, budget_min=budget, lr=5e-3,
+                                    log=lambda s: None, steps=7)
+
+    rep(tmp_path / "a", 0, False)
+    assert rep(tmp_path / "b", 1e-6, False)["steps"] < 7  # cut by the cap after a step or so
+    assert rep(tmp_path / "b", 0, True)["steps"] == 7
+    a = torch.load(tmp_path / "a" / "pretrained.pt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "b" / "pretrained.pt", weights_only=False)["state_dict"]
+    for k, v in a.items():  # dropout draws included: the generator state is checkpointed
+        assert torch.equal(v, b[k]), k
+
+
+@needs_data
 def test_dataset_transfer_uses_train_texts_only_and_never_the_targets(tmp_path: Path) -> None:
     data = _slice(tmp_path)
     ds = D.load_dataset(data)

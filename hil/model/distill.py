@@ -411,6 +411,8 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
         proj.load_state_dict(ck["proj"])
         opt.load_state_dict(ck["optimizer"])
         state = ck["state"]
+        if "torch_rng" in ck:  # dropout's generator: a resumed run repeats the uninterrupted one
+            torch.set_rng_state(ck["torch_rng"])
         log(f"rep-distill resumed at step {state['step']}")
     steps_per_epoch = math.ceil((len(ids) - held) / args.batch_size)
 
@@ -439,7 +441,8 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
 
     def save() -> None:
         _atomic_save({"model": model.state_dict(), "proj": proj.state_dict(),
-                      "optimizer": opt.state_dict(), "state": state}, ckpt)
+                      "optimizer": opt.state_dict(), "state": state,
+                      "torch_rng": torch.get_rng_state()}, ckpt)
         _atomic_save({"config": cfg.to_dict(), "state_dict": model.state_dict(),
                       "history": state["history"], "args": asdict(args),
                       "kind": "teacher representation distillation"}, out / "pretrained.pt")
