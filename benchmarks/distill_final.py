@@ -18,12 +18,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distill_table import RESULTS, write_results  # noqa: E402
 
 
-def row(run: Path, calib: int) -> dict[str, Any]:
+def row(run: Path, calib: int, limit: int | None = None) -> dict[str, Any]:
     """One run: what it recorded (distill_table.run_info) + an int8 check (cached in
     run/int8.json)."""
     from distill_table import int8_check, run_info
 
-    return run_info(run) | {"int8": int8_check(run, calib, None)}
+    return run_info(run) | {"int8": int8_check(run, calib, limit)}
+
+
+def int8(r: dict[str, Any]) -> str:
+    q = r["int8"]
+    return f"{q['acc_int8'] / 100:.4f}" + (f" (first {q['sentences']})" if q.get("limit") else "")
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -33,14 +38,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         t = r["teacher"].get("test_acc")
         lines.append(f"| {r['dataset']} | `{r['run']}` | {t:.4f} | {r['dev_acc']:.4f} | "
-                     f"{r['test_acc']:.4f} | {r['int8']['acc_int8'] / 100:.4f} | {r['rep_min']} | "
+                     f"{r['test_acc']:.4f} | {int8(r)} | {r['rep_min']} | "
                      f"{r['train_min']} | {r['steps']} | {r['stopped']} |" if t is not None else
                      f"| {r['dataset']} | `{r['run']}` | - | {r['dev_acc']:.4f} | "
-                     f"{r['test_acc']:.4f} | {r['int8']['acc_int8'] / 100:.4f} | {r['rep_min']} | "
+                     f"{r['test_acc']:.4f} | {int8(r)} | {r['rep_min']} | "
                      f"{r['train_min']} | {r['steps']} | {r['stopped']} |")
     lines += ["", "Commands (as recorded in each model.pt):", ""]
     lines += [f"- `{r['run']}`: `{r['command']}`" + (f" (encoder from `{r['init']}`)"
-                                                    if r["init"] else "") for r in rows]
+                                                    if r.get("init") else "") for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -49,11 +54,15 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("runs", nargs="+")
     p.add_argument("--calib", type=int, default=1000)
+    p.add_argument("--int8-limit", action="append", default=[],
+                   help="DATASET=N: int8 check on the first N test texts (long-text sets)")
     a = p.parse_args(argv)
+    limits = {k: int(v) for k, v in (x.split("=") for x in a.int8_limit)}
     path = RESULTS / "distill_final.json"
     rows = json.loads(path.read_text()) if path.exists() else []
     for r in a.runs:
-        new = row(Path(r), a.calib)
+        ds = json.loads((Path(r) / "metrics.json").read_text())["dataset"]
+        new = row(Path(r), a.calib, limits.get(ds))
         rows = [x for x in rows if x["run"] != new["run"]] + [new]
         print(json.dumps({k: new[k] for k in ("run", "test_acc", "int8")}), flush=True)
     write_results("distill_final", rows, markdown(rows))

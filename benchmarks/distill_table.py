@@ -54,6 +54,7 @@ def run_info(run: Path) -> dict[str, Any]:
     ck = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     return {"run": str(run), "dataset": m["dataset"],
             "command": ck.get("train_args", {}).get("command", "?"),
+            "init": ck.get("train_args", {}).get("init"),
             "teacher": d.get("teacher", {}), "teacher_s": d.get("teacher_s"),
             "rep_min": round(d.get("rep", {}).get("elapsed_s", 0) / 60, 2),
             "rep_steps": d.get("rep", {}).get("steps", 0),
