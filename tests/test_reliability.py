@@ -246,7 +246,11 @@ def test_no_firmware_outlives_hil(tmp_path: Path, sig: signal.Signals | None) ->
     """Normal exit, Ctrl-C, SIGTERM, SIGHUP: the firmware process is gone when `hil` is."""
     out = tmp_path / "run"
     # 300 sentences in every case: a short run could end before its firmware child is seen.
-    host = hil_run(out, "--board", "native", "--limit", "300")
+    # With a signal to send, every link read/write also waits 10 ms (an injected delay fault),
+    # so the run lasts seconds: on a loaded machine, 300 native sentences (~1 s) could otherwise
+    # finish before the signal arrives and the test would check a normal exit instead.
+    slow = ["--faults", "delay=1,delay_s=0.01,seed=1"] if sig is not None else []
+    host = hil_run(out, "--board", "native", "--limit", "300", *slow)
     wait_for_results(out, 3, host, 60)
     kids = firmware_children(host)
     assert kids, "no firmware child found"
