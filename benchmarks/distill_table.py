@@ -95,8 +95,9 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
     lines = [
         "# Distillation from an offline teacher, per dataset (benchmarks/distill_table.py)", "",
         "Test accuracy (fraction) on each dataset's test split unless a count says otherwise; "
-        "wall times in minutes on 2 CPU cores (one torch thread per job, at most two jobs at "
-        "once), no GPU. Teacher: `minilm` = frozen all-MiniLM-L6-v2 + logistic head; `ngram` = "
+        "wall times in minutes on 2 CPU cores (one torch thread per job, up to five jobs at "
+        "once, so a job had 0.4 to 1 core), no GPU. Teacher: `minilm` = frozen "
+        "all-MiniLM-L6-v2 + logistic head; `ngram` = "
         "TF-IDF n-grams + logistic regression on the span the student sees (out-of-fold on "
         "train); `minilm,ngram` = both, log-probabilities mixed with the MiniLM weight w chosen "
         "on dev. Teacher minutes are the embedding + fitting time inside the distilled run (0 "
