@@ -198,10 +198,17 @@ def test_restarts_exhausted_stop_with_a_clear_message(tmp_path: Path, recording_
 # ---- `hil run` as a process: interrupted, resumed, signalled ----------------------------------
 
 
+def _default_sigint() -> None:
+    """A preexec hook: SIGINT as a user's terminal has it. A shell's `cmd &` without job control
+    (how a CI job may start the suite) leaves SIGINT ignored, and an ignored disposition
+    survives exec, so `hil` would never see the Ctrl-C these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def hil_run(out: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "hil.cli", "run", "--quiet", "--out", str(out),
                              *extra], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=_default_sigint)
 
 
 def children_of(pid: int) -> list[int]:
@@ -247,8 +254,8 @@ def test_no_firmware_outlives_hil(tmp_path: Path, sig: signal.Signals | None) ->
     out = tmp_path / "run"
     # 300 sentences in every case: a short run could end before its firmware child is seen.
     # With a signal to send, every link read/write also waits 10 ms (an injected delay fault),
-    # so the run lasts seconds: on a loaded machine, 300 native sentences (~1 s) could otherwise
-    # finish before the signal arrives and the test would check a normal exit instead.
+    # so the run lasts seconds: 300 native sentences take ~1 s and could otherwise finish
+    # before the signal arrives, and the test would check a normal exit instead.
     slow = ["--faults", "delay=1,delay_s=0.01,seed=1"] if sig is not None else []
     host = hil_run(out, "--board", "native", "--limit", "300", *slow)
     wait_for_results(out, 3, host, 60)
