@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distill_table import RESULTS, write_results  # noqa: E402
+from distill_table import RESULTS, int8_limits, write_results  # noqa: E402
 
 
 def row(run: Path, calib: int, limit: int | None = None) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--int8-limit", action="append", default=[],
                    help="DATASET=N: int8 check on the first N test texts (long-text sets)")
     a = p.parse_args(argv)
-    limits = {k: int(v) for k, v in (x.split("=") for x in a.int8_limit)}
+    limits = int8_limits(a.int8_limit)
     path = RESULTS / "distill_final.json"
     rows = json.loads(path.read_text()) if path.exists() else []
     for r in a.runs:

@@ -73,10 +73,17 @@ def fallback_scratch(name: str) -> dict[str, Any] | None:
             "test_acc": r["accuracy"], "test_n": r["n"], "source": r["source"]}
 
 
-def fallback_teacher(name: str) -> dict[str, Any]:
+def fallback_teacher(name: str, teacher: str = "minilm") -> dict[str, Any]:
+    """The teacher's own row in distill_teacher.json (rows are per dataset and teacher)."""
     path = RESULTS / "distill_teacher.json"
     rows = json.loads(path.read_text()) if path.exists() else []
-    return next((r for r in rows if r["dataset"] == name), {})
+    return next((r for r in rows if r["dataset"] == name
+                 and r.get("teacher", "minilm") == teacher), {})
+
+
+def int8_limits(values: list[str]) -> dict[str, int]:
+    """--int8-limit DATASET=N options -> {dataset: N}."""
+    return {k: int(v) for k, v in (x.split("=") for x in values)}
 
 
 def write_results(stem: str, obj: Any, md: str) -> None:
@@ -144,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--int8-limit", action="append", default=[],
                    help="DATASET=N: int8 check on the first N test texts (long-text sets)")
     a = p.parse_args(argv)
-    limits = {k: int(v) for k, v in (x.split("=") for x in a.int8_limit)}
+    limits = int8_limits(a.int8_limit)
     path = RESULTS / "distill_table.json"
     rows: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
     for r in a.scratch:
@@ -158,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         row["distilled"] = info
         teacher = dict(info["teacher"])
         if teacher.get("test_acc") is None:
-            fb = fallback_teacher(name)
+            fb = fallback_teacher(name, teacher.get("teacher", "minilm"))
             teacher.update({k: fb[k] for k in ("test_acc", "test_n", "dev_acc", "note")
                             if k in fb})
         row["teacher"] = teacher

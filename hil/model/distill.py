@@ -310,9 +310,7 @@ def calibrate_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
     y = np.asarray(labels)
     best = (float("inf"), 1.0)
     for tau in np.exp(np.linspace(np.log(0.25), np.log(16.0), 41)):
-        z = logits / tau
-        z = z - z.max(1, keepdims=True)
-        nll = float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
+        nll = float(-_log_softmax(logits / tau)[np.arange(len(y)), y].mean())
         if nll < best[0]:
             best = (nll, float(tau))
     return round(best[1], 4)
