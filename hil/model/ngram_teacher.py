@@ -163,10 +163,15 @@ def visible_texts(tok: Any, texts: Sequence[str], max_len: int) -> list[str]:
     Why: the soft label should be a function of the student's input; a teacher that reads the
     end of a review the student never sees teaches it what it cannot learn."""
     out: list[str] = []
-    for t in texts:
-        offs = tok.hf.encode(t, add_special_tokens=False).offsets
+    for t, enc in zip(texts, _encodings(tok, texts), strict=True):
+        offs = enc.offsets
         out.append(t if len(offs) <= max_len - 1 else t[: offs[max_len - 2][1]])
     return out
+
+
+def _encodings(tok: Any, texts: Sequence[str]) -> list[Any]:
+    """HF encodings (pieces with character offsets) of many texts, in one batched call."""
+    return tok.hf.encode_batch(list(texts), add_special_tokens=False) if len(texts) else []
 
 
 def later_windows(tok: Any, texts: Sequence[str], max_len: int, limit: int
@@ -181,8 +186,7 @@ def later_windows(tok: Any, texts: Sequence[str], max_len: int, limit: int
     w = max_len - 1
     wins: list[str] = []
     src: list[int] = []
-    for i, t in enumerate(texts):
-        enc = tok.hf.encode(t, add_special_tokens=False)
+    for i, (t, enc) in enumerate(zip(texts, _encodings(tok, texts), strict=True)):
         offs, words = enc.offsets, enc.word_ids
         starts = [k for k in range(len(offs)) if k == 0 or words[k] != words[k - 1]]
         starts.append(len(offs))
