@@ -55,6 +55,34 @@ def test_soft_kl_zero_when_equal_and_positive_otherwise() -> None:
     assert distill.soft_kl(a, torch.randn(8, 5), 2.0).item() > 0.0
 
 
+def test_length_bucketed_transfer_batches_pad_less_and_draw_every_text_equally() -> None:
+    # 100 long texts among 900 short ones, as imdb's windows among movie snippets.
+    lengths = [256] * 100 + [12 + i % 20 for i in range(900)]
+    buckets = distill.length_buckets(lengths, 64)
+    assert sorted(i for b in buckets[0] for i in b) == list(range(1000))
+    counts = np.zeros(1000)
+    pad_uniform = pad_bucketed = 0
+    for step in range(4000):
+        g = torch.Generator().manual_seed(step)
+        idx = distill.draw_transfer(1000, 16, g, buckets)
+        assert len({buckets[1][i] for i in idx}) == 1  # one bucket per batch
+        counts[idx] += 1
+        pad_bucketed += max(lengths[i] for i in idx)
+        u = distill.draw_transfer(1000, 16, torch.Generator().manual_seed(step))
+        pad_uniform += max(lengths[i] for i in u)
+    # Same marginal as uniform draws: the 100 long texts get ~10% of all draws, and no text is
+    # starved (expected 64 draws each).
+    assert 0.08 < counts[:100].sum() / counts.sum() < 0.12
+    assert counts.min() > 20
+    # ... at under half the padded length (uniform: a batch of 16 holds a long text 81% of
+    # the time).
+    assert pad_bucketed < 0.5 * pad_uniform
+    # The same step draws the same batch (a resumed run sees the same transfer batches).
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    assert distill.draw_transfer(1000, 16, g1, buckets) == distill.draw_transfer(1000, 16, g2,
+                                                                                 buckets)
+
+
 def _fake_targets(ds: D.Dataset, n_transfer: int = 40) -> distill.TeacherTargets:
     """Teacher logits that are a sharp function of the label (a perfect, confident teacher)."""
     c = len(ds.labels)

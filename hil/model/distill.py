@@ -72,6 +72,7 @@ class DistillArgs:
     teacher_test: bool = True  # also score the teacher on the test split (for the report)
     ngram_features: str = "both"  # the n-gram teacher's features (--teacher ngram)
     window_texts: int = 0  # later windows of long training texts as transfer text; 0 = none
+    transfer_batching: str = "uniform"  # or "length": each transfer batch from one length bucket
 
 
 @dataclass
@@ -337,6 +338,38 @@ def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
                     reduction="batchmean", log_target=True) * t * t
 
 
+def length_buckets(lengths: Sequence[int], size: int) -> tuple[list[list[int]], list[int]]:
+    """Indices sorted by length, cut into buckets of `size`; and each index's bucket.
+
+    Why: a transfer batch is padded to its longest text. With imdb's 256-token windows mixed
+    among one-line movie snippets, nearly every uniformly drawn batch holds one window, so every
+    transfer step costs a full 256-token forward and backward pass.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    buckets = [order[i:i + size] for i in range(0, len(order), size)]
+    where = [0] * len(lengths)
+    for k, bucket in enumerate(buckets):
+        for i in bucket:
+            where[i] = k
+    return buckets, where
+
+
+def draw_transfer(n: int, batch: int, g: torch.Generator,
+                  buckets: tuple[list[list[int]], list[int]] | None = None) -> list[int]:
+    """`batch` transfer indices out of `n`, uniformly, or (with `buckets`) all from one length
+    bucket: an anchor drawn uniformly picks the bucket, then the batch is drawn uniformly inside
+    it. Each text is still drawn with probability 1/n (the bucket of size m is picked with
+    probability m/n, the text inside it with 1/m), so the transfer loss has the same expectation.
+    """
+    import torch
+
+    if buckets is None:
+        return torch.randint(n, (batch,), generator=g).tolist()
+    members, where = buckets
+    bucket = members[where[int(torch.randint(n, (1,), generator=g))]]
+    return [bucket[i] for i in torch.randint(len(bucket), (batch,), generator=g).tolist()]
+
+
 def kd_loss_fn(targets: TeacherTargets, dargs: DistillArgs, args: TrainArgs,
                encode: Callable[[Sequence[str]], list[list[int]]]
                ) -> Callable[..., torch.Tensor]:
@@ -351,6 +384,9 @@ def kd_loss_fn(targets: TeacherTargets, dargs: DistillArgs, args: TrainArgs,
     train_t = torch.from_numpy(targets.train_logits)
     transfer_ids = encode(targets.transfer_texts)
     transfer_t = torch.from_numpy(targets.transfer_logits)
+    buckets = None
+    if dargs.transfer_batching == "length":
+        buckets = length_buckets([len(t) for t in transfer_ids], 8 * args.batch_size)
 
     def loss_fn(model: EmbBERT, b: list[int], logits: torch.Tensor, y: torch.Tensor,
                 step: int) -> torch.Tensor:
@@ -359,7 +395,7 @@ def kd_loss_fn(targets: TeacherTargets, dargs: DistillArgs, args: TrainArgs,
                                                                dargs.temperature)
         if transfer_ids and dargs.transfer_weight:
             g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-            idx = torch.randint(len(transfer_ids), (len(b),), generator=g).tolist()
+            idx = draw_transfer(len(transfer_ids), len(b), g, buckets)
             tl = model(D.pad([transfer_ids[i] for i in idx]))
             loss = loss + dargs.transfer_weight * soft_kl(tl, transfer_t[idx], dargs.temperature)
         return loss
@@ -505,6 +541,9 @@ def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--window-texts", type=int, default=0,
                    help="up to N later windows of training texts longer than --max-len as "
                         "transfer text, labelled by the out-of-fold n-gram teacher; 0 = none")
+    g.add_argument("--transfer-batching", choices=("uniform", "length"), default="uniform",
+                   help="length: each transfer batch from one bucket of similar lengths (same "
+                        "expected loss, far less padding when long and short texts mix)")
     g.add_argument("--teacher-max-len", type=int, default=128)
     g.add_argument("--teacher-cache", default=str(DEFAULT_CACHE),
                    help="cache of teacher embeddings and heads")
@@ -535,7 +574,8 @@ def distill_args_from(a: argparse.Namespace) -> DistillArgs:
                        kd=not a.no_kd, alpha=a.kd_alpha, temperature=a.kd_temperature,
                        transfer_weight=a.transfer_weight, rep_min=a.rep_min,
                        rep_steps=a.rep_steps, transfer_data=a.transfer_data,
-                       ngram_features=a.ngram_features, window_texts=a.window_texts)
+                       ngram_features=a.ngram_features, window_texts=a.window_texts,
+                       transfer_batching=a.transfer_batching)
 
 
 def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
