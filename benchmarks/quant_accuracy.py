@@ -33,13 +33,14 @@ from hil.quant.quantize import compare_on_split, load_checkpoint, quantize_check
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def measure(model_dir: Path, method: str, calib: int, limit: int | None) -> dict:
+def measure(model_dir: Path, method: str, calib: int, limit: int | None, workers: int = 1
+            ) -> dict:
     """One row: quantize (timed) and compare fp32 vs int8 on the test split."""
     t0 = time.monotonic()
-    qm = quantize_checkpoint(model_dir, calib_count=calib, method=method)
+    qm = quantize_checkpoint(model_dir, calib_count=calib, method=method, workers=workers)
     quant_s = time.monotonic() - t0
     _, ckpt = load_checkpoint(model_dir)
-    r = compare_on_split(model_dir, qm, limit=limit)
+    r = compare_on_split(model_dir, qm, limit=limit, workers=workers)
     shipped = model_dir.resolve().parent == (ROOT / "hil" / "models").resolve()
     cal = qm.meta["calibration"]
     return {"dataset": str(ckpt.get("dataset") or model_dir.name),
@@ -86,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="*", default=["auto"], help="calibration methods")
     ap.add_argument("--calib", type=int, default=1000, help="calibration sentences")
     ap.add_argument("--limit", type=int, help="test sentences (default: the whole split)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes for the integer reference (results do not depend on it)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--write", action="store_true", help="merge into benchmarks/results/")
     args = ap.parse_args(argv)
     dirs = [_model_dir(m) for m in args.model] if args.model else shipped_models()
-    rows = [measure(d, m, args.calib, args.limit) for d in dirs for m in args.methods]
+    rows = [measure(d, m, args.calib, args.limit, args.workers) for d in dirs for m in args.methods]
     if args.write:
         write(rows)
     if args.json:

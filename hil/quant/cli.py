@@ -31,19 +31,20 @@ def shipped_models() -> list[Path]:
     return sorted(d for d in MODELS_DIR.iterdir() if (d / "model.pt").is_file())
 
 
-def quantize_one(model_dir: Path, out: Path, calib: int, method: str, check: int) -> dict:
+def quantize_one(model_dir: Path, out: Path, calib: int, method: str, check: int,
+                 workers: int = 1) -> dict:
     """Quantize one checkpoint, write its blob, optionally check accuracy on the test split."""
     from hil.quant.blob import read_blob
     from hil.quant.quantize import blob_bytes, compare_on_split, quantize_checkpoint
 
-    qm = quantize_checkpoint(model_dir, calib_count=calib, method=method)
+    qm = quantize_checkpoint(model_dir, calib_count=calib, method=method, workers=workers)
     data = blob_bytes(qm)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     info = {"model": model_dir.name, "out": str(out), "bytes": len(data),
             "model_id": f"{read_blob(data).model_id:08x}", "calibration": qm.meta["calibration"]}
     if check:
-        info.update(compare_on_split(model_dir, qm, limit=check))
+        info.update(compare_on_split(model_dir, qm, limit=check, workers=workers))
     return info
 
 
@@ -67,7 +68,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         d = _model_dir(args.model)
         targets = [(d, Path(args.out) if args.out else d / "model.bin")]
     for model_dir, out in targets:
-        info = quantize_one(model_dir, out, args.calib, args.method, args.check)
+        info = quantize_one(model_dir, out, args.calib, args.method, args.check, args.workers)
         print(json.dumps(info, sort_keys=True))
     return 0
 
@@ -90,4 +91,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "mse, max or pNN.NN (percentile)")
     p.add_argument("--check", type=int, default=0, metavar="N",
                    help="also compare fp32 and int8 accuracy on N test sentences")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes for the integer reference (calibration choice and --check); "
+                        "the blob does not depend on it")
     p.set_defaults(func=cmd_quantize)

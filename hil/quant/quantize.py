@@ -324,13 +324,13 @@ def selection_split(ckpt: dict[str, Any], model_dir: Path, max_len: int, limit: 
 
 def choose_method(model: Any, ckpt: dict[str, Any], model_dir: Path,
                   samples: dict[str, np.ndarray], candidates: tuple[str, ...] = AUTO_CANDIDATES,
-                  limit: int = 1000) -> tuple[str, dict[str, float], dict[str, Any]]:
+                  limit: int = 1000, workers: int = 1
+                  ) -> tuple[str, dict[str, float], dict[str, Any]]:
     """Pick the calibration method whose int8 model (the integer reference, i.e. the device)
     is most accurate on dev; ties go to the higher agreement with fp32, then to the earlier
     candidate. Why measure instead of fixing one: which clip is best depends on the model
     (max-abs lost nothing on sms_spam where MSE lost 0.1 point; MSE wins elsewhere)."""
 
-    from hil.quant import reference
 
     seqs, labels, where = selection_split(ckpt, model_dir, model.cfg.max_len, limit)
     y = np.asarray(labels)
@@ -340,7 +340,7 @@ def choose_method(model: Any, ckpt: dict[str, Any], model_dir: Path,
     chosen, chosen_act = candidates[0], {}
     for rank, method in enumerate(candidates):
         act = scales_from(samples, method)
-        q8 = reference.predict(quantize_model(model, act, ckpt.get("labels")), seqs)
+        q8 = predict_int8(quantize_model(model, act, ckpt.get("labels")), seqs, workers)
         acc, agree = float((q8 == y).mean() * 100), float((q8 == fp).mean() * 100)
         scored[method] = {"dev_acc_int8": round(acc, 2), "dev_agreement": round(agree, 2)}
         key = (round(acc, 6), round(agree, 6), -rank)
@@ -349,6 +349,41 @@ def choose_method(model: Any, ckpt: dict[str, Any], model_dir: Path,
     info = {"chosen_by": f"int8 reference accuracy on {where}, {len(seqs)} sentences",
             "dev_acc_fp32": round(float((fp == y).mean() * 100), 2), "candidates": scored}
     return chosen, chosen_act, info
+
+
+_WORKER_MODEL: Any = None
+
+
+def _worker_init(qm: Any) -> None:
+    global _WORKER_MODEL
+    _WORKER_MODEL = qm
+
+
+def _worker_predict(seqs: list[list[int]]) -> np.ndarray:
+    from hil.quant import reference
+
+    return reference.predict(_WORKER_MODEL, seqs)
+
+
+def predict_int8(qm: Any, seqs: list[list[int]], workers: int = 1) -> np.ndarray:
+    """The integer reference's predictions, over `workers` processes.
+
+    Why: the reference runs one sequence at a time in numpy (~80 ms for a 256-token imdb review
+    here), so a whole imdb test split takes over half an hour on one core. Workers are spawned,
+    not forked: the parent usually holds torch's thread pools, which do not survive a fork.
+    """
+    from hil.quant import reference
+
+    if workers <= 1 or len(seqs) < 2 * workers:
+        return reference.predict(qm, seqs)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    step = math.ceil(len(seqs) / (4 * workers))
+    chunks = [seqs[i:i + step] for i in range(0, len(seqs), step)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(qm,)) as pool:
+        return np.concatenate(list(pool.map(_worker_predict, chunks)))
 
 
 # ---- the quantizer ---------------------------------------------------------------------------
@@ -424,7 +459,8 @@ def quantize_model(model: Any, act: dict[str, float], labels: list[str] | None =
 
 
 def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: str = "auto",
-                        seed: int = 0, train_path: Path | None = None) -> QuantModel:
+                        seed: int = 0, train_path: Path | None = None, workers: int = 1
+                        ) -> QuantModel:
     """Load, calibrate on training sentences, quantize. Meta records what was done.
 
     method "auto" (the default) tries AUTO_CANDIDATES and keeps the one whose int8 model is
@@ -439,7 +475,7 @@ def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: 
     samples = collect_activations(model, seqs)
     selection: dict[str, Any] = {}
     if method == "auto":
-        method, act, selection = choose_method(model, ckpt, mdir, samples)
+        method, act, selection = choose_method(model, ckpt, mdir, samples, workers=workers)
     else:
         act = scales_from(samples, method)
     qm = quantize_model(model, act, ckpt.get("labels"))
@@ -500,13 +536,12 @@ def build_blob(checkpoint_dir: str | Path, calib_count: int = 1000, method: str 
 
 
 def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split: str = "test",
-                     limit: int | None = None) -> dict[str, Any]:
+                     limit: int | None = None, workers: int = 1) -> dict[str, Any]:
     """fp32 (torch) vs int8 (integer reference) accuracy on a dataset split of the checkpoint.
 
     Both see the same ids (shipped tokenizer, truncated to max_len). Returns counts, both
     accuracies in percent, the drop in points and the prediction agreement.
     """
-    from hil.quant import reference
 
     model_dir = Path(model_dir)
     model, ckpt = load_checkpoint(model_dir)
@@ -520,7 +555,7 @@ def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split:
     tok = tokenizer_for(model_dir if model_dir.is_dir() else model_dir.parent)
     seqs = [tok.encode(t, max_len=model.cfg.max_len) for t in texts]
     fp = predict_fp32(model, seqs)
-    q8 = reference.predict(qm, seqs)
+    q8 = predict_int8(qm, seqs, workers)
     y = np.asarray(labels)
     acc_fp, acc_q = float((fp == y).mean() * 100), float((q8 == y).mean() * 100)
     return {"split": path.name.split(".")[0], "sentences": len(seqs),
