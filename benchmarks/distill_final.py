@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distill_table import RESULTS, int8_limits, write_results  # noqa: E402
+from distill_table import RESULTS, int8_limits, rep_cell, write_results  # noqa: E402
 
 
 def row(run: Path, calib: int, limit: int | None = None) -> dict[str, Any]:
@@ -38,10 +38,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         t = r["teacher"].get("test_acc")
         lines.append(f"| {r['dataset']} | `{r['run']}` | {t:.4f} | {r['dev_acc']:.4f} | "
-                     f"{r['test_acc']:.4f} | {int8(r)} | {r['rep_min']} | "
+                     f"{r['test_acc']:.4f} | {int8(r)} | {rep_cell(r, str(r['rep_min']))} | "
                      f"{r['train_min']} | {r['steps']} | {r['stopped']} |" if t is not None else
                      f"| {r['dataset']} | `{r['run']}` | - | {r['dev_acc']:.4f} | "
-                     f"{r['test_acc']:.4f} | {int8(r)} | {r['rep_min']} | "
+                     f"{r['test_acc']:.4f} | {int8(r)} | {rep_cell(r, str(r['rep_min']))} | "
                      f"{r['train_min']} | {r['steps']} | {r['stopped']} |")
     lines += ["", "Commands (as recorded in each model.pt):", ""]
     lines += [f"- `{r['run']}`: `{r['command']}`" + (f" (encoder from `{r['init']}`)"

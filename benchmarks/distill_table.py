@@ -52,15 +52,26 @@ def run_info(run: Path) -> dict[str, Any]:
     m = json.loads((run / "metrics.json").read_text())
     d = json.loads((run / "distill.json").read_text()) if (run / "distill.json").exists() else {}
     ck = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    init = ck.get("train_args", {}).get("init")
+    rep, shared = d.get("rep", {}), False
+    if not rep and init and Path(init).name == "pretrained.pt" and Path(init).parent.name == "rep":
+        # Fine-tuned from another run's (b) encoder: that (b) is part of this model's cost.
+        other = Path(init).parent.parent / "distill.json"
+        rep = json.loads(other.read_text()).get("rep", {}) if other.exists() else {}
+        shared = bool(rep)
     return {"run": str(run), "dataset": m["dataset"],
-            "command": ck.get("train_args", {}).get("command", "?"),
-            "init": ck.get("train_args", {}).get("init"),
+            "command": ck.get("train_args", {}).get("command", "?"), "init": init,
             "teacher": d.get("teacher", {}), "teacher_s": d.get("teacher_s"),
-            "rep_min": round(d.get("rep", {}).get("elapsed_s", 0) / 60, 2),
-            "rep_steps": d.get("rep", {}).get("steps", 0),
+            "rep_min": round(rep.get("elapsed_s", 0) / 60, 2), "rep_shared": shared,
+            "rep_steps": rep.get("steps", 0),
             "train_min": round(m["elapsed_s"] / 60, 2), "steps": m["steps"],
             "stopped": m["stopped"], "dev_acc": m["dev"]["accuracy"],
             "test_acc": m["test"]["accuracy"], "test_n": m["test"]["n"]}
+
+
+def rep_cell(r: dict[str, Any], text: str) -> str:
+    """The (b) minutes, marked when the encoder came from another run (and is shared)."""
+    return f"{text} (shared)" if r.get("rep_shared") else text
 
 
 def fallback_scratch(name: str) -> dict[str, Any] | None:
@@ -109,8 +120,9 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
         "train); `minilm,ngram` = both, log-probabilities mixed with the MiniLM weight w chosen "
         "on dev. Teacher minutes are the embedding + fitting time inside the distilled run (0 "
         "when cached). Distilled = (b) representation distillation when the run has (b) min, "
-        "then fine-tuning on hard + soft labels. int8 = hil.quant integer reference (bit-exact "
-        "with the firmware).", "",
+        "then fine-tuning on hard + soft labels; (b) min marked (shared) = the run started from "
+        "another run's (b) encoder, whose minutes are shown. int8 = hil.quant integer "
+        "reference (bit-exact with the firmware).", "",
         "| dataset | teacher | teacher test | teacher min | scratch test | scratch min | "
         "distilled dev | distilled test fp32 | distilled test int8 | (b) min | fine-tune min |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -132,7 +144,8 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
             f"| {name} | {spec} | {t_s} | {fmt((d.get('teacher_s') or 0) / 60, 1) if d else '-'} | "
             f"{fmt(s.get('test_acc'))} | {fmt(s.get('train_min'), 1)} | "
             f"{fmt(d.get('dev_acc'))} | {fmt(d.get('test_acc'))} | {int8_s} | "
-            f"{fmt(d.get('rep_min'), 1) if d else '-'} | {fmt(d.get('train_min'), 1)} |")
+            f"{rep_cell(d, fmt(d.get('rep_min'), 1)) if d else '-'} | "
+            f"{fmt(d.get('train_min'), 1)} |")
         for kind, x in (("scratch", s), ("distilled", d)):
             if x:
                 notes.append(f"- {name}, {kind} ({x.get('source') or x['run']}): "
