@@ -559,6 +559,7 @@ def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split:
     y = np.asarray(labels)
     acc_fp, acc_q = float((fp == y).mean() * 100), float((q8 == y).mean() * 100)
     return {"split": path.name.split(".")[0], "sentences": len(seqs),
+            "correct_fp32": int((fp == y).sum()), "correct_int8": int((q8 == y).sum()),
             "acc_fp32": round(acc_fp, 2), "acc_int8": round(acc_q, 2),
             "drop_points": round(acc_fp - acc_q, 2),
             "agreement": round(float((fp == q8).mean() * 100), 2)}
