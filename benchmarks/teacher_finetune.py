@@ -120,8 +120,8 @@ def write(row: dict[str, Any]) -> None:
         "MiniLM weight and a linear head trained end to end on the train split (AdamW, warmup "
         "6% then linear decay, mean pooling, seed 0). Frozen: the teacher `hil train --teacher "
         "minilm` uses (logistic head on cached embeddings; benchmarks/distill_teacher.py). "
-        "Dev is carved from train where the dataset has none. Minutes are wall time on one "
-        "thread of this 2-core machine, while other jobs ran.",
+        "Dev is carved from train where the dataset has none. Minutes are wall time on this "
+        "2-core machine with the torch threads in the json (`threads`), while other jobs ran.",
         "",
         "| dataset | max_len | teacher | epoch | dev | test | minutes |",
         "|---|---:|---|---:|---:|---:|---:|",
