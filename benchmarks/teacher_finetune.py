@@ -38,7 +38,7 @@ def finetune(name: str, epochs: int, max_len: int, lr: float, batch: int, seed: 
 
     import torch
 
-    from hil.model.teacher import Teacher
+    from hil.model.teacher import Teacher, mean_pool
 
     torch.manual_seed(seed)
     ds = D.load_dataset(name)
@@ -58,9 +58,7 @@ def finetune(name: str, epochs: int, max_len: int, lr: float, batch: int, seed: 
     def logits(texts: list[str]) -> torch.Tensor:
         enc = teacher.tokenizer(texts, padding=True, truncation=True, max_length=max_len,
                                 return_tensors="pt")
-        h = encoder(**enc).last_hidden_state
-        m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
-        return head((h * m).sum(1) / m.sum(1).clamp(min=1e-9))
+        return head(mean_pool(encoder(**enc).last_hidden_state, enc["attention_mask"]))
 
     def accuracy(texts: list[str], labels: list[int]) -> float:
         encoder.eval()

@@ -95,6 +95,13 @@ def texts_digest(texts: Sequence[str]) -> str:
 _LOADED: dict[str, tuple[Any, Any]] = {}
 
 
+def mean_pool(h: Any, attention_mask: Any) -> Any:
+    """Mean of the hidden states (B, T, H) over the real tokens of each row: all-MiniLM's pooling,
+    shared by the frozen teacher and benchmarks/teacher_finetune.py."""
+    m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+    return (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
 class Teacher:
     """A sentence encoder: mean-pooled, L2-normalised last hidden states (all-MiniLM's recipe)."""
 
@@ -151,9 +158,7 @@ class Teacher:
                 idx = order[s:s + batch_size]
                 enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                      max_length=max_len, return_tensors="pt")
-                h = self.model(**enc).last_hidden_state  # (B, T, H)
-                m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-                e = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+                e = mean_pool(self.model(**enc).last_hidden_state, enc["attention_mask"])
                 e = torch.nn.functional.normalize(e, dim=-1)
                 out[idx] = e.numpy()
         return out

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hil.quant import reference
 from hil.quant.reference import (
     DIMS_FIELDS,
     EXP_ONE,
@@ -330,8 +331,6 @@ def choose_method(model: Any, ckpt: dict[str, Any], model_dir: Path,
     is most accurate on dev; ties go to the higher agreement with fp32, then to the earlier
     candidate. Why measure instead of fixing one: which clip is best depends on the model
     (max-abs lost nothing on sms_spam where MSE lost 0.1 point; MSE wins elsewhere)."""
-
-
     seqs, labels, where = selection_split(ckpt, model_dir, model.cfg.max_len, limit)
     y = np.asarray(labels)
     fp = predict_fp32(model, seqs)
@@ -360,8 +359,6 @@ def _worker_init(qm: Any) -> None:
 
 
 def _worker_predict(seqs: list[list[int]]) -> np.ndarray:
-    from hil.quant import reference
-
     return reference.predict(_WORKER_MODEL, seqs)
 
 
@@ -372,8 +369,6 @@ def predict_int8(qm: Any, seqs: list[list[int]], workers: int = 1) -> np.ndarray
     here), so a whole imdb test split takes over half an hour on one core. Workers are spawned,
     not forked: the parent usually holds torch's thread pools, which do not survive a fork.
     """
-    from hil.quant import reference
-
     if workers <= 1 or len(seqs) < 2 * workers:
         return reference.predict(qm, seqs)
     import multiprocessing
