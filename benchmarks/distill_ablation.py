@@ -53,7 +53,7 @@ def last_weights_test(run: Path) -> dict[str, float]:
 
     from hil.model import data as D
     from hil.model.embbert import EmbBERT, EmbBERTConfig
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import evaluate
 
     meta = torch.load(run / "model.pt", map_location="cpu", weights_only=False)

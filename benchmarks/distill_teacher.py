@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hil.model import data as D
 from hil.model.distill import DistillArgs, prepare_teacher
-from hil.model.tokenizer import Tokenizer
+from hil.quant.tokenizer import Tokenizer
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 

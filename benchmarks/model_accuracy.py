@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from hil.model import data as D  # noqa: E402
 from hil.model.ship import MODELS_DIR  # noqa: E402
-from hil.model.tokenizer import Tokenizer  # noqa: E402
+from hil.quant.tokenizer import Tokenizer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -193,7 +193,7 @@ class Oracle:
     """Host tokenizer + integer reference for one blob; caches per sentence index."""
 
     def __init__(self, model_path: Path) -> None:
-        from hil.model.tokenizer import Tokenizer
+        from hil.quant.tokenizer import Tokenizer
         from hil.quant.blob import read_blob
         from hil.quant.reference import dims_of
 

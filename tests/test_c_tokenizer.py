@@ -1,4 +1,4 @@
-"""The C tokenizer (firmware/src/tokenizer.c) against the host tokenizer (hil.model.tokenizer).
+"""The C tokenizer (firmware/src/tokenizer.c) against the host tokenizer (hil.quant.tokenizer).
 
 Contract 1 of the design: the device's ids equal the host's, id for id, on real sentences and
 on every nasty input. The C side is one ASan/UBSan process fed a length-prefixed batch on stdin
@@ -33,7 +33,7 @@ CFLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wpedantic", 
 SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
 ERR_BAD_UTF8, ERR_ARG, ERR_TENSOR = -6, -11, -5
 
-tokmod = pytest.importorskip("hil.model.tokenizer", reason="host tokenizer (hil.model) missing")
+tokmod = pytest.importorskip("hil.quant.tokenizer", reason="host tokenizer (hil.model) missing")
 
 
 def build_tool() -> Path:
@@ -92,7 +92,7 @@ def write_vocab_blob(path: Path, tensors: dict[str, np.ndarray]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def host():  # -> hil.model.tokenizer.Tokenizer
+def host():  # -> hil.quant.tokenizer.Tokenizer
     if not tokmod.DEFAULT_TOKENIZER.exists():
         pytest.skip(f"shipped tokenizer {tokmod.DEFAULT_TOKENIZER} missing")
     return tokmod.Tokenizer.from_file()

@@ -97,7 +97,7 @@ def _fake_targets(ds: D.Dataset, n_transfer: int = 40) -> distill.TeacherTargets
 def test_kd_hook_resumes_bit_for_bit(tmp_path: Path) -> None:
     data = _slice(tmp_path, n_train=96)
     ds = D.load_dataset(data)
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
 
     tok = Tokenizer.from_file()
     dargs = distill.DistillArgs()
@@ -134,7 +134,7 @@ def test_short_distillation_on_real_data_lowers_loss(tmp_path: Path) -> None:
     assert np.array_equal(again.train_logits, targets.train_logits)
 
     from hil.model.embbert import EmbBERT
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import make_optimizer, model_config
 
     args = _tiny(tmp_path / "run", data)

@@ -73,7 +73,7 @@ def model_blobs(request) -> list[Path]:
 def test_sentences(blob_path: Path, count: int) -> list[list[int]]:
     """`count` test sentences of the blob's dataset (nlu_scenario for a random model), tokenized
     with the model's own tokenizer when it ships one."""
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
 
     meta = read_blob(blob_path.read_bytes()).meta
     name = meta.get("calibration", {}).get("split", "nlu_scenario/").split("/")[0]

@@ -93,7 +93,7 @@ def test_banner_and_hello(elf: Path, blob: Path) -> None:
 
 
 def test_classify_matches_reference(dev: tuple[Device, PumpLink], blob: Path) -> None:
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
     from hil.quant.blob import read_blob
     from hil.quant.reference import dims_of, forward
 

@@ -54,7 +54,7 @@ def qemu(request: pytest.FixtureRequest, blob: Path, build_dir: Path, tmp_path: 
 
 
 def test_boot_hello_errors_classify(qemu: tuple[Device, PumpLink, tuple], blob: Path) -> None:
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
     from hil.quant.blob import read_blob
     from hil.quant.reference import dims_of, forward
 

@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not in
 from hil.model import data as D  # noqa: E402
 from hil.model import distill  # noqa: E402
 from hil.model.ngram_teacher import fit_ngram_teacher, later_windows, visible_texts  # noqa: E402
-from hil.model.tokenizer import Tokenizer  # noqa: E402
+from hil.quant.tokenizer import Tokenizer  # noqa: E402
 
 DATASETS = D.SHARED_DATASETS
 needs_data = pytest.mark.skipif(not (DATASETS / "nlu_scenario").is_dir(),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.model.tokenizer import (
+from hil.quant.tokenizer import (
     CLS,
     DEFAULT_TOKENIZER,
     SPECIAL_TOKENS,
@@ -213,7 +213,7 @@ def test_no_torch_import() -> None:
     """The host runtime tokenizes without torch."""
     import subprocess
 
-    code = ("import sys; import hil.model.tokenizer as t; t.Tokenizer.from_file().encode('x');"
+    code = ("import sys; import hil.quant.tokenizer as t; t.Tokenizer.from_file().encode('x');"
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -3,7 +3,7 @@
  *
  * Reads the vocabulary tensors of a model blob in place (tok.cfg, tok.bytes, tok.offsets,
  * tok.ids; layout in docs/model-blob.md) and returns exactly the ids of the host tokenizer
- * (hil/model/tokenizer.py). No malloc, no recursion, no float, constant stack (a few dozen
+ * (hil/quant/tokenizer.py). No malloc, no recursion, no float, constant stack (a few dozen
  * bytes): words of any length are matched straight from the input text, lower-cased on the fly.
  * Cost: O(len) for UTF-8 validation plus, per word piece, ~2 binary searches per matched byte.
  */

@@ -1,5 +1,5 @@
 /*
- * tokenizer.c - WordPiece exactly as docs/tokenizer.md (and hil/model/tokenizer.py) says.
+ * tokenizer.c - WordPiece exactly as docs/tokenizer.md (and hil/quant/tokenizer.py) says.
  *
  * Steps: validate the whole input as strict UTF-8; then walk it once: skip ASCII whitespace,
  * take each ASCII punctuation byte as a word, take any other run of bytes as a word; a word of

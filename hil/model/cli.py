@@ -13,7 +13,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from hil.model.tokenizer import DEFAULT_TOKENIZER
+from hil.quant.tokenizer import DEFAULT_TOKENIZER
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = "nlu_scenario"
@@ -160,7 +160,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from hil.model import data as D
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import evaluate, load_model
 
     path = resolve_model(a.model)

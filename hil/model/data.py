@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hil.model.tokenizer import CLS, MASK, PAD, SPECIAL_TOKENS, Tokenizer
+from hil.quant.tokenizer import CLS, MASK, PAD, SPECIAL_TOKENS, Tokenizer
 
 if TYPE_CHECKING:
     import torch

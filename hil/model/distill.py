@@ -422,7 +422,7 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
     from torch import nn
 
     from hil.model.embbert import EmbBERT
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import _atomic_save, make_optimizer, model_config, set_seed
 
     torch.set_num_threads(args.threads)
@@ -584,7 +584,7 @@ def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
     with a "distill" entry (teacher report, settings, phase times), also in OUT/distill.json."""
     import torch
 
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import finetune
 
     torch.set_num_threads(args.threads)

@@ -16,7 +16,7 @@ import torch
 
 from hil.model import data as D
 from hil.model.info import model_info
-from hil.model.tokenizer import Tokenizer
+from hil.quant.tokenizer import Tokenizer
 from hil.model.train import evaluate, load_model
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"

@@ -34,7 +34,7 @@ from torch import nn
 
 from hil.model import data as D
 from hil.model.embbert import EmbBERT, EmbBERTConfig, RMSNorm
-from hil.model.tokenizer import DEFAULT_TOKENIZER, Tokenizer
+from hil.quant.tokenizer import DEFAULT_TOKENIZER, Tokenizer
 
 
 # ---- settings -----------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def read_texts(path: Path, limit: int | None = None) -> tuple[list[str], list[in
 
 def tokenizer_for(model_dir: Path | None = None) -> Any:
     """The model's own tokenizer.json if it ships one, else the package's shipped tokenizer."""
-    from hil.model.tokenizer import Tokenizer
+    from hil.quant.tokenizer import Tokenizer
 
     if model_dir is not None and (Path(model_dir) / "tokenizer.json").is_file():
         return Tokenizer.from_file(Path(model_dir) / "tokenizer.json")

@@ -201,7 +201,7 @@ class Tokenizer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m hil.model.tokenizer CORPUS... -o tokenizer.json`: train the shipped vocabulary."""
+    """`python -m hil.quant.tokenizer CORPUS... -o tokenizer.json`: train the shipped vocabulary."""
     import argparse
 
     p = argparse.ArgumentParser(description=main.__doc__)
