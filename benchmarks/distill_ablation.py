@@ -53,8 +53,8 @@ def last_weights_test(run: Path) -> dict[str, float]:
 
     from hil.model import data as D
     from hil.model.embbert import EmbBERT, EmbBERTConfig
-    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import evaluate
+    from hil.quant.tokenizer import Tokenizer
 
     meta = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)

@@ -5,9 +5,8 @@ table at once. Memory limits are the real chip's, not the emulator's: Renode's S
 256 KiB of SRAM and QEMU's mps2 maps far more than the firmware may use, so a model that "runs in
 the emulator" can still be too big for the board; hil.firmware checks against these numbers.
 
-Cycle units (design contract 4): every count carries where it came from. QEMU has no DWT, so the
-firmware reports raw SysTick ticks (unit=systick); under `-icount shift=0` one instruction is one
-nanosecond of virtual time, so instructions = ticks * 1e9 / clock. The host converts and says so.
+Cycle units (docs/design.md, contract 4) are the targets' business (hil.targets): a board only
+says where it can run (`targets`), not what a count means there.
 """
 
 from __future__ import annotations
@@ -16,13 +15,6 @@ from dataclasses import dataclass, field
 
 KiB = 1024
 MiB = 1024 * KiB
-
-#: Human labels for every cycle source; summaries and results print these verbatim.
-UNIT_DWT_BOARD = "cycles (dwt, board)"
-UNIT_RENODE = "cycles (renode virtual)"
-UNIT_QEMU = "instructions (qemu icount)"
-UNIT_NS = "ns (host)"
-
 
 @dataclass(frozen=True)
 class RenodePlatform:
@@ -55,6 +47,12 @@ class Board:
     @property
     def default_target(self) -> str:
         return self.targets[0]
+
+    @property
+    def is_chip(self) -> bool:
+        """A microcontroller with flash and RAM limits; False for the host build (native), whose
+        ELF sizes say nothing about any chip."""
+        return self.flash_bytes > 0
 
 
 BOARDS: dict[str, Board] = {
@@ -129,8 +127,6 @@ BOARDS: dict[str, Board] = {
     ),
 }
 
-EMULATED_TARGETS = ("qemu", "renode")
-
 
 def get_board(name: str) -> Board:
     """The board called `name`, or a KeyError that lists the boards that exist."""
@@ -138,24 +134,3 @@ def get_board(name: str) -> Board:
         return BOARDS[name]
     except KeyError:
         raise KeyError(f"unknown board {name!r}; boards: {', '.join(BOARDS)}") from None
-
-
-def cycle_unit(target: str, device_unit: str) -> str:
-    """The human label for counts a device reports with `device_unit` while running on `target`."""
-    if device_unit == "ns":
-        return UNIT_NS
-    if target == "qemu":
-        return UNIT_QEMU
-    if target == "renode":
-        return UNIT_RENODE
-    return UNIT_DWT_BOARD
-
-
-def to_cycles(raw: int, target: str, device_unit: str, clock_hz: int) -> int:
-    """Convert a raw device count to the unit `cycle_unit` names.
-
-    Only QEMU's SysTick ticks change: under `-icount shift=0` a tick is 1e9/clock instructions.
-    """
-    if target == "qemu" and device_unit == "systick":
-        return round(raw * 1_000_000_000 / clock_hz)
-    return int(raw)

@@ -12,11 +12,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil.boards import BOARDS
 from hil.firmware import NATIVE_INSTALL, TOOLCHAIN_INSTALL
-from hil.targets.qemu import QEMU_INSTALL, find_qemu
-from hil.targets.renode import RENODE_INSTALL, find_renode
-
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from hil.paths import datasets_dir
+from hil.targets import TARGETS, emulated_kinds
 
 
 @dataclass(frozen=True)
@@ -63,21 +62,18 @@ def check_host_cc() -> Check:
     return Check("gcc + make", True, _version(["gcc", "--version"]))
 
 
-def check_qemu() -> Check:
-    qemu = find_qemu()
-    if qemu is None:
-        return Check("qemu-system-arm", False, "not found (boards netduinoplus2, mps2-an386)",
-                     QEMU_INSTALL)
-    return Check("qemu-system-arm", True, _version([qemu, "--version"]))
-
-
-def check_renode() -> Check:
-    renode = find_renode()
-    if renode is None:
-        return Check("renode", False, "not found (boards nrf52840, stm32f4 emulated); "
-                     "netduinoplus2 and mps2-an386 run on QEMU instead", RENODE_INSTALL,
-                     required=False)
-    return Check("renode", True, renode)
+def check_backend(kind: str) -> Check:
+    """The program an emulated target kind runs (QEMU, Renode): where it is, or how to get it.
+    The facts (how to find it, how to install it) are the target class's."""
+    cls = TARGETS[kind]
+    why = cls.missing()
+    boards = ", ".join(b.name for b in BOARDS.values() if kind in b.targets)
+    name = f"{cls.backend or kind} ({kind} target)"
+    if why is not None:
+        return Check(name, False, f"{why.split(';')[0]} (boards {boards})", cls.install_hint)
+    where = cls.locate() or "found"
+    return Check(name, True, f"{_version([where, '--version']) if cls.locate() else where} at "
+                 f"{where} (boards {boards})")
 
 
 def check_serial_ports() -> Check:
@@ -103,6 +99,7 @@ def check_python(module: str, package: str, required: bool = True, why: str = ""
 
 
 def check_datasets() -> Check:
+    DATASETS = datasets_dir()  # noqa: N806
     if (DATASETS / "README.md").is_file():
         return Check("datasets", True, str(DATASETS), required=False)
     return Check("datasets", False, f"{DATASETS} missing (training and benchmarks only; the "
@@ -111,8 +108,8 @@ def check_datasets() -> Check:
 
 def all_checks() -> list[Check]:
     return [
-        check_host_cc(), check_arm_gcc(), check_newlib(), check_qemu(), check_renode(),
-        check_serial_ports(),
+        check_host_cc(), check_arm_gcc(), check_newlib(),
+        *(check_backend(kind) for kind in emulated_kinds()), check_serial_ports(),
         check_python("numpy", "numpy"), check_python("serial", "pyserial"),
         check_python("yaml", "PyYAML"), check_python("elftools", "pyelftools"),
         check_python("tokenizers", "tokenizers"),
@@ -122,14 +119,18 @@ def all_checks() -> list[Check]:
 
 
 def runnable_targets() -> dict[str, str]:
-    """target -> "yes" or why not, for `hil boards`."""
+    """target kind -> "yes" or why not, for `hil boards`."""
     arm = check_arm_gcc().ok and check_newlib().ok
-    return {
-        "native": "yes" if check_host_cc().ok else "no: needs gcc + make",
-        "qemu": "yes" if (arm and check_qemu().ok) else "no: needs qemu-system-arm + toolchain",
-        "renode": "yes" if (arm and check_renode().ok) else "no: Renode not installed",
-        "serial": "needs a board plugged in" + ("" if arm else " and the Arm toolchain"),
-    }
+    out = {}
+    for kind, cls in TARGETS.items():
+        why = cls.missing()
+        if not cls.builds_firmware:
+            out[kind] = "needs a board plugged in" + ("" if arm else " and the Arm toolchain")
+        elif why:
+            out[kind] = f"no: {why.split(';')[0]}"
+        else:
+            out[kind] = "yes" if arm or not cls.emulated else "no: needs the Arm toolchain"
+    return out
 
 
 def doctor(args: object = None) -> int:

@@ -18,24 +18,34 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hil.boards import Board
+from hil.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_EXPECTATIONS,
+    EnvironmentMissing,
+    ExpectationFailed,
+    HilError,
+)
+from hil.paths import FIRMWARE_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE_DIR = ROOT / "firmware"
 TOOLCHAIN_INSTALL = ("sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi "
                      "libnewlib-arm-none-eabi make")
 NATIVE_INSTALL = "sudo apt-get install -y --no-install-recommends gcc make"
 
 
-class BuildError(RuntimeError):
-    """The firmware could not be built; `exit_code` is what the CLI returns (2 = missing tool)."""
+class BuildError(HilError):
+    """The firmware could not be built (compiler error, missing blob or Makefile): exit 1."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = EXIT_EXPECTATIONS
 
 
-class DoesNotFit(BuildError):
-    """The model (or the whole image) is larger than the chip's flash or RAM."""
+class ToolchainMissing(BuildError, EnvironmentMissing):
+    """The compiler or make for this board is not installed: exit 2, with the install command."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class DoesNotFit(BuildError, ExpectationFailed):
+    """The model (or the whole image) is larger than the chip's flash or RAM: exit 1."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +71,11 @@ class ElfSizes:
 
 def missing_toolchain(board: Board) -> str | None:
     """A one-line reason + install command if this board's compiler or make is absent."""
-    tools = ["make", "gcc"] if board.name == "native" else ["make", "arm-none-eabi-gcc"]
+    tools = ["make", "arm-none-eabi-gcc"] if board.is_chip else ["make", "gcc"]
     missing = [t for t in tools if shutil.which(t) is None]
     if not missing:
         return None
-    cmd = NATIVE_INSTALL if board.name == "native" else TOOLCHAIN_INSTALL
+    cmd = TOOLCHAIN_INSTALL if board.is_chip else NATIVE_INSTALL
     return f"missing {', '.join(missing)} (needed to build for {board.name}); install: {cmd}"
 
 
@@ -144,7 +154,7 @@ def build(board: Board, model: Path, log_path: Path | None = None,
     check_blob_fits(board, model)
     reason = missing_toolchain(board)
     if reason:
-        raise BuildError(f"cannot build firmware: {reason}", exit_code=2)
+        raise ToolchainMissing(f"cannot build firmware: {reason}")
     if not (FIRMWARE_DIR / "Makefile").is_file():
         raise BuildError(f"{FIRMWARE_DIR / 'Makefile'} is missing")
     argv = ["make", "-C", str(FIRMWARE_DIR), f"BOARD={board.name}", f"MODEL={model}",
@@ -172,6 +182,6 @@ def build(board: Board, model: Path, log_path: Path | None = None,
         raise BuildError(f"firmware build failed ({' '.join(argv)}), last lines:\n{tail}")
     if not elf.is_file():
         raise BuildError(f"make succeeded but {elf} is missing")
-    if board.name != "native":
+    if board.is_chip:
         check_fits(board, elf_sizes(elf))
     return elf

@@ -13,8 +13,14 @@ import contextlib
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hil.boards import BOARDS, Board, KiB, MiB, get_board
+from hil.errors import EXIT_EXPECTATIONS, EnvironmentMissing, HilError, UsageError, exit_code_of
+from hil.targets import TARGETS
+
+if TYPE_CHECKING:
+    from hil.runner import RunConfig
 
 
 def _mem(n: int) -> str:
@@ -32,7 +38,8 @@ def cmd_boards(args: argparse.Namespace) -> int:
     for b in BOARDS.values():
         targets = ", ".join(
             f"{t}{'*' if i == 0 else ''} ({'yes' if here[t] == 'yes' else 'no'})"
-            if t != "serial" else f"{t} (needs board)" for i, t in enumerate(b.targets))
+            if TARGETS[t].builds_firmware else f"{t} (needs board)"
+            for i, t in enumerate(b.targets))
         rows.append((b.name, b.cpu, f"{b.clock_hz / 1e6:g} MHz", _mem(b.flash_bytes),
                      _mem(b.ram_bytes), targets))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -51,19 +58,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the firmware for one board and model; print its sizes against the chip's limits."""
     from hil import firmware as fw
-    from hil.scenario import ScenarioError, resolve_model
+    from hil.session import resolve
 
     try:
         board = get_board(args.board)
-        model = resolve_model(args.model)
+        model = resolve(args.model)
         elf = fw.build(board, model, log_path=Path(args.out) / f"build-{board.name}.log"
                        if args.out else None)
-    except (KeyError, ScenarioError) as exc:
-        print(f"hil build: {exc}", file=sys.stderr)
-        return 2
-    except fw.BuildError as exc:
-        print(f"hil build: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (KeyError, HilError) as exc:
+        print(f"hil build: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2 if isinstance(exc, KeyError) else exit_code_of(exc)
     sizes = fw.elf_sizes(elf)
     print(f"{elf}")
     print(f"  flash {sizes.flash} B (text+rodata {sizes.text}, data {sizes.data})"
@@ -73,104 +77,101 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_renode_message(board: Board) -> str:
-    from hil.targets.renode import RENODE_INSTALL
+def _not_here_message(board: Board, target: str, why: str) -> str:
+    """The backend of `target` is missing: how to install it, and which boards run here."""
+    here = [b for b in BOARDS.values() if b.name != board.name and b.is_chip
+            and TARGETS[b.default_target].missing() is None]
+    alt = "; ".join(f"{b.name} ({b.cpu}, {b.clock_hz / 1e6:g} MHz, on {b.default_target})"
+                    for b in here)
+    return (f"hil run: board {board.name} runs on {target}, which is not installed here: {why}"
+            + (f"\n  Boards that run here instead: {alt}." if alt else ""))
 
-    qemu_boards = [b for b in BOARDS.values() if "qemu" in b.targets]
-    alt = "; ".join(f"{b.name} ({b.cpu}, {b.clock_hz / 1e6:g} MHz)" for b in qemu_boards)
-    return (f"hil run: board {board.name} runs on Renode, which is not installed here "
-            f"(looked at $RENODE, PATH and ~/.config/renode).\n  {RENODE_INSTALL}\n"
-            f"  Boards that run here on QEMU instead: {alt}; e.g. "
-            f"`hil run --board netduinoplus2` (same Cortex-M4F at 168 MHz as stm32f4).")
 
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """Boot, stream, check, summarise (see hil.runner)."""
-    from hil.runner import RunConfig, RunError, load_run_meta, parse_shard, print_progress, run
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig for `hil run` (from the arguments, and run.json on --resume); raises
+    UsageError (exit 2) for anything that is asked wrongly or missing here."""
+    from hil.runner import RunConfig, load_run_meta, parse_shard
     from hil.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario, resolve_model
-    from hil.summary import render_text
-    from hil.targets.qemu import QEMU_INSTALL, find_qemu
-    from hil.targets.renode import find_renode
+    from hil.targets import target_class
 
-    meta: dict = {}
-    if args.resume:
-        try:
-            meta = load_run_meta(Path(args.resume))
-        except RunError as exc:
-            print(f"hil run: {exc}", file=sys.stderr)
-            return 2
+    meta = load_run_meta(Path(args.resume)) if args.resume else {}
     try:
         shard = parse_shard(args.shard) if args.shard else (
             tuple(meta["shard"]) if meta.get("shard") else None)
-    except ValueError as exc:
-        print(f"hil run: {exc}", file=sys.stderr)
-        return 2
-    board_name = args.board or meta.get("board")
-    if not board_name:
-        print("hil run: --board is required (see `hil boards`)", file=sys.stderr)
-        return 2
-    try:
+        board_name = args.board or meta.get("board")
+        if not board_name:
+            raise UsageError("--board is required (see `hil boards`)")
         board = get_board(board_name)
         target = args.target or meta.get("target") or board.default_target
-        if target not in board.targets:
-            print(f"hil run: board {board.name} does not run on {target}; it runs on "
-                  f"{', '.join(board.targets)}", file=sys.stderr)
-            return 2
+        cls = target_class(target, board)
         scen_ref = args.scenario or (meta.get("scenario") or {}).get("path") or DEFAULT_SCENARIO
         scenario = load_scenario(scen_ref)
         model_path = resolve_model(args.model or meta.get("model") or scenario.model,
                                    scenario.path.parent if scenario.path else None)
-    except (KeyError, ScenarioError, ValueError) as exc:
-        print(f"hil run: {exc}", file=sys.stderr)
-        return 2
-    if target == "renode" and find_renode() is None:
-        print(_no_renode_message(board), file=sys.stderr)
-        return 2
-    if target == "qemu" and find_qemu() is None:
-        print(f"hil run: qemu-system-arm not found; install: {QEMU_INSTALL}", file=sys.stderr)
-        return 2
-    if args.faults:
-        from hil.targets.faulty import parse_faults
+        if args.faults:
+            from hil.targets.faulty import parse_faults
 
-        try:
             parse_faults(args.faults)
-        except ValueError as exc:
-            print(f"hil run: {exc}", file=sys.stderr)
-            return 2
+    except (KeyError, ScenarioError, ValueError) as exc:
+        raise UsageError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    why = cls.missing()
+    if why:
+        raise EnvironmentMissing(_not_here_message(board, target, why))
     out_dir = Path(args.resume or args.out or
                    Path("out") / f"{board.name}-{target}-{scenario.name}")
-    limit = args.limit if args.limit is not None else meta.get("limit")
-    cfg = RunConfig(
+    return RunConfig(
         board=board, target=target, scenario=scenario, model_path=model_path, out_dir=out_dir,
-        limit=limit, jobs=args.jobs, shard=shard,  # type: ignore[arg-type]
-        resume=bool(args.resume), elf=Path(args.elf) if args.elf else None, port=args.port,
+        limit=args.limit if args.limit is not None else meta.get("limit"), jobs=args.jobs,
+        shard=shard, resume=bool(args.resume),  # type: ignore[arg-type]
+        elf=Path(args.elf) if args.elf else None, port=args.port,
         serial_number=args.serial_number, timeout_s=args.timeout,
         retries=args.retries, hello_timeout_s=args.hello_timeout, faults=args.faults,
         max_restarts=args.max_restarts, json_path=Path(args.json) if args.json else None,
     )
-    total = len(scenario.load_sentences()[:limit] if limit else scenario.load_sentences())
-    cfg.progress = None if args.quiet else print_progress(total)
-    live = contextlib.nullcontext()
-    if args.live:  # hil.console: rich dashboard on a terminal, plain lines elsewhere
-        from hil.console import LiveDashboard
 
-        live = LiveDashboard(total, f"hil run {board.name} on {target}: {scenario.name}",
-                             clock_hz=board.clock_hz, emulated=target in ("qemu", "renode"),
-                             labels=scenario.labels)
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Boot, stream, check, summarise (see hil.runner); the exit code comes from the run's
+    verdict or from the type of the error that stopped it (hil.errors)."""
+    from hil.runner import print_progress, run
+    from hil.summary import render_text
+
+    try:
+        cfg = _run_config(args)
+    except HilError as exc:
+        print(exc if str(exc).startswith("hil run:") else f"hil run: {exc}", file=sys.stderr)
+        return exit_code_of(exc)
+    sentences = cfg.scenario.load_sentences()
+    total = len(sentences[:cfg.limit] if cfg.limit else sentences)
+    cfg.progress = None if args.quiet else print_progress(total)
+    live: Any = contextlib.nullcontext()
+    if args.live:  # rich dashboard on a terminal, plain lines elsewhere
+        from hil.live import LiveDashboard
+
+        live = LiveDashboard(total, f"hil run {cfg.board.name} on {cfg.target}: "
+                             f"{cfg.scenario.name}", clock_hz=cfg.board.clock_hz,
+                             emulated=TARGETS[cfg.target].emulated, labels=cfg.scenario.labels)
         cfg.progress = live.on_result
-    print(f"hil run: {board.name} on {target}, scenario {scenario.name}, model {model_path}, "
-          f"out {out_dir}", file=sys.stderr)
+    print(f"hil run: {cfg.board.name} on {cfg.target}, scenario {cfg.scenario.name}, model "
+          f"{cfg.model_path}, out {cfg.out_dir}", file=sys.stderr)
     try:
         with live:
             code, summary = run(cfg)
-    except RunError as exc:
+    except HilError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_of(exc)
     except KeyboardInterrupt:  # the runner already killed the targets and kept the results
-        print(f"hil run: interrupted; every finished result is in {out_dir / 'results.jsonl'}; "
-              f"continue with `hil run --resume {out_dir}`", file=sys.stderr)
+        print(f"hil run: interrupted; every finished result is in {cfg.out_dir / 'results.jsonl'}"
+              f"; continue with `hil run --resume {cfg.out_dir}`", file=sys.stderr)
         return 130
-    from hil.report import write_run_reports  # report.html, junit.xml, summary.md beside results
+    _finish(args, cfg.out_dir, code, summary, render_text(summary))
+    return code
+
+
+def _finish(args: argparse.Namespace, out_dir: Path, code: int, summary: dict[str, Any],
+            text: str) -> None:
+    """Reports beside the results, the latest summary at out/, the verdict on the terminal."""
+    from hil.report_cli import write_run_reports
 
     try:
         written = write_run_reports(out_dir)
@@ -179,13 +180,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"hil run: reports not written: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not args.out and not args.resume:  # default layout: out/summary.json = the latest run
         shutil.copyfile(out_dir / "summary.json", Path("out") / "summary.json")
-    print(render_text(summary))
-    if code == 1:
+    print(text)
+    if code == EXIT_EXPECTATIONS:
         print(f"hil run: expectations failed: {'; '.join(summary['failed'])}", file=sys.stderr)
     elif code:
         print(f"hil run: run failed (results so far kept in {summary['results']}):\n"
               f"{summary['error']}", file=sys.stderr)
-    return code
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -205,7 +205,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="boot a target, stream a scenario, check every answer")
     p.add_argument("--board", choices=sorted(BOARDS))
-    p.add_argument("--target", choices=["native", "qemu", "renode", "serial"],
+    p.add_argument("--target", choices=sorted(TARGETS),
                    help="default: the board's first target (see `hil boards`)")
     p.add_argument("--scenario", help="scenarios/<name>.yaml or a path (default nlu_scenario)")
     p.add_argument("--model", help="override the scenario's model (name or blob path)")
@@ -220,8 +220,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serial-number", help="pick the board by its probe's USB serial number")
     p.add_argument("--timeout", type=float, help="seconds per sentence (default: scenario's)")
     p.add_argument("--hello-timeout", type=float,
-                   help="seconds to wait for the boot HELLO (default: native 10, qemu 30, "
-                        "renode 120, serial 10)")
+                   help="seconds to wait for the boot HELLO (default: the target's, "
+                        + ", ".join(f"{k} {c.hello_timeout_s:g}" for k, c in TARGETS.items())
+                        + ")")
     p.add_argument("--retries", type=int, help="re-sends per sentence (default: scenario's)")
     p.add_argument("--max-restarts", type=int, default=3,
                    help="target deaths (killed or crashed emulator) to survive by restarting "

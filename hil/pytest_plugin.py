@@ -10,10 +10,10 @@ the `needs_target(name)` marker.
     @pytest.mark.needs_target("renode")
     def test_only_where_renode_is(): ...
 
-`hil_device` is a hil.robot.session.BoardSession: the firmware is built and the board booted once
-per pytest session (on first use), and before every test the link is drained and the device must
-answer HELLO, so one test's noise never leaks into the next. `hil_device.device` is the
-hil.protocol.Device for raw exchanges.
+`hil_device` is a hil.session.BoardSession (the same session `hil run` and Robot use): the firmware
+is built and the board booted once per pytest session (on first use), and before every test the link
+is drained and the device must answer HELLO, so one test's noise never leaks into the next.
+`hil_device.device` is the hil.protocol.Device for raw exchanges.
 
 The plugin is loaded by every pytest run of this repository (and of any project that installs
 embbert-hil), so this module imports only pytest at import time and does nothing until an option
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 _MARKERS = (
-    "needs_target(name): skip unless the named target (native, qemu, renode, serial) can run here",
+    "needs_target(name): skip unless the named target (see `hil boards`) can run here",
 )
 
 
@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _unavailable(target: str, board: str | None) -> str | None:
     from hil.boards import BOARDS
-    from hil.robot.session import target_unavailable
+    from hil.session import target_unavailable
 
     if board is None:  # any board that runs on this target
         board = next((b.name for b in BOARDS.values() if target in b.targets), None)
@@ -86,7 +86,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def hil_board_session(request: pytest.FixtureRequest,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The booted board for the whole pytest session (see `hil_device`)."""
-    from hil.robot.session import BoardSession, TargetUnavailable
+    from hil.session import BoardSession, TargetUnavailable
 
     opt = request.config.getoption
     board, target = opt("--hil-board"), opt("--hil-target")
@@ -94,7 +94,7 @@ def hil_board_session(request: pytest.FixtureRequest,
                            run_dir=tmp_path_factory.mktemp(f"hil-{board}"),
                            port=opt("--hil-port"))
     try:
-        session.start()
+        session.boot()
     except TargetUnavailable as exc:
         session.stop()
         pytest.skip(str(exc))
@@ -115,7 +115,7 @@ def hil_device(hil_board_session: Any) -> Iterator[Any]:
     s = hil_board_session
     if not s.alive():
         s.stop()
-        s.start()
+        s.boot()
     s.clean()
     s.last = None
     yield s

@@ -1,4 +1,5 @@
-"""`hil report` and `hil console`: argument parsing only (work in hil.report and hil.console).
+"""`hil report` and `hil console`: argument parsing, and writing the report files (the analysis is
+hil.results, the renderings hil.report and hil.report_html; this module sits above all three).
 
 `hil report RESULTS [B] [--html F] [--junit F] [--markdown F]`: RESULTS is a run directory or a
 results .jsonl file; with a second run the HTML and Markdown compare the two (B - A deltas) and the
@@ -13,17 +14,13 @@ import sys
 from pathlib import Path
 
 from hil.boards import BOARDS
+from hil.report import analyse, load_run, render_compare_markdown, render_junit, render_markdown
+from hil.report_html import render_compare_html, render_html
+from hil.targets import TARGETS
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hil.report import (
-        ReportError,
-        analyse,
-        load_run,
-        render_compare_markdown,
-        render_markdown,
-        write_reports,
-    )
+    from hil.results import ReportError
 
     if len(args.results) > 2:
         print("hil report: give one run, or two to compare", file=sys.stderr)
@@ -64,7 +61,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("console", help="type sentences, watch the device classify them")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
-    p.add_argument("--target", choices=["native", "qemu", "renode", "serial"],
+    p.add_argument("--target", choices=sorted(TARGETS),
                    help="default: the board's first target")
     p.add_argument("--model", default="nlu_scenario",
                    help="shipped model name (hil/models/<name>) or path to a blob")
@@ -75,3 +72,39 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plain", action="store_true",
                    help="one line per sentence even on a terminal (automatic without one)")
     p.set_defaults(func=cmd_console)
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+
+def write_reports(run_paths: list[str | Path], *, html: Path | None = None,
+                  junit: Path | None = None, markdown: Path | None = None) -> list[Path]:
+    """Write the requested files for one run (or a comparison of two); returns what was written.
+    JUnit describes one run (the last given: the new one in `hil report OLD NEW`)."""
+    runs = [analyse(load_run(p)) for p in run_paths]
+    written = []
+    if html is not None:
+        text = render_html(runs[0]) if len(runs) == 1 else render_compare_html(runs[0], runs[1])
+        _write(html, text)
+        written.append(html)
+    if junit is not None:
+        _write(junit, render_junit(runs[-1]))
+        written.append(junit)
+    if markdown is not None:
+        text = render_markdown(runs[0]) if len(runs) == 1 else render_compare_markdown(*runs[:2])
+        _write(markdown, text)
+        written.append(markdown)
+    return written
+
+
+def write_run_reports(out_dir: Path) -> list[Path]:
+    """The three reports beside a run's results (what `hil run` writes when it ends)."""
+    return write_reports([out_dir], html=out_dir / "report.html", junit=out_dir / "junit.xml",
+                         markdown=out_dir / "summary.md")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

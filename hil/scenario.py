@@ -28,9 +28,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENARIO_DIR = ROOT / "scenarios"
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+from hil.paths import MODELS_DIR, SCENARIO_DIR
+
 DEFAULT_SCENARIO = "nlu_scenario"
 EXPECT_KEYS = ("min_accuracy", "min_agreement", "max_cycles_p95", "max_ram_bytes")
 

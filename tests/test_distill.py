@@ -134,8 +134,8 @@ def test_short_distillation_on_real_data_lowers_loss(tmp_path: Path) -> None:
     assert np.array_equal(again.train_logits, targets.train_logits)
 
     from hil.model.embbert import EmbBERT
-    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import make_optimizer, model_config
+    from hil.quant.tokenizer import Tokenizer
 
     args = _tiny(tmp_path / "run", data)
     torch.manual_seed(0)

@@ -26,7 +26,7 @@ from hil.protocol import (
     parse_message,
     percent_encode,
 )
-from hil.robot.session import BoardSession
+from hil.session import BoardSession
 
 pytestmark = NEED_HOST_CC
 
@@ -93,9 +93,9 @@ def test_banner_and_hello(elf: Path, blob: Path) -> None:
 
 
 def test_classify_matches_reference(dev: tuple[Device, PumpLink], blob: Path) -> None:
-    from hil.quant.tokenizer import Tokenizer
     from hil.quant.blob import read_blob
     from hil.quant.reference import dims_of, forward
+    from hil.quant.tokenizer import Tokenizer
 
     device, _ = dev
     model = read_blob(blob.read_bytes())

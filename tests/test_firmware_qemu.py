@@ -54,9 +54,9 @@ def qemu(request: pytest.FixtureRequest, blob: Path, build_dir: Path, tmp_path: 
 
 
 def test_boot_hello_errors_classify(qemu: tuple[Device, PumpLink, tuple], blob: Path) -> None:
-    from hil.quant.tokenizer import Tokenizer
     from hil.quant.blob import read_blob
     from hil.quant.reference import dims_of, forward
+    from hil.quant.tokenizer import Tokenizer
 
     device, link, (board, _, _, unit, clock, _) = qemu
     hello = device.wait_hello(60)

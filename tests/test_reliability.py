@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from hil.boards import BOARDS
-from hil.runner import RunConfig, read_results, run
+from hil.results import read_results
+from hil.runner import RunConfig, run
 from hil.scenario import load_scenario
 from hil.targets import NativeTarget
 from hil.targets.faulty import Faults, FaultyLink, parse_faults

@@ -21,7 +21,7 @@ import pytest
 from hil import firmware as fw
 from hil.boards import BOARDS
 from hil.protocol import MAX_FRAME, Device, DeviceError, encode_frame
-from hil.runner import Oracle
+from hil.session import Oracle
 from hil.targets import NativeTarget, QemuTarget
 from hil.targets.base import Target
 

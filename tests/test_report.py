@@ -25,7 +25,8 @@ import pytest
 
 from hil import cli
 from hil.boards import BOARDS
-from hil.report import JUNIT_XSD, WORST_ROWS, analyse, load_run, render_junit, write_reports
+from hil.report import JUNIT_XSD, WORST_ROWS, analyse, load_run, render_junit
+from hil.report_cli import write_reports
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"

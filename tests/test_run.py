@@ -20,10 +20,13 @@ from pathlib import Path
 import pytest
 
 from hil import cli
-from hil.boards import BOARDS, UNIT_NS, UNIT_QEMU
-from hil.runner import RunConfig, read_results, run
+from hil.boards import BOARDS
+from hil.results import read_results
+from hil.runner import RunConfig, run
 from hil.scenario import load_scenario
 from hil.targets import NativeTarget, QemuTarget
+from hil.targets.base import UNIT_NS
+from hil.targets.qemu import UNIT_QEMU
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
@@ -193,7 +196,8 @@ def test_board_never_says_hello(model_blob: Path, tmp_path: Path, command: list[
     out = tmp_path / "run"
     cfg = RunConfig(board=BOARDS["native"], target="native",
                     scenario=load_scenario("nlu_scenario"), model_path=model_blob, out_dir=out,
-                    limit=3, elf=Path(command[0]), target_factory=_never_hello(command),
+                    limit=3, elf=Path(shutil.which(command[0]) or command[0]),
+                    target_factory=_never_hello(command),
                     hello_timeout_s=1.0, timeout_s=0.5, retries=0)
     code, s = run(cfg)
     assert code == 3
@@ -254,7 +258,7 @@ def test_no_renode_says_where_to_go(model_blob: Path, tmp_path: Path) -> None:
     p = _hil_subprocess(["run", "--board", "nrf52840", "--model", str(model_blob),
                          "--out", str(tmp_path / "r")], env)
     assert p.returncode == 2, p.stderr
-    assert "Renode, which is not installed" in p.stderr
+    assert "runs on renode, which is not installed" in p.stderr
     assert "linux-portable" in p.stderr and "renode-run" in p.stderr
     assert "netduinoplus2" in p.stderr  # the board that runs on QEMU instead
 

@@ -18,10 +18,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from hil.boards import BOARDS, cycle_unit, to_cycles
+from hil.boards import BOARDS
 from hil.protocol import LinkClosed
-from hil.targets import NativeTarget, QemuTarget, TargetError
-from hil.targets.base import MissingTool, kill_all_children
+from hil.targets import TARGETS, NativeTarget, QemuTarget, TargetError
+from hil.targets.base import MissingTool, TargetOptions, kill_all_children
 from hil.targets.qemu import qemu_argv
 from hil.targets.serial import SerialTarget, find_port
 
@@ -192,10 +192,11 @@ def test_serial_busy_port(tmp_path: Path) -> None:
     """A real pty opened twice (exclusive lock): the second user gets a clear error."""
     master, slave = os.openpty()
     name = os.ttyname(slave)
-    first = SerialTarget(BOARDS["stm32f4"], tmp_path, port=name, name="first")
+    opts = TargetOptions(port=name)
+    first = SerialTarget(BOARDS["stm32f4"], tmp_path, name="first", options=opts)
     first.start()
     try:
-        second = SerialTarget(BOARDS["stm32f4"], tmp_path, port=name, name="second")
+        second = SerialTarget(BOARDS["stm32f4"], tmp_path, name="second", options=opts)
         with pytest.raises(TargetError, match=f"cannot open {name}.*busy"):
             second.start()
         os.write(master, b"embbert-hil fw 0.1.0\n")  # and the first one still works
@@ -207,13 +208,13 @@ def test_serial_busy_port(tmp_path: Path) -> None:
 
 
 def test_cycle_units() -> None:
-    assert cycle_unit("qemu", "systick") == "instructions (qemu icount)"
-    assert cycle_unit("renode", "dwt") == "cycles (renode virtual)"
-    assert cycle_unit("serial", "dwt") == "cycles (dwt, board)"
-    assert cycle_unit("native", "ns") == "ns (host)"
+    assert TARGETS["qemu"].cycle_unit("systick") == "instructions (qemu icount)"
+    assert TARGETS["renode"].cycle_unit("dwt") == "cycles (renode virtual)"
+    assert TARGETS["serial"].cycle_unit("dwt") == "cycles (dwt, board)"
+    assert TARGETS["native"].cycle_unit("ns") == "ns (host)"
     # 168 SysTick ticks at 168 MHz under -icount shift=0 = 1000 instructions.
-    assert to_cycles(168, "qemu", "systick", 168_000_000) == 1000
-    assert to_cycles(168, "renode", "dwt", 168_000_000) == 168
+    assert TARGETS["qemu"].to_cycles(168, "systick", 168_000_000) == 1000
+    assert TARGETS["renode"].to_cycles(168, "dwt", 168_000_000) == 168
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc/make needed (native board)")

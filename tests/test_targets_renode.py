@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from hil import cli
-from hil.boards import BOARDS, UNIT_RENODE
+from hil.boards import BOARDS
 from hil.targets.renode import (
+    UNIT_RENODE,
     RenodeTarget,
     find_renode,
     platform_overlay,

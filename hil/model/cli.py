@@ -160,8 +160,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from hil.model import data as D
-    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import evaluate, load_model
+    from hil.quant.tokenizer import Tokenizer
 
     path = resolve_model(a.model)
     model, meta = load_model(path)

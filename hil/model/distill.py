@@ -422,8 +422,8 @@ def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Pa
     from torch import nn
 
     from hil.model.embbert import EmbBERT
-    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import _atomic_save, make_optimizer, model_config, set_seed
+    from hil.quant.tokenizer import Tokenizer
 
     torch.set_num_threads(args.threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -584,8 +584,8 @@ def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
     with a "distill" entry (teacher report, settings, phase times), also in OUT/distill.json."""
     import torch
 
-    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import finetune
+    from hil.quant.tokenizer import Tokenizer
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+from hil.paths import MODELS_DIR
 
 
 def _model_dir(name_or_path: str) -> Path:

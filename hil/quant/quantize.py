@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hil.paths import datasets_dir
 from hil.quant import reference
 from hil.quant.reference import (
     DIMS_FIELDS,
@@ -31,8 +32,6 @@ from hil.quant.reference import (
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-REPO = Path(__file__).resolve().parents[2]
-DATASETS = REPO.parent / "shared" / "datasets"
 INT32_MAX = 2**31 - 1
 
 
@@ -170,7 +169,7 @@ def dataset_dir(ckpt: dict[str, Any], model_dir: Path) -> Path:
     name = ckpt.get("dataset") or model_dir.name
     if isinstance(name, dict):
         name = name.get("name", model_dir.name)
-    return DATASETS / str(name)
+    return datasets_dir() / str(name)
 
 
 def read_texts(path: Path, limit: int | None = None) -> tuple[list[str], list[int]]:
@@ -480,8 +479,8 @@ def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: 
         "model_dir": str(mdir),
         "source_sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
         "calibration": {"method": method, "sentences": len(seqs), "seed": seed,
-                        "split": str(train.relative_to(DATASETS)) if train.is_relative_to(
-                            DATASETS) else str(train), **selection},
+                        "split": str(train.relative_to(datasets_dir())) if train.is_relative_to(
+                            datasets_dir()) else str(train), **selection},
         "act_scales": {k: float(v) for k, v in sorted(act.items())},
     })
     return qm

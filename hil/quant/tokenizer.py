@@ -25,6 +25,8 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers.models import WordPiece
 from tokenizers.trainers import WordPieceTrainer
 
+from hil.paths import DEFAULT_TOKENIZER as _DEFAULT_TOKENIZER
+
 PAD, UNK, CLS, MASK, SEP = 0, 1, 2, 3, 4
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[MASK]", "[SEP]"]  # index = id
 DEFAULT_MAX_LEN = 256
@@ -38,7 +40,7 @@ _WHITESPACE_RE = r"[\x20\x09\x0A\x0B\x0C\x0D]+"
 _PUNCT_RE = r"[\x21-\x2F\x3A-\x40\x5B-\x60\x7B-\x7E]"
 
 #: Default location of the shipped tokenizer (package data).
-DEFAULT_TOKENIZER = Path(__file__).resolve().parents[1] / "models" / "tokenizer.json"
+DEFAULT_TOKENIZER = _DEFAULT_TOKENIZER
 
 
 class TokenizerError(ValueError):

@@ -4,8 +4,9 @@ Use it as ``Library    hil.robot`` (Robot takes the class named like the module'
 `robot` below, an alias of HilLibrary; Robot 6.1 and 7 alike). Render this documentation with
 ``python -m robot.libdoc hil.robot docs/robot-keywords.html``.
 
-The work is done by hil.robot.session.BoardSession, which the pytest plugin shares, so a Robot
-suite, a pytest test and ``hil run`` boot a board the same way.
+The work is done by hil.session.BoardSession, which ``hil run``, ``hil console`` and the pytest
+plugin share, so a Robot suite, a pytest test and a run boot and judge a board the same way; this
+module only turns its answers into keywords.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from robot.api import SkipExecution
 from robot.api.deco import keyword, library
 from robot.utils import DotDict
 
-from hil.robot.session import BoardSession, SessionError, TargetUnavailable, target_unavailable
+from hil.errors import HilError
+from hil.firmware import DoesNotFit
+from hil.session import BoardSession, SessionError, TargetUnavailable, target_unavailable
 
 __all__ = ["HilLibrary"]
 
@@ -103,10 +106,13 @@ class HilLibrary:
             self.stop_board()
         if run_dir is None:
             run_dir = str(Path(_output_dir()) / "hil" / f"{board}-{target or 'default'}")
-        session = BoardSession(board, target, model=model, elf=elf, run_dir=run_dir, port=port,
-                               timeout=float(timeout) if timeout else None)
         try:
-            session.start()
+            session = BoardSession(board, target, model=model, elf=elf, run_dir=run_dir,
+                                   port=port, timeout=float(timeout) if timeout else None)
+        except HilError as exc:
+            raise SessionError(str(exc)) from None
+        try:
+            session.boot()
         except TargetUnavailable as exc:
             session.stop()
             raise SkipExecution(str(exc)) from None
@@ -239,7 +245,7 @@ class HilLibrary:
         out: dict[str, Any] = {"stack_peak": ans.stack, "arena_peak": ans.arena,
                                "arena": s.hello.arena}
         problems = []
-        if s.board.name != "native" and s.elf is not None:
+        if s.board.is_chip and s.elf is not None:
             sizes = fw.elf_sizes(s.elf)
             out.update(sizes.as_dict())
             try:
@@ -362,16 +368,14 @@ class HilLibrary:
             except StopIteration:
                 _log(f"model {model}: no scenario with labels streams it; not checked", "WARN")
                 continue
-            other = BoardSession(s.board.name, s.target_kind, model=model,
-                                 run_dir=s.run_dir / f"model-{model}", port=s.port)
+            other = BoardSession(s.board, s.target_kind, model=model,
+                                 run_dir=s.run_dir / f"model-{model}", port=s.options.port)
             try:
                 try:
-                    other.start()
-                except SessionError as exc:
-                    if "does not fit" in str(exc):  # hil.firmware.DoesNotFit, as a message
-                        _log(f"model {model} does not fit {s.board.name}: {exc}", "WARN")
-                        continue
-                    raise
+                    other.boot()
+                except DoesNotFit as exc:
+                    _log(f"model {model} does not fit {s.board.name}: {exc}", "WARN")
+                    continue
                 if f"{other.hello.model:08X}" != str(data["model_id"]):
                     problems.append(f"{model}: known sentences are for model "
                                     f"{data['model_id']}, the blob is {other.hello.model_hex}: "
@@ -408,7 +412,7 @@ class HilLibrary:
         | ${s}=    Run Scenario    scenarios/nlu_smoke.yaml    limit=10
         | Should Be Equal As Numbers    ${s.agreement}    1.0
         """
-        from hil.runner import RunConfig, RunError, run
+        from hil.runner import RunConfig, run
         from hil.scenario import ScenarioError, load_scenario, resolve_model
 
         s = self._need()
@@ -423,10 +427,10 @@ class HilLibrary:
         out_dir = Path(out) if out else s.run_dir / f"scenario-{scen.name}"
         cfg = RunConfig(board=s.board, target=s.target_kind, scenario=scen, model_path=model,
                         out_dir=out_dir, limit=int(limit) if limit else None, jobs=int(jobs),
-                        elf=s.elf, port=s.port)
+                        elf=s.elf, port=s.options.port)
         try:
             code, summary = run(cfg)
-        except RunError as exc:
+        except HilError as exc:
             raise s.fail(f"scenario {scen.name}: {exc}") from None
         numbers = summary.get("summary", {})
         if summary.get("error"):

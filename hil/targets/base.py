@@ -5,7 +5,7 @@ Why a reader thread per link: QEMU blocks when its serial output is not drained 
 written without being read deadlocks the guest), so bytes are pumped off the stream continuously
 into a buffer, and `read(timeout)` only takes from that buffer. The same thread writes every byte to
 a transcript under the run directory, so an error can always show "what came" and "where the full
-log is" (style.md: tail of the bytes + the log path).
+log is" (docs/design.md, "Error messages": the tail of the bytes and the log path).
 """
 
 from __future__ import annotations
@@ -22,16 +22,20 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hil.boards import Board
+from hil.errors import EXIT_ENVIRONMENT, RunError
 from hil.protocol import LinkClosed
 
 TAIL_BYTES = 800
+#: Counts the native port reports: host nanoseconds (any target whose device says unit=ns).
+UNIT_NS = "ns (host)"
 
 
-class TargetError(RuntimeError):
+class TargetError(RunError):
     """A target could not start or failed: says what was expected, what came, where the log is."""
 
     def __init__(self, message: str, tail: bytes = b"", log_path: Path | None = None) -> None:
@@ -53,6 +57,8 @@ class TargetError(RuntimeError):
 
 class MissingTool(TargetError):
     """A program the target needs (qemu, renode, ...) is not installed; carries the install hint."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 def format_tail(data: bytes, limit: int = TAIL_BYTES) -> str:
@@ -347,20 +353,85 @@ class ManagedProcess:
 # ---- the interface ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TargetOptions:
+    """What only some targets use, passed to every target the same way (the others ignore it):
+    the serial port and the probe's USB serial number of a real board."""
+
+    port: str | None = None
+    serial_number: str | None = None
+
+
 class Target(ABC):
     """Where firmware runs. `start()` boots it and returns a Link; `stop()` always cleans up.
 
-    Subclasses are small: they only know how to launch their backend and wire its UART to a Link.
+    A target class owns every fact about its backend, so that adding a kind of target means its
+    class and its line in `hil.targets.TARGETS` (docs/design.md, "Add a target"): how long a boot
+    may take before HELLO, how to install what it needs, whether it can run here and why not,
+    what its cycle counts are (unit label and conversion) and how a latency derived from them is
+    worded. Every target is built the same way: `cls(board, run_dir, elf=..., name=...,
+    options=...)`.
     """
 
     kind: str = "?"
     emulated: bool = False
+    #: Seconds from start to the boot HELLO before the board is declared silent.
+    hello_timeout_s: float = 30.0
+    #: Seconds one request may take by default (an emulator on a loaded CI machine is slow).
+    request_timeout_s: float = 60.0
+    #: The host builds the firmware this target boots (False: the user flashed the board).
+    builds_firmware: bool = True
+    #: More than one instance can run at once (`hil run --jobs N`).
+    parallel: bool = True
+    #: The program this target runs (empty: none of its own), and how to install what it needs,
+    #: for "not found" messages and `hil doctor`.
+    backend: str = ""
+    install_hint: str = ""
+    #: The label of the counts this target's firmware reports (docs/design.md, contract 4).
+    unit: str = "cycles (dwt, board)"
+    #: How a latency in ms is derived from those counts.
+    latency_wording: str = "DWT cycles / board clock"
 
-    def __init__(self, board: Board, run_dir: Path, name: str | None = None) -> None:
+    def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
+                 name: str | None = None, options: TargetOptions | None = None) -> None:
         self.board = board
         self.run_dir = Path(run_dir)
+        self.elf = None if elf is None else Path(elf)
         self.name = name or f"{self.kind}-{board.name}"
+        self.options = options or TargetOptions()
         self.link: StreamLink | None = None
+
+    # -- facts, asked before anything starts --
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """Why the backend program cannot run here (not installed: with the install hint), or
+        None. Only the backend: the firmware toolchain is `hil.firmware`'s business."""
+        return None
+
+    @classmethod
+    def locate(cls) -> str | None:
+        """Where the backend program is (None: not found, or the target has none)."""
+        return None
+
+    @classmethod
+    def cycle_unit(cls, device_unit: str) -> str:
+        """The label for counts a device reports with `device_unit` (HELLO `unit=`)."""
+        return UNIT_NS if device_unit == "ns" else cls.unit
+
+    @classmethod
+    def to_cycles(cls, raw: int, device_unit: str, clock_hz: int) -> int:
+        """A raw device count in the unit `cycle_unit` names (only QEMU converts)."""
+        return int(raw)
+
+    @classmethod
+    def latency_source(cls, unit: str | None) -> str:
+        """How `latency_ms` was derived from counts labelled `unit`, said where it is shown."""
+        if unit and unit.startswith("ns"):
+            return "host nanoseconds (native process)"
+        return f"{'emulated: ' if cls.emulated else ''}{cls.latency_wording}"
+
+    # -- life cycle --
 
     @property
     def log_path(self) -> Path:
@@ -391,8 +462,9 @@ class ProcessTarget(Target):
     """A target backed by one local process (native firmware, QEMU, Renode): alive while the
     process is, stopped by killing its process group hard and closing the link."""
 
-    def __init__(self, board: Board, run_dir: Path, name: str | None = None) -> None:
-        super().__init__(board, run_dir, name)
+    def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
+                 name: str | None = None, options: TargetOptions | None = None) -> None:
+        super().__init__(board, run_dir, elf=elf, name=name, options=options)
         self.proc: ManagedProcess | None = None
 
     def alive(self) -> bool:

@@ -210,7 +210,8 @@ class FaultyTarget(Target):
 
     def __init__(self, inner: Target, faults: Faults, stats: FaultStats | None = None,
                  rng: random.Random | None = None) -> None:
-        super().__init__(inner.board, inner.run_dir, inner.name)
+        super().__init__(inner.board, inner.run_dir, elf=inner.elf, name=inner.name,
+                         options=inner.options)
         self.inner = inner
         self.faults = faults
         self.stats = stats or FaultStats()

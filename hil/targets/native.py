@@ -15,13 +15,17 @@ from typing import Any
 
 from hil.boards import Board
 from hil.targets.base import (
+    UNIT_NS,
     FdLink,
     ManagedProcess,
     ProcessTarget,
     StreamLink,
     TargetError,
+    TargetOptions,
     Transcript,
 )
+
+NATIVE_INSTALL = "sudo apt-get install -y --no-install-recommends gcc make"
 
 
 class NativeTarget(ProcessTarget):
@@ -29,10 +33,16 @@ class NativeTarget(ProcessTarget):
 
     kind = "native"
     emulated = False
+    hello_timeout_s = 20.0
+    request_timeout_s = 20.0
+    install_hint = NATIVE_INSTALL
+    unit = UNIT_NS
+    latency_wording = "host nanoseconds (native process)"
 
-    def __init__(self, board: Board, run_dir: Path, elf: Path | None = None,
-                 command: list[str] | None = None, name: str | None = None) -> None:
-        super().__init__(board, run_dir, name)
+    def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
+                 name: str | None = None, options: TargetOptions | None = None,
+                 command: list[str] | None = None) -> None:
+        super().__init__(board, run_dir, elf=elf, name=name, options=options)
         if command is None:
             if elf is None:
                 raise ValueError("NativeTarget needs the firmware executable or a command")
@@ -61,6 +71,10 @@ class NativeTarget(ProcessTarget):
         self.link.start()
         return self.link
 
+    @classmethod
+    def missing(cls) -> str | None:
+        gone = [t for t in ("gcc", "make") if shutil.which(t) is None]
+        return f"{', '.join(gone)} not found; install: {NATIVE_INSTALL}" if gone else None
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "command": self.command}

@@ -1,9 +1,9 @@
 """The `qemu` target: `qemu-system-arm -M <machine>` with the board's UART on a loopback socket.
 
-Facts this follows (design.md): never `-nographic` (it eats byte 0x01 as an escape), so
-`-display none -monitor none`; `-icount shift=0` so SysTick counts are deterministic instruction
-counts; a hung QEMU ignores SIGTERM, so stop is SIGKILL; an undrained serial deadlocks the guest,
-so the link's thread reads continuously.
+Facts this follows (docs/design.md, "Emulator facts"): never `-nographic` (it eats byte 0x01 as an
+escape), so `-display none -monitor none`; `-icount shift=0` so SysTick counts are deterministic
+instruction counts; a hung QEMU ignores SIGTERM, so stop is SIGKILL; an undrained serial deadlocks
+the guest, so the link's thread reads continuously.
 
 The serial is a TCP *client* chardev with `nodelay=on` connecting to a socket the host already
 listens on (127.0.0.1 only): QEMU connects before the guest runs its first instruction, so the
@@ -26,8 +26,11 @@ from hil.targets.base import (
     ProcessTarget,
     StreamLink,
     TargetError,
+    TargetOptions,
     Transcript,
 )
+
+UNIT_QEMU = "instructions (qemu icount)"
 
 QEMU_INSTALL = "sudo apt-get install -y --no-install-recommends qemu-system-arm"
 CONNECT_TIMEOUT = 10.0
@@ -69,18 +72,44 @@ class QemuTarget(ProcessTarget):
 
     kind = "qemu"
     emulated = True
+    hello_timeout_s = 60.0
+    request_timeout_s = 20.0
+    backend = "qemu-system-arm"
+    install_hint = QEMU_INSTALL
+    unit = UNIT_QEMU
+    latency_wording = "QEMU icount instructions / board clock (1 cycle per instruction assumed)"
 
-    def __init__(self, board: Board, run_dir: Path, elf: Path, name: str | None = None) -> None:
-        super().__init__(board, run_dir, name)
+    def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
+                 name: str | None = None, options: TargetOptions | None = None) -> None:
+        super().__init__(board, run_dir, elf=elf, name=name, options=options)
         if board.qemu_machine is None:
             raise TargetError(f"board {board.name} has no QEMU machine; it runs on "
                               f"{', '.join(board.targets)}")
+        if elf is None:
+            raise TargetError("qemu: needs the firmware ELF to boot")
         self.elf = Path(elf)
+
+    @classmethod
+    def locate(cls) -> str | None:
+        return find_qemu()
+
+    @classmethod
+    def missing(cls) -> str | None:
+        return None if find_qemu() else f"qemu-system-arm not found (PATH or $QEMU); install: " \
+            f"{QEMU_INSTALL}"
+
+    @classmethod
+    def to_cycles(cls, raw: int, device_unit: str, clock_hz: int) -> int:
+        """QEMU has no DWT: the firmware reports SysTick ticks, and under `-icount shift=0` one
+        instruction is one ns of virtual time, so a tick is 1e9/clock instructions."""
+        if device_unit == "systick":
+            return round(raw * 1_000_000_000 / clock_hz)
+        return int(raw)
 
     def start(self) -> StreamLink:
         qemu = find_qemu()
         if qemu is None:
-            raise MissingTool(f"qemu-system-arm not found (PATH or $QEMU); install: {QEMU_INSTALL}")
+            raise MissingTool(self.missing() or "qemu-system-arm not found")
         if not self.elf.is_file():
             raise TargetError(f"qemu: firmware {self.elf} does not exist")
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """The `renode` target: Renode with the board's platform, a DWT overlay and the UART on a pty.
 
-How it boots (design.md, "Renode facts checked on Renode 1.15.1"):
+How it boots (docs/design.md, "Emulator facts"; checked on Renode 1.15.1):
 1. a generated .resc creates the machine and loads the board platform through an overlay given to
    `machine LoadPlatformDescriptionFromString`: `using` the shipped platform, then
    `cpu: PerformanceInMips: <MHz>`, `nvic: systickFrequency: <Hz>` and a
@@ -37,8 +37,11 @@ from hil.targets.base import (
     ProcessTarget,
     StreamLink,
     TargetError,
+    TargetOptions,
     Transcript,
 )
+
+UNIT_RENODE = "cycles (renode virtual)"
 
 RENODE_INSTALL = (
     "Renode is not packaged for Debian or PyPI. Install Antmicro's portable package: "
@@ -148,10 +151,19 @@ class RenodeTarget(ProcessTarget):
 
     kind = "renode"
     emulated = True
+    hello_timeout_s = 120.0
+    request_timeout_s = 300.0
+    backend = "renode"
+    install_hint = RENODE_INSTALL
+    unit = UNIT_RENODE
+    latency_wording = "Renode virtual cycles / board clock"
 
-    def __init__(self, board: Board, run_dir: Path, elf: Path, name: str | None = None,
+    def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
+                 name: str | None = None, options: TargetOptions | None = None,
                  monitor: str | None = None) -> None:
-        super().__init__(board, run_dir, name)
+        super().__init__(board, run_dir, elf=elf, name=name, options=options)
+        if elf is None:
+            raise TargetError("renode: needs the firmware ELF to boot")
         # "console" (stdin) or "port" (telnet on a free port); $HIL_RENODE_MONITOR overrides.
         self.monitor = monitor or os.environ.get("HIL_RENODE_MONITOR", "console")
         self._monitor_sock: socket.socket | None = None
@@ -169,8 +181,7 @@ class RenodeTarget(ProcessTarget):
     def start(self) -> StreamLink:
         renode = find_renode()
         if renode is None:
-            raise MissingTool(f"renode not found (PATH, $RENODE, ~/.config/renode). "
-                              f"{RENODE_INSTALL}")
+            raise MissingTool(self.missing() or "renode not found")
         if not self.elf.is_file():
             raise TargetError(f"renode: firmware {self.elf} does not exist")
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +248,17 @@ class RenodeTarget(ProcessTarget):
         if self._monitor_sock is not None:
             self._monitor_sock.close()
         super().stop()
+
+    @classmethod
+    def locate(cls) -> str | None:
+        return find_renode()
+
+    @classmethod
+    def missing(cls) -> str | None:
+        if find_renode() is not None:
+            return None
+        return (f"Renode is not installed (renode not found on PATH, $RENODE or "
+                f"~/.config/renode). {RENODE_INSTALL}")
 
     def info(self) -> dict[str, Any]:
         assert self.board.renode is not None

@@ -9,13 +9,16 @@ user (picocom, another run) gets a clear "busy" error instead of interleaved byt
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
 from hil.boards import Board
-from hil.targets.base import StreamLink, Target, TargetError, Transcript
+from hil.targets.base import StreamLink, Target, TargetError, TargetOptions, Transcript
 
 BAUD = 115200
+UNIT_DWT_BOARD = "cycles (dwt, board)"
 
 
 def list_ports() -> list[Any]:
@@ -82,13 +85,21 @@ class SerialTarget(Target):
 
     kind = "serial"
     emulated = False
+    hello_timeout_s = 10.0
+    request_timeout_s = 60.0
+    builds_firmware = False  # the user flashed the board
+    parallel = False  # one board, one port
+    install_hint = "python3 -m pip install pyserial; plug the board in (see `hil doctor`)"
+    unit = UNIT_DWT_BOARD
+    latency_wording = "DWT cycles / board clock"
 
-    def __init__(self, board: Board, run_dir: Path, port: str | None = None,
-                 serial_number: str | None = None, baud: int = BAUD,
-                 name: str | None = None) -> None:
-        super().__init__(board, run_dir, name)
-        self.port_name = port
-        self.serial_number = serial_number
+    def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
+                 name: str | None = None, options: TargetOptions | None = None,
+                 baud: int = BAUD) -> None:
+        super().__init__(board, run_dir, elf=elf, name=name, options=options)
+        # --port, else $HIL_SERIAL_PORT (what a CI runner with a board attached sets).
+        self.port_name = self.options.port or os.environ.get("HIL_SERIAL_PORT")
+        self.serial_number = self.options.serial_number
         self.baud = baud
         self._port: Any = None
 
@@ -111,6 +122,22 @@ class SerialTarget(Target):
         self.link.describe_exit = lambda: f"serial port {device} closed or unplugged"
         self.link.start()
         return self.link
+
+    @classmethod
+    def missing(cls) -> str | None:
+        if importlib.util.find_spec("serial") is None:
+            return f"pyserial is not installed; install: {cls.install_hint}"
+        return None
+
+    def board_missing(self) -> str | None:
+        """Why no board can be opened here (no port given and none matches), or None."""
+        if self.port_name:
+            return None
+        try:
+            find_port(self.board, self.serial_number)
+        except TargetError as exc:
+            return f"{exc} (or set HIL_SERIAL_PORT)"
+        return None
 
     def alive(self) -> bool:
         return self._port is not None and self._port.is_open
