@@ -1,12 +1,12 @@
 """Engine speed on a Cortex-M4 (QEMU mps2-an386): instructions per inference and per MAC.
 
-Method (design.md "Honest time"): firmware/tests/engine_qemu.c runs ebq_forward under
-`qemu-system-arm -M mps2-an386 -icount shift=0`, where one guest instruction is 1 ns of virtual
-time, and reads SysTick (core clock 25 MHz) around each call: instructions = ticks x 40. A loop
-of exactly 1,000,000 instructions is timed first and must read 25,000 ticks (printed as `cal`).
-Numbers are "instructions (qemu icount)", not board cycles: a real M4 adds wait states and
-multi-cycle loads. Both kernel sets are measured on the same sequences, and their logits must be
-identical to each other and to hil/quant/reference.py.
+Method (docs/design.md, contract 4 "Honest units"): firmware/tests/engine_qemu.c runs ebq_forward
+under `qemu-system-arm -M mps2-an386 -icount shift=0`, where one guest instruction is 1 ns of
+virtual time, and reads SysTick (core clock 25 MHz) around each call: instructions = ticks x 40. A
+loop of exactly 1,000,000 instructions is timed first and must read 25,000 ticks (printed as `cal`).
+Numbers are "instructions (qemu icount)", not board cycles: a real M4 adds wait states and multi-
+cycle loads. Both kernel sets are measured on the same sequences, and their logits must be identical
+to each other and to hil/quant/reference.py.
 
     python benchmarks/quant_speed.py                 # random model (max_len 256), n = 16..256
     python benchmarks/quant_speed.py --blob hil/models/nlu_scenario/model.bin --lengths 8 16 64

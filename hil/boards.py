@@ -128,6 +128,10 @@ BOARDS: dict[str, Board] = {
 }
 
 
+#: The board tests boot when none is named: the host build, which runs wherever gcc does.
+DEFAULT_TEST_BOARD = "native"
+
+
 def get_board(name: str) -> Board:
     """The board called `name`, or a KeyError that lists the boards that exist."""
     try:

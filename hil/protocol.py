@@ -10,6 +10,9 @@ anywhere a serial port does.
 Layers, bottom-up: `crc32` / `percent_encode` / `encode_frame` / `decode_frame` (one line),
 `FrameReader` (a byte stream -> frames and plain text lines), messages (`Hello`, `Result`, ...)
 and `Device` (requests over a `Link`).
+
+Why one module over 500 lines: those layers are one contract with the C side, read together
+when either side changes; split, a reader would hop between files to check one rule.
 """
 
 from __future__ import annotations

@@ -37,8 +37,10 @@ _CACHE = pytest.StashKey[dict]()  # "target/board" -> why it cannot run here (No
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "embbert-hil boards")
-    group.addoption("--hil-board", default="native",
-                    help="board the hil_device fixture boots (default: native)")
+    from hil.boards import DEFAULT_TEST_BOARD
+
+    group.addoption("--hil-board", default=DEFAULT_TEST_BOARD,
+                    help=f"board the hil_device fixture boots (default: {DEFAULT_TEST_BOARD})")
     group.addoption("--hil-target", default=None,
                     help="target for --hil-board (default: the board's first target)")
     group.addoption("--hil-model", default="nlu_scenario",

@@ -7,6 +7,10 @@ a and b, the scales) into int32 multipliers + shifts, and builds the blob. What 
 then run, without float, by hil/quant/reference.py and by the C engine.
 
 torch is imported lazily so `import hil.quant` works where only numpy is installed.
+
+Why one module over 500 lines: calibration, the per-op requantization and the blob writer are one
+chain whose numbers must match hil/quant/reference.py and the firmware exactly; keeping them in
+one file keeps that chain readable top to bottom.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 /*
  * board.c - stm32f4 (STM32F4-Discovery, 8 MHz crystal). Renode's stm32f4_discovery platform
- * connects usart2 @0x40004400; time is DWT CYCCNT (Renode needs the DWT overlay, see design.md).
+ * connects usart2 @0x40004400; time is DWT CYCCNT (Renode needs the DWT overlay, see
+ * docs/design.md, "Emulator facts").
  */
 #include "board.h"
 
