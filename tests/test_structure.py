@@ -167,3 +167,36 @@ def test_citations_point_at_files_that_exist() -> None:
                 bad.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:90]}")
     assert (ROOT / "docs" / "design.md").is_file()
     assert not bad, "stale citations:\n" + "\n".join(bad)
+
+
+def test_exit_codes_come_from_types_not_messages() -> None:
+    """An exit code or a branch picked by reading an error's text breaks when the text is
+    reworded (docs/design.md, "Errors and exit codes"): no `... in str(exc)` and no comparing
+    an exception's class name."""
+    bad = []
+    for path in SOURCES:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "in str(exc)" in line or "type(exc).__name__ ==" in line:
+                bad.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_error_maps_to_its_exit_code() -> None:
+    from hil import firmware as fw
+    from hil.errors import (
+        EXIT_ENVIRONMENT,
+        EXIT_EXPECTATIONS,
+        EXIT_RUN_ERROR,
+        NoHello,
+        UsageError,
+        WrongFirmware,
+        exit_code_of,
+    )
+    from hil.targets import MissingTool, TargetError
+
+    assert exit_code_of(fw.DoesNotFit("x")) == EXIT_EXPECTATIONS
+    assert exit_code_of(fw.ToolchainMissing("x")) == EXIT_ENVIRONMENT
+    assert exit_code_of(MissingTool("x")) == EXIT_ENVIRONMENT
+    assert exit_code_of(UsageError("x")) == EXIT_ENVIRONMENT
+    for exc in (TargetError("x"), NoHello("x"), WrongFirmware("x"), RuntimeError("x")):
+        assert exit_code_of(exc) == EXIT_RUN_ERROR
