@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not in
 
 from hil.model import data as D  # noqa: E402
 from hil.model import distill  # noqa: E402
+from hil.model.rep import rep_pretrain  # noqa: E402
 from hil.model.train import TrainArgs, finetune  # noqa: E402
 
 DATASETS = D.SHARED_DATASETS
@@ -134,8 +135,8 @@ def test_short_distillation_on_real_data_lowers_loss(tmp_path: Path) -> None:
     assert np.array_equal(again.train_logits, targets.train_logits)
 
     from hil.model.embbert import EmbBERT
-    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import make_optimizer, model_config
+    from hil.quant.tokenizer import Tokenizer
 
     args = _tiny(tmp_path / "run", data)
     torch.manual_seed(0)
@@ -172,7 +173,7 @@ def test_rep_pretrain_lowers_cosine_loss_and_inits_finetune(tmp_path: Path) -> N
     vocab = {w: rng.normal(size=16) for t in texts for w in t.lower().split()}
     emb = np.stack([sum(vocab[w] for w in t.lower().split()) for t in texts]).astype(np.float32)
     args = _tiny(tmp_path / "rep", data, max_len=32)
-    res = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0.1, lr=5e-3,
+    res = rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0.1, lr=5e-3,
                                log=lambda s: None)
     ck = torch.load(tmp_path / "rep" / "pretrained.pt", weights_only=False)
     assert "embed.tok.weight" in ck["state_dict"] and res["steps"] > 0
@@ -198,12 +199,12 @@ def test_rep_pretrain_by_steps_stops_there_and_a_resume_does_not_rerun(tmp_path:
     texts = D.load_dataset(data).train.texts
     emb = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
     args = _tiny(tmp_path / "rep", data, max_len=16)
-    res = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
+    res = rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
                                log=lambda s: None, steps=7)
     assert res["steps"] == 7
     before = (tmp_path / "rep" / "pretrained.pt").stat().st_mtime_ns
     args.resume = True
-    again = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
+    again = rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
                                  log=lambda s: None, steps=7)
     assert again["steps"] == 7  # finished: the resumed command goes straight to fine-tuning
     assert (tmp_path / "rep" / "pretrained.pt").stat().st_mtime_ns == before
@@ -217,7 +218,7 @@ def test_rep_pretrain_resumed_equals_uninterrupted(tmp_path: Path) -> None:
 
     def rep(out: Path, budget: float, resume: bool) -> dict:
         args = _tiny(out, data, max_len=16, resume=resume, dropout=0.3)
-        return distill.rep_pretrain(args, texts, emb, out, budget_min=budget, lr=5e-3,
+        return rep_pretrain(args, texts, emb, out, budget_min=budget, lr=5e-3,
                                     log=lambda s: None, steps=7)
 
     rep(tmp_path / "a", 0, False)

@@ -18,12 +18,12 @@ torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not in
 
 from hil.model import data as D  # noqa: E402
 from hil.model.info import model_info  # noqa: E402
+from hil.model.pretrain import pretrain  # noqa: E402
 from hil.model.train import (  # noqa: E402
     TrainArgs,
     finetune,
     load_model,
     metrics_from_predictions,
-    pretrain,
     warmup_cosine,
 )
 

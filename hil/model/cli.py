@@ -60,13 +60,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "decay (e.g. 0.998); 0 = the raw weights")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--budget-min", type=float, default=None,
-                   help="wall-time budget in minutes (default: 60 pretraining, none fine-tuning)")
+                   help="wall-time budget in minutes (default: 60 pretraining, none fine-tuning),"
+                        " the TOTAL over all invocations of the run: --resume continues the "
+                        "clock where the last checkpoint left it, so a run killed by a session "
+                        "limit and resumed stops where an uninterrupted one would; resume with "
+                        "a larger budget to train longer")
     t.add_argument("--pretrain-budget-min", type=float, default=60.0,
-                   help="budget of the pretraining phase when --corpus and --data are both given")
+                   help="budget of the pretraining phase when --corpus and --data are both "
+                        "given (a total too: a resumed run whose pretraining is done goes "
+                        "straight on to fine-tuning)")
     t.add_argument("--patience", type=int, default=4, help="dev evals without gain; 0 = off")
     t.add_argument("--eval-every", type=int, default=0, help="steps; 0 = once per epoch")
-    t.add_argument("--checkpoint-min", type=float, default=3.0)
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--checkpoint-min", type=float, default=3.0,
+                   help="minutes between checkpoints (0 = after every step)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt (bit for bit: same batches, masks and "
+                        "dropout as an uninterrupted run); starts afresh if there is none")
     t.add_argument("--threads", type=int, default=2,
                    help="torch threads; use 1 on a busy machine: with more threads than free "
                         "cores, OpenMP spin-waits and a step can get 5x slower (measured)")
@@ -120,7 +129,8 @@ def canonical_command(a: argparse.Namespace) -> str:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from hil.model.train import TrainArgs, finetune, pretrain
+    from hil.model.pretrain import pretrain
+    from hil.model.train import TrainArgs, finetune
 
     if not a.data and not a.corpus:
         print("hil train: give --data (fine-tune) and/or --corpus (pretrain)", file=sys.stderr)
@@ -160,8 +170,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from hil.model import data as D
-    from hil.quant.tokenizer import Tokenizer
     from hil.model.train import evaluate, load_model
+    from hil.quant.tokenizer import Tokenizer
 
     path = resolve_model(a.model)
     model, meta = load_model(path)
