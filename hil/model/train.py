@@ -253,7 +253,9 @@ class Finetune(Task):
         self.out.mkdir(parents=True, exist_ok=True)
         set_seed(args.seed)
         self.tok = Tokenizer.from_file(args.tokenizer)
-        shutil.copyfile(args.tokenizer, self.out / "tokenizer.json")
+        tok_copy = self.out / "tokenizer.json"
+        if not tok_copy.exists() or tok_copy.read_bytes() != Path(args.tokenizer).read_bytes():
+            shutil.copyfile(args.tokenizer, tok_copy)  # (a finished run resumed stays untouched)
         ds = self.ds = D.load_dataset(args.data or "", args.dev_fraction, args.seed)
         self.train_ids = D.encode(self.tok, ds.train.texts, args.max_len)
         self.dev_ids = D.encode(self.tok, ds.dev.texts, args.max_len)
