@@ -20,7 +20,14 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not installed")
 
-from tiny_training import DATASETS, corpus_slice, nlu_slice, tiny_args  # noqa: E402
+from tiny_training import (  # noqa: E402
+    DATASETS,
+    assert_same,
+    corpus_slice,
+    final_state,
+    nlu_slice,
+    tiny_args,
+)
 
 from hil.model import data as D  # noqa: E402
 from hil.model import loop  # noqa: E402
@@ -80,28 +87,6 @@ def trainer(kind: str, tmp_path: Path) -> Callable[..., dict[str, Any]]:
         return rep_pretrain(tiny_args(out, data, max_len=16, dropout=0.3, **kw), texts, emb,
                             out, budget_min=budget_min, lr=5e-3, log=quiet, steps=9)
     return rep
-
-
-def final_state(out: Path) -> dict[str, Any]:
-    """Everything of a run's checkpoint that a later step depends on."""
-    ck = torch.load(out / "checkpoint.pt", weights_only=False)
-    return {k: ck[k] for k in ("model", "optimizer", "torch_rng", "ema", "head", "gen", "proj")
-            if k in ck} | {"step": ck["state"]["step"]}
-
-
-def assert_same(a: Any, b: Any, where: str = "") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            assert_same(a[k], b[k], f"{where}/{k}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 TRAINERS = ("finetune", "pretrain", "rep")

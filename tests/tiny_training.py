@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from hil.model import data as D
 from hil.model.train import TrainArgs
@@ -50,3 +53,27 @@ def tiny_args(out: Path, data: Path | None, **kw: object) -> TrainArgs:
         checkpoint_min=100.0, dropout=0.1)
     base.update(kw)
     return TrainArgs(**base)  # type: ignore[arg-type]
+
+
+def final_state(out: Path) -> dict[str, Any]:
+    """Everything of a run's checkpoint that a later step depends on: weights, optimizer,
+    generators, the task's own entries (EMA, MLM head, projection) and the step."""
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    return {k: ck[k] for k in ("model", "optimizer", "torch_rng", "ema", "head", "gen", "proj")
+            if k in ck} | {"step": ck["state"]["step"]}
+
+
+def assert_same(a: Any, b: Any, where: str = "") -> None:
+    """a == b, tensors compared bit for bit (torch.equal), `where` naming the first difference."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
