@@ -144,3 +144,25 @@ def test_budget_is_the_total_over_invocations(kind: str, tmp_path: Path,
 def test_a_run_needs_steps_or_a_budget(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="steps or a wall-time budget"):
         loop.Plan(out=tmp_path, steps=None, batch_size=16, seed=0)
+
+
+def test_a_checkpoint_of_the_old_loops_still_resumes(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copies before hil/model/loop.py wrote a LambdaLR 'scheduler' entry and no
+    'finished'; such a checkpoint resumes to the same weights (the learning rate is a function
+    of the step, so the scheduler's state is not needed). Checked by hand against checkpoints
+    written by the old code too; old pretraining checkpoints hold no torch generator, so with
+    dropout their resume is not bit for bit (it was not before either)."""
+    run = trainer("finetune", tmp_path)
+    whole = run(tmp_path / "whole")
+    with monkeypatch.context() as m:
+        kill_at(m, 4)
+        with pytest.raises(Killed):
+            run(tmp_path / "cut", checkpoint_min=0.0)
+    path = tmp_path / "cut" / "checkpoint.pt"
+    ck = torch.load(path, weights_only=False)
+    del ck["state"]["finished"]
+    ck["scheduler"] = {"last_epoch": ck["state"]["step"], "base_lrs": [3e-3, 3e-3]}
+    torch.save(ck, path)
+    assert run(tmp_path / "cut", resume=True)["steps"] == whole["steps"]
+    assert_same(final_state(tmp_path / "whole"), final_state(tmp_path / "cut"))
