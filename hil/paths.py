@@ -34,6 +34,25 @@ FIRMWARE_DIR = _source_dir("firmware")
 SCENARIO_DIR = _source_dir("scenarios")
 
 
+def find_model(name_or_path: str | Path, filename: str, base: Path | None = None) -> Path:
+    """A model file: a path to it, a folder holding `filename`, a path relative to `base`, or a
+    shipped model's name (hil/models/<name>/<filename>). FileNotFoundError lists what was tried
+    and which models are shipped. The one resolver for blobs (model.bin) and checkpoints
+    (model.pt) alike."""
+    p = Path(name_or_path)
+    candidates = [p, p / filename]
+    if base is not None:
+        candidates += [base / p, base / p / filename]
+    candidates.append(MODELS_DIR / str(name_or_path) / filename)
+    for cand in candidates:
+        if cand.is_file():
+            return cand.resolve()
+    shipped = sorted(d.parent.name for d in MODELS_DIR.glob(f"*/{filename}"))
+    raise FileNotFoundError(f"model {str(name_or_path)!r} not found (tried "
+                            f"{', '.join(map(str, candidates))}); shipped models: "
+                            f"{', '.join(shipped) or 'none'}")
+
+
 def datasets_dir() -> Path:
     """The datasets root: $HIL_DATA_DIR, else ../shared/datasets beside the checkout, else the
     per-user data folder (where a data fetch puts them)."""

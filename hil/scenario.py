@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from hil.paths import MODELS_DIR, SCENARIO_DIR
+from hil.paths import SCENARIO_DIR, find_model
 
 DEFAULT_SCENARIO = "nlu_scenario"
 EXPECT_KEYS = ("min_accuracy", "min_agreement", "max_cycles_p95", "max_ram_bytes")
@@ -93,16 +93,10 @@ def load_sentences(path: Path) -> list[Sentence]:
 
 def resolve_model(model: str, base: Path | None = None) -> Path:
     """A model name (hil/models/<name>/model.bin) or a path (absolute, cwd or next to `base`)."""
-    candidates = [Path(model)]
-    if base is not None:
-        candidates.append(base / model)
-    candidates.append(MODELS_DIR / model / "model.bin")
-    for cand in candidates:
-        if cand.is_file():
-            return cand.resolve()
-    shipped = sorted(p.parent.name for p in MODELS_DIR.glob("*/model.bin"))
-    raise ScenarioError(f"model {model!r} not found (tried {', '.join(map(str, candidates))}); "
-                        f"shipped models: {', '.join(shipped) or 'none'}")
+    try:
+        return find_model(model, "model.bin", base)
+    except FileNotFoundError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def scenario_path(name_or_path: str) -> Path:

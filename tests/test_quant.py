@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hil.paths import datasets_dir
 from hil.quant import reference as R
 
 torch = pytest.importorskip("torch")
@@ -156,7 +157,7 @@ def test_reference_imports_no_torch_and_no_float() -> None:
     assert "float" not in src.replace("no float", "").replace("No float", "")
 
 
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED_DATASETS = datasets_dir()
 SMS = Path(__file__).resolve().parents[1] / "hil" / "models" / "sms_spam"
 
 

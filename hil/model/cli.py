@@ -14,28 +14,18 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hil.paths import find_model
 from hil.quant.tokenizer import DEFAULT_TOKENIZER
 
 if TYPE_CHECKING:
     from hil.model.distill import DistillArgs
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = "nlu_scenario"
 
 
 def resolve_model(name_or_path: str) -> Path:
     """A model.pt path, a directory holding model.pt, or a shipped model's name."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    if (p / "model.pt").is_file():
-        return p / "model.pt"
-    q = MODELS_DIR / name_or_path / "model.pt"
-    if q.is_file():
-        return q
-    shipped = sorted(d.name for d in MODELS_DIR.iterdir() if (d / "model.pt").is_file())
-    raise FileNotFoundError(f"no model at {p} and no shipped model {name_or_path!r} "
-                            f"(shipped: {', '.join(shipped) or 'none'})")
+    return find_model(name_or_path, "model.pt")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hil.paths import datasets_dir
 from hil.quant.tokenizer import CLS, MASK, PAD, SPECIAL_TOKENS, Tokenizer
 
 if TYPE_CHECKING:
     import torch
 
-#: `../shared/datasets` beside the repository checkout, where the team's data lives.
-SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+#: The datasets root (hil.paths.datasets_dir: $HIL_DATA_DIR, ../shared/datasets beside a checkout,
+#: else the per-user data folder), fixed when this module is imported.
+SHARED_DATASETS = datasets_dir()
 SPLIT_SUFFIXES = (".jsonl.gz", ".jsonl", ".csv.gz", ".csv")
 
 
@@ -53,7 +55,7 @@ class Dataset:
 
 
 def resolve_dataset(name_or_path: str | Path) -> Path:
-    """A directory path, or a dataset name looked up in ../shared/datasets."""
+    """A directory path, or a dataset name looked up in the datasets root (SHARED_DATASETS)."""
     p = Path(name_or_path)
     if p.is_dir():
         return p

@@ -17,9 +17,9 @@ import torch
 from hil.model import data as D
 from hil.model.info import model_info
 from hil.model.train import evaluate, load_model
+from hil.paths import MODELS_DIR
 from hil.quant.tokenizer import Tokenizer
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 SLICE = 300  # about N test texts (a fixed stride): what tests/test_model_shipped.py re-evaluates
 
 

@@ -11,19 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from hil.paths import MODELS_DIR
+from hil.paths import MODELS_DIR, find_model
 
 
 def _model_dir(name_or_path: str) -> Path:
     """A directory holding model.pt, a model.pt file, or a shipped model's name."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p.parent
-    if (p / "model.pt").is_file():
-        return p
-    if (MODELS_DIR / name_or_path / "model.pt").is_file():
-        return MODELS_DIR / name_or_path
-    raise FileNotFoundError(f"no model.pt at {p} and no shipped model {name_or_path!r}")
+    return find_model(name_or_path, "model.pt").parent
 
 
 def shipped_models() -> list[Path]:
