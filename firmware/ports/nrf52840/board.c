@@ -75,6 +75,7 @@
 #define UARTE_ENABLE_UARTE 8u         /* 4 would be the legacy UART */
 #define UARTE_BAUD_115200 0x01D7E000u
 #define UARTE_INT_ENDRX (1u << 4)
+#define UARTE_INT_ALL 0x005A0397u /* every INTEN bit the UARTE has (PS), none reserved */
 #define UARTE_SHORTS_ENDRX_STARTRX (1u << 5)
 #define PSEL_DISCONNECTED 0xFFFFFFFFu
 
@@ -135,7 +136,7 @@ void board_uart_init(void)
     rx_model_queues = (UARTE_SHORTS & UARTE_SHORTS_ENDRX_STARTRX) == 0;
     UARTE_SHORTS = 0;
 
-    UARTE_INTENCLR = 0xFFFFFFFFu;
+    UARTE_INTENCLR = UARTE_INT_ALL;
     UARTE_EVENTS_ERROR = 0;
     UARTE_EVENTS_ENDTX = 0;
     UARTE_ENABLE = UARTE_ENABLE_UARTE;
