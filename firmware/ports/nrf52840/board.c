@@ -18,11 +18,12 @@
  * the DMA buffer, is what absorbs a request burst while the engine computes: the interrupt
  * preempts the inference, so no byte waits for the main loop.
  *   - Real chip: after ENDRX the receiver keeps running and parks incoming bytes in its RX
- *     FIFO (the PS: up to 4 bytes, the same FIFO that catches bytes after STOPRX) until the
- *     next STARTRX gives EasyDMA a buffer. The handler clears ENDRX and triggers STARTRX a few
- *     instructions after the event, far inside the 4 byte times (~350 us at 115200) the FIFO
- *     buys, so nothing is lost even mid-inference (the only other handler, SysTick, is a few
- *     instructions; the app's interrupts-off sections are short). The ENDRX_STARTRX shortcut is
+ *     FIFO (a few bytes: the PS has it take up to 4 more after STOPRX) until the next STARTRX
+ *     gives EasyDMA a buffer; this is the scheme of Zephyr's interrupt-driven UARTE driver
+ *     (1-byte buffer; clear ENDRX, read, STARTRX). The handler clears ENDRX and triggers STARTRX
+ *     a few instructions after the event, well inside the ~4 byte times (~350 us at 115200)
+ *     the FIFO buys, so nothing is lost even mid-inference (the only other handler, SysTick,
+ *     is a few instructions; the interrupts-off sections of ports/cortex-m are short). The ENDRX_STARTRX shortcut is
  *     deliberately not used: with a 1-byte buffer it would restart DMA into rx_dma before the
  *     handler has read it (one byte time of slack instead of four). Clear-then-start is the
  *     order the chip needs: starting first could let EasyDMA finish the next byte before the
@@ -34,16 +35,16 @@
  *     every later byte follows it). Clear-then-start therefore has a window, between two stores,
  *     where a byte delivered at that Renode sync point would corrupt RAM and be lost. Its
  *     order instead is start (ENDRX still set: nothing moves, AMOUNT = 0), clear (a byte now
- *     lands in rx_dma[0] and sets ENDRX again), then start once more if ENDRX is still clear,
- *     which pulls the next queued byte, if any; every window leaves the byte in rx_dma[0]
+ *     lands in rx_dma and sets ENDRX again), then start once more if ENDRX is still clear,
+ *     which pulls the next queued byte, if any; every window leaves the byte in rx_dma
  *     with ENDRX set, which the handler loop then reads. The model also has no SHORTS register
- *     (reads as 0, an "unhandled" warning once at boot) while on the chip it reads back, and
+ *     (reads as 0; three "unhandled" warnings at boot) while on the chip it reads back, and
  *     that is how board_uart_init() tells the two apart (rx_model_queues).
  *   Tradeoff: an interrupt per received byte (as the legacy UART would), instead of larger DMA
  *   buffers, which on the chip would need a timer counting RXDRDY over PPI to see a partial
- *   buffer (RXD.AMOUNT is only valid after ENDRX), and Renode 1.15.1 models neither for UARTE.
- *   Errors (framing, break, overrun) only latch ERRORSRC; the receiver keeps running, the
- *   handler clears them, and the protocol's CRC rejects whatever frame they spoiled.
+ *   buffer (RXD.AMOUNT is only valid after ENDRX); Renode 1.15.1's UARTE sends no events to PPI.
+ *   Errors (framing, break, overrun) latch ERRORSRC; the handler clears them (no interrupt of
+ *   their own) and the protocol's CRC rejects whatever frame they spoiled.
  */
 #include "board.h"
 
