@@ -23,9 +23,9 @@
  *     (1-byte buffer; clear ENDRX, read, STARTRX). The handler clears ENDRX and triggers STARTRX
  *     a few instructions after the event, well inside the ~4 byte times (~350 us at 115200)
  *     the FIFO buys, so nothing is lost even mid-inference (the only other handler, SysTick,
- *     is a few instructions; the interrupts-off sections of ports/cortex-m are short). The ENDRX_STARTRX shortcut is
- *     deliberately not used: with a 1-byte buffer it would restart DMA into rx_dma before the
- *     handler has read it (one byte time of slack instead of four). Clear-then-start is the
+ *     is a few instructions; the interrupts-off sections of ports/cortex-m are short). The
+ *     ENDRX_STARTRX shortcut is deliberately not used: with a 1-byte buffer it would restart
+ *     DMA into rx_dma before the handler has read it (one byte time of slack, not four). Clear-then-start is the
  *     order the chip needs: starting first could let EasyDMA finish the next byte before the
  *     clear, and that ENDRX would be wiped.
  *   - Renode 1.15.1 (renode-infrastructure NRF52840_UART.cs, e72d6fe2) differs: while ENDRX is
