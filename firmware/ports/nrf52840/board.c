@@ -20,14 +20,14 @@
  *   - Real chip: after ENDRX the receiver keeps running and parks incoming bytes in its RX
  *     FIFO (a few bytes: the PS has it take up to 4 more after STOPRX) until the next STARTRX
  *     gives EasyDMA a buffer; this is the scheme of Zephyr's interrupt-driven UARTE driver
- *     (1-byte buffer; clear ENDRX, read, STARTRX). The handler clears ENDRX and triggers STARTRX
- *     a few instructions after the event, well inside the ~4 byte times (~350 us at 115200)
- *     the FIFO buys, so nothing is lost even mid-inference (the only other handler, SysTick,
- *     is a few instructions; the interrupts-off sections of ports/cortex-m are short). The
- *     ENDRX_STARTRX shortcut is deliberately not used: with a 1-byte buffer it would restart
- *     DMA into rx_dma before the handler has read it (one byte time of slack, not four). Clear-then-start is the
- *     order the chip needs: starting first could let EasyDMA finish the next byte before the
- *     clear, and that ENDRX would be wiped.
+ *     (1-byte buffer; clear ENDRX, read, STARTRX). The handler clears ENDRX and triggers
+ *     STARTRX a few instructions after the event, well inside the ~4 byte times (~350 us at
+ *     115200) the FIFO buys, so nothing is lost even mid-inference (the only other handler,
+ *     SysTick, is a few instructions; the interrupts-off sections of ports/cortex-m are short).
+ *     The ENDRX_STARTRX shortcut is deliberately not used: with a 1-byte buffer it would
+ *     restart DMA into rx_dma before the handler has read it (one byte time of slack, not
+ *     four). Clear-then-start is the order the chip needs: starting first could let EasyDMA
+ *     finish the next byte before the clear, and that ENDRX would be wiped.
  *   - Renode 1.15.1 (renode-infrastructure NRF52840_UART.cs, e72d6fe2) differs: while ENDRX is
  *     set it leaves incoming bytes in its queue (good); STARTRX resets AMOUNT and moves one
  *     queued byte only if ENDRX is clear; and once ENDRX is cleared, a byte arriving before the
