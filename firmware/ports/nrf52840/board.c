@@ -2,7 +2,7 @@
  * board.c - nrf52840 (nRF52840-DK). Serial is UARTE0 @0x40002000 with EasyDMA (the DK's VCOM:
  * TX P0.06, RX P0.08), which is also what Renode's nrf52840.repl `uart0` models
  * (`easyDMA: true`: the legacy TXD/RXD registers 0x51C/0x518 do not exist there). Time is DWT
- * CYCCNT (Renode needs the DWT overlay, see design.md).
+ * CYCCNT (Renode needs the DWT overlay, see docs/design.md, "Emulator facts").
  *
  * EasyDMA only reads and writes Data RAM, so both directions go through static RAM buffers:
  * a byte from a flash string is copied to tx_dma before TXD.PTR points at it.
