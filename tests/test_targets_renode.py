@@ -28,6 +28,11 @@ from hil.targets.renode import (
     write_templates,
 )
 
+# `pytest -m renode` selects this module: the Renode target's generated files and orchestration,
+# and test_renode_end_to_end, the one test here that starts Renode (skipped where it is absent).
+# Its nrf52840 case fails on Renode 1.15.1 until the nrf52840 port's UART says HELLO there.
+pytestmark = pytest.mark.renode
+
 ROOT = Path(__file__).resolve().parents[1]
 RENODE_BOARDS = [b for b in BOARDS.values() if b.renode is not None]
 
