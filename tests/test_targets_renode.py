@@ -72,6 +72,12 @@ def test_resc_script(board) -> None:
     assert 'emulation CreateUartPtyTerminal "term" $pty true' in resc
     assert f"connector Connect {board.renode.uart} term" in resc
     assert "sysbus LoadELF $bin" in resc
+    # The pty lives in a macro the host runs (`runMacro $uart_pty`): renode-test suites include
+    # this script too, and a pty terminal disposed by `Reset Emulation` kills Renode (EIO).
+    pty_macro = resc.split("macro uart_pty\n", 1)[1].split('"""')[1]
+    assert 'emulation CreateUartPtyTerminal "term" $pty true' in pty_macro
+    assert "CreateUartPtyTerminal" not in resc.replace(pty_macro, "")
+    assert not any(ln.strip() == "runMacro $uart_pty" for ln in resc.splitlines())
     # `start` is typed by the host after it opened the pty; a script line would lose the HELLO.
     assert not any(line.strip() == "start" for line in resc.splitlines())
     # Order matters: machine, platform, terminal, connection, ELF.
@@ -178,7 +184,7 @@ def test_renode_target_orchestration_with_a_stand_in(tmp_path: Path,
     assert s["error"] is None and s["summary"]["sentences"] == 8
     assert s["summary"]["agreement"] == 1.0
     trace = (out / "fake-renode.txt").read_text()
-    assert "monitor start pty_present=True" in trace
+    assert "monitor runMacro $uart_pty" in trace and "monitor start pty_present=True" in trace
     assert trace.rstrip().endswith("monitor quit pty_present=True")
     assert f"TMPDIR {out / 'renode-nrf52840-job0.tmpdir'}" in trace
     resc = (out / "renode-nrf52840-job0.resc").read_text()

@@ -6,8 +6,11 @@ How it boots (docs/design.md, "Emulator facts"; checked on Renode 1.15.1):
    `cpu: PerformanceInMips: <MHz>`, `nvic: systickFrequency: <Hz>` and a
    `Miscellaneous.DWT @ sysbus 0xE0001000` at the board clock, so CYCCNT counts virtual cycles
    that follow executed instructions (Renode's nRF52840/STM32F4 platforms have no DWT);
-2. `emulation CreateUartPtyTerminal "term" "<pty>" true` + `connector Connect <uart> term`;
-3. `sysbus LoadELF $bin`, no `start`: the host opens the pty first, then types `start` on the
+2. `sysbus LoadELF $bin`, and a macro `uart_pty` holding
+   `emulation CreateUartPtyTerminal "term" "<pty>" true` + `connector Connect <uart> term`, which
+   the host runs (`runMacro $uart_pty` on the monitor); renode-test suites run the script without
+   it (a pty terminal disposed by `Reset Emulation` dies with EIO and takes Renode down);
+3. no `start`: the host opens the pty first, then types `start` on the
    monitor (Renode runs with `--console`, stdin is the monitor), because bytes written before
    the pty is open are lost.
 
@@ -122,8 +125,14 @@ def resc_script(board: Board, elf: str | None = None, pty: str | None = None) ->
         platform_overlay(board).rstrip("\n"),
         '"""',
         "",
-        "emulation CreateUartPtyTerminal \"term\" $pty true",
-        f"connector Connect {board.renode.uart} term",
+        "# The UART on a host pty, for `hil run` and by hand: `runMacro $uart_pty`, open $pty,",
+        "# then `start`. Not run here: renode-test suites use a terminal tester instead, and a pty",
+        "# terminal dies with EIO (killing Renode) when `Reset Emulation` disposes of it.",
+        "macro uart_pty",
+        '"""',
+        "    emulation CreateUartPtyTerminal \"term\" $pty true",
+        f"    connector Connect {board.renode.uart} term",
+        '"""',
         "",
         "macro reset",
         '"""',
@@ -202,6 +211,7 @@ class RenodeTarget(ProcessTarget):
                                        cwd=self.run_dir, close_fds=True)
         transcript = Transcript(self.log_path)
         transcript.note(f"started renode pid {self.proc.pid} script {self.script_path}")
+        self._monitor("runMacro $uart_pty")
         fd = self._open_pty(monitor_log)
         self.link = FdLink(self.name, transcript, fd)
         self.link.describe_exit = self.proc.exit_reason
@@ -233,8 +243,15 @@ class RenodeTarget(ProcessTarget):
             self.proc.proc.stdin.write(command.encode() + b"\n")
             self.proc.proc.stdin.flush()
             return
-        if self._monitor_sock is None:
-            self._monitor_sock = socket.create_connection(("127.0.0.1", self._monitor_port), 10)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while self._monitor_sock is None:  # the port listens once Renode is up
+            try:
+                self._monitor_sock = socket.create_connection(("127.0.0.1", self._monitor_port),
+                                                              10)
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline or not self.proc.alive():
+                    raise
+                time.sleep(0.2)
         self._monitor_sock.sendall(command.encode() + b"\n")
 
     def stop(self) -> None:
