@@ -3,9 +3,9 @@
 How it boots (docs/design.md, "Emulator facts"; checked on Renode 1.15.1):
 1. a generated .resc creates the machine and loads the board platform through an overlay given to
    `machine LoadPlatformDescriptionFromString`: `using` the shipped platform, then
-   `cpu: PerformanceInMips: <MHz>`, `nvic: systickFrequency: <Hz>` and a
-   `Miscellaneous.DWT @ sysbus 0xE0001000` at the board clock, so CYCCNT counts virtual cycles
-   that follow executed instructions (Renode's nRF52840/STM32F4 platforms have no DWT);
+   `cpu: PerformanceInMips: <MHz>`, `nvic: systickFrequency: <Hz>` and a DWT at 0xE0001000
+   (Renode's nRF52840/STM32F4 platforms have none): a Python peripheral (DWT_SCRIPT) whose
+   CYCCNT is the CPU's executed-instruction count, exact to one instruction;
 2. `sysbus LoadELF $bin`, and a macro `uart_pty` holding
    `emulation CreateUartPtyTerminal "term" "<pty>" true` + `connector Connect <uart> term`, which
    the host runs (`runMacro $uart_pty` on the monitor); renode-test suites run the script without
@@ -78,6 +78,40 @@ def find_renode() -> str | None:
     return None
 
 
+# CYCCNT for Renode: Renode 1.15.1's Miscellaneous.DWT reads a LimitTimer on the machine clock,
+# which advances only at synchronisation points (every 100 us quantum by default), so every
+# figure came out a multiple of 16,800 cycles at 168 MHz. This IronPython peripheral instead
+# counts the CPU's executed instructions (`cpu.ExecutedInstructions`), exact to one instruction.
+DWT_SCRIPT = """
+if request.isInit:
+    ctrl = 0
+    cnt = 0
+    mark = 0
+    cpu = None
+else:
+    if cpu is None:
+        from Antmicro.Renode.Core import EmulationManager
+        ok, mach = EmulationManager.Instance.CurrentEmulation.TryGetMachineForPeripheral(self)
+        cpu = list(mach.SystemBus.GetCPUs())[0]
+    now = cpu.ExecutedInstructions
+    if ctrl & 1:
+        cnt = (cnt + (now - mark)) & 0xFFFFFFFF
+    mark = now
+    if request.offset == 0:
+        if request.isRead:
+            request.value = ctrl
+        else:
+            ctrl = request.value & 1
+    elif request.offset == 4:
+        if request.isRead:
+            request.value = cnt
+        else:
+            cnt = request.value & 0xFFFFFFFF
+    elif request.isRead:
+        request.value = 0
+"""
+
+
 def platform_overlay(board: Board) -> str:
     """The .repl text layered on Renode's own platform for `board` (see the module docstring)."""
     if board.renode is None:
@@ -92,8 +126,13 @@ def platform_overlay(board: Board) -> str:
         "nvic:",
         f"    systickFrequency: {board.clock_hz}",
         "",
-        "dwt: Miscellaneous.DWT @ sysbus 0xE0001000",
-        f"    frequency: {board.clock_hz}",
+        "// DWT: CYCCNT counts executed instructions (DWT_SCRIPT in hil/targets/renode.py)",
+        "dwt: Python.PythonPeripheral @ sysbus 0xE0001000",
+        "    size: 0x1000",
+        "    initable: true",
+        "    script: '''",
+        *DWT_SCRIPT.strip("\n").splitlines(),
+        "'''",
         "",
         "// Replaces the platform's sysbus init, whose ApplySVD line downloads an SVD file.",
         "sysbus:",
