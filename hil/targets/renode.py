@@ -44,7 +44,7 @@ from hil.targets.base import (
     Transcript,
 )
 
-UNIT_RENODE = "cycles (renode virtual)"
+UNIT_RENODE = "instructions (renode)"  # CYCCNT = executed instructions (DWT_SCRIPT)
 
 RENODE_INSTALL = (
     "Renode is not packaged for Debian or PyPI. Install Antmicro's portable package: "
@@ -204,7 +204,8 @@ class RenodeTarget(ProcessTarget):
     backend = "renode"
     install_hint = RENODE_INSTALL
     unit = UNIT_RENODE
-    latency_wording = "Renode virtual cycles / board clock"
+    latency_wording = ("Renode executed instructions / board clock "
+                       "(1 cycle per instruction assumed)")
 
     def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
                  name: str | None = None, options: TargetOptions | None = None,
