@@ -14,8 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted((ROOT / "renode" / "tests").glob("*.robot"))
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
-                                reason="needs gcc and make for the native firmware")
+# Marked `renode` so `pytest -m renode` checks the Renode suites' frames against a real device
+# too; this module itself does not start Renode (renode-test runs the suites on Renode).
+pytestmark = [pytest.mark.renode,
+              pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
+                                 reason="needs gcc and make for the native firmware")]
 
 
 @pytest.fixture(scope="module")

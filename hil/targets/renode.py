@@ -3,11 +3,14 @@
 How it boots (docs/design.md, "Emulator facts"; checked on Renode 1.15.1):
 1. a generated .resc creates the machine and loads the board platform through an overlay given to
    `machine LoadPlatformDescriptionFromString`: `using` the shipped platform, then
-   `cpu: PerformanceInMips: <MHz>`, `nvic: systickFrequency: <Hz>` and a
-   `Miscellaneous.DWT @ sysbus 0xE0001000` at the board clock, so CYCCNT counts virtual cycles
-   that follow executed instructions (Renode's nRF52840/STM32F4 platforms have no DWT);
-2. `emulation CreateUartPtyTerminal "term" "<pty>" true` + `connector Connect <uart> term`;
-3. `sysbus LoadELF $bin`, no `start`: the host opens the pty first, then types `start` on the
+   `cpu: PerformanceInMips: <MHz>`, `nvic: systickFrequency: <Hz>` and a DWT at 0xE0001000
+   (Renode's nRF52840/STM32F4 platforms have none): a Python peripheral (DWT_SCRIPT) whose
+   CYCCNT is the CPU's executed-instruction count, exact to one instruction;
+2. `sysbus LoadELF $bin`, and a macro `uart_pty` holding
+   `emulation CreateUartPtyTerminal "term" "<pty>" true` + `connector Connect <uart> term`, which
+   the host runs (`runMacro $uart_pty` on the monitor); renode-test suites run the script without
+   it (a pty terminal disposed by `Reset Emulation` dies with EIO and takes Renode down);
+3. no `start`: the host opens the pty first, then types `start` on the
    monitor (Renode runs with `--console`, stdin is the monitor), because bytes written before
    the pty is open are lost.
 
@@ -41,7 +44,7 @@ from hil.targets.base import (
     Transcript,
 )
 
-UNIT_RENODE = "cycles (renode virtual)"
+UNIT_RENODE = "instructions (renode)"  # CYCCNT = executed instructions (DWT_SCRIPT)
 
 RENODE_INSTALL = (
     "Renode is not packaged for Debian or PyPI. Install Antmicro's portable package: "
@@ -75,6 +78,40 @@ def find_renode() -> str | None:
     return None
 
 
+# CYCCNT for Renode: Renode 1.15.1's Miscellaneous.DWT reads a LimitTimer on the machine clock,
+# which advances only at synchronisation points (every 100 us quantum by default), so every
+# figure came out a multiple of 16,800 cycles at 168 MHz. This IronPython peripheral instead
+# counts the CPU's executed instructions (`cpu.ExecutedInstructions`), exact to one instruction.
+DWT_SCRIPT = """
+if request.isInit:
+    ctrl = 0
+    cnt = 0
+    mark = 0
+    cpu = None
+else:
+    if cpu is None:
+        from Antmicro.Renode.Core import EmulationManager
+        ok, mach = EmulationManager.Instance.CurrentEmulation.TryGetMachineForPeripheral(self)
+        cpu = list(mach.SystemBus.GetCPUs())[0]
+    now = cpu.ExecutedInstructions
+    if ctrl & 1:
+        cnt = (cnt + (now - mark)) & 0xFFFFFFFF
+    mark = now
+    if request.offset == 0:
+        if request.isRead:
+            request.value = ctrl
+        else:
+            ctrl = request.value & 1
+    elif request.offset == 4:
+        if request.isRead:
+            request.value = cnt
+        else:
+            cnt = request.value & 0xFFFFFFFF
+    elif request.isRead:
+        request.value = 0
+"""
+
+
 def platform_overlay(board: Board) -> str:
     """The .repl text layered on Renode's own platform for `board` (see the module docstring)."""
     if board.renode is None:
@@ -89,8 +126,13 @@ def platform_overlay(board: Board) -> str:
         "nvic:",
         f"    systickFrequency: {board.clock_hz}",
         "",
-        "dwt: Miscellaneous.DWT @ sysbus 0xE0001000",
-        f"    frequency: {board.clock_hz}",
+        "// DWT: CYCCNT counts executed instructions (DWT_SCRIPT in hil/targets/renode.py)",
+        "dwt: Python.PythonPeripheral @ sysbus 0xE0001000",
+        "    size: 0x1000",
+        "    initable: true",
+        "    script: '''",
+        *DWT_SCRIPT.strip("\n").splitlines(),
+        "'''",
         "",
         "// Replaces the platform's sysbus init, whose ApplySVD line downloads an SVD file.",
         "sysbus:",
@@ -122,8 +164,14 @@ def resc_script(board: Board, elf: str | None = None, pty: str | None = None) ->
         platform_overlay(board).rstrip("\n"),
         '"""',
         "",
-        "emulation CreateUartPtyTerminal \"term\" $pty true",
-        f"connector Connect {board.renode.uart} term",
+        "# The UART on a host pty, for `hil run` and by hand: `runMacro $uart_pty`, open $pty,",
+        "# then `start`. Not run here: renode-test suites use a terminal tester instead, and a pty",
+        "# terminal dies with EIO (killing Renode) when `Reset Emulation` disposes of it.",
+        "macro uart_pty",
+        '"""',
+        "    emulation CreateUartPtyTerminal \"term\" $pty true",
+        f"    connector Connect {board.renode.uart} term",
+        '"""',
         "",
         "macro reset",
         '"""',
@@ -156,7 +204,8 @@ class RenodeTarget(ProcessTarget):
     backend = "renode"
     install_hint = RENODE_INSTALL
     unit = UNIT_RENODE
-    latency_wording = "Renode virtual cycles / board clock"
+    latency_wording = ("Renode executed instructions / board clock "
+                       "(1 cycle per instruction assumed)")
 
     def __init__(self, board: Board, run_dir: Path, *, elf: Path | None = None,
                  name: str | None = None, options: TargetOptions | None = None,
@@ -202,6 +251,7 @@ class RenodeTarget(ProcessTarget):
                                        cwd=self.run_dir, close_fds=True)
         transcript = Transcript(self.log_path)
         transcript.note(f"started renode pid {self.proc.pid} script {self.script_path}")
+        self._monitor("runMacro $uart_pty")
         fd = self._open_pty(monitor_log)
         self.link = FdLink(self.name, transcript, fd)
         self.link.describe_exit = self.proc.exit_reason
@@ -233,8 +283,15 @@ class RenodeTarget(ProcessTarget):
             self.proc.proc.stdin.write(command.encode() + b"\n")
             self.proc.proc.stdin.flush()
             return
-        if self._monitor_sock is None:
-            self._monitor_sock = socket.create_connection(("127.0.0.1", self._monitor_port), 10)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while self._monitor_sock is None:  # the port listens once Renode is up
+            try:
+                self._monitor_sock = socket.create_connection(("127.0.0.1", self._monitor_port),
+                                                              10)
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline or not self.proc.alive():
+                    raise
+                time.sleep(0.2)
         self._monitor_sock.sendall(command.encode() + b"\n")
 
     def stop(self) -> None:
