@@ -10,7 +10,7 @@ without them the report still says everything the records can prove and marks th
 "not measured".
 
 Honest numbers (docs/design.md, contracts 4 and 5): every count keeps the unit label the runner
-wrote (`instructions (qemu icount)`, `cycles (renode virtual)`, `ns (host)`, `cycles (dwt, board)`),
+wrote (`instructions (qemu icount)`, `instructions (renode)`, `ns (host)`, `cycles (dwt, board)`),
 a latency derived from an emulated count is called emulated, and probabilities are computed on the
 host from the device's int32 logits times the model's `logit_scale` (blob metadata), never by the
 device.

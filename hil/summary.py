@@ -124,7 +124,7 @@ def render_text(summary: dict[str, Any]) -> str:
     if cyc["median"] is not None:
         lines.append(f"  {cyc['unit']}: median {cyc['median']:.0f}  p95 {cyc['p95']:.0f}  "
                      f"-> latency median {lat['median']:.2f} ms"
-                     f"{' (emulated: ' + lat['source'] + ')' if lat['emulated'] else ''}")
+                     f"{' (' + lat['source'] + ')' if lat['emulated'] else ''}")
     def b(v: int | None) -> str:
         return "n/a" if v is None else f"{v} B"
 

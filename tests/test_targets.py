@@ -209,7 +209,7 @@ def test_serial_busy_port(tmp_path: Path) -> None:
 
 def test_cycle_units() -> None:
     assert TARGETS["qemu"].cycle_unit("systick") == "instructions (qemu icount)"
-    assert TARGETS["renode"].cycle_unit("dwt") == "cycles (renode virtual)"
+    assert TARGETS["renode"].cycle_unit("dwt") == "instructions (renode)"
     assert TARGETS["serial"].cycle_unit("dwt") == "cycles (dwt, board)"
     assert TARGETS["native"].cycle_unit("ns") == "ns (host)"
     # 168 SysTick ticks at 168 MHz under -icount shift=0 = 1000 instructions.

@@ -65,7 +65,7 @@ class HilLibrary:
     Every failure says what was expected, what came, which board on which target, and where
     the full transcript of the link is.
 
-    Cycle counts are in the unit the target gives (``cycles (renode virtual)``, ``instructions
+    Cycle counts are in the unit the target gives (``instructions (renode)``, ``instructions
     (qemu icount)``, ``ns (host)`` on native, ``cycles (dwt, board)`` on a real board);
     `Classify` returns the unit with the count.
     """

@@ -1,5 +1,5 @@
 *** Settings ***
-Documentation     Acceptance of board nrf52840 on renode: Renode with the DWT overlay (cycles are Renode virtual cycles). Skipped where Renode is not installed.
+Documentation     Acceptance of board nrf52840 on renode: Renode with an instruction-counting DWT overlay (counts are executed instructions). Skipped where Renode is not installed.
 Resource          resources/board.resource
 Suite Setup       Start Board Or Skip    ${BOARD}    ${TARGET}
 Suite Teardown    Stop Board
