@@ -22,6 +22,8 @@ from hil.targets import TARGETS
 def cmd_report(args: argparse.Namespace) -> int:
     from hil.results import ReportError
 
+    if args.results[0] == "merge":
+        return _merge(args.results[1:], args.out)
     if len(args.results) > 2:
         print("hil report: give one run, or two to compare", file=sys.stderr)
         return 2
@@ -42,6 +44,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(shard_dirs: list[str], out: str | None) -> int:
+    """`hil report merge SHARD... --out DIR`: one run folder and its reports from the shards."""
+    from hil.errors import HilError, exit_code_of
+    from hil.merge import merge
+    from hil.summary import render_text
+
+    if not out:
+        print("hil report merge: --out DIR is required (where the merged run goes)",
+              file=sys.stderr)
+        return 2
+    try:
+        code, summary = merge([Path(p) for p in shard_dirs], Path(out))
+    except HilError as exc:
+        print(f"hil report merge: {exc}", file=sys.stderr)
+        return exit_code_of(exc)
+    written = write_run_reports(Path(out))
+    print(render_text(summary))
+    print(f"hil report merge: {len(shard_dirs)} shards -> {out}; reports "
+          f"{', '.join(map(str, written))}", file=sys.stderr)
+    return code
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from hil.console import cmd_console as run
 
@@ -52,7 +76,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `report` and `console` on the `hil` parser (called from hil/cli.py)."""
     p = sub.add_parser("report", help="HTML / JUnit / Markdown report of a run (or compare two)")
     p.add_argument("results", nargs="+", metavar="RESULTS",
-                   help="run directory or results .jsonl; give two to compare (A then B)")
+                   help="run directory or results .jsonl; give two to compare (A then B); "
+                        "`merge SHARD_DIR... --out DIR` merges the shards of one run")
+    p.add_argument("--out", help="with `merge`: the folder for the merged run")
     p.add_argument("--html", help="write a self-contained HTML report here")
     p.add_argument("--junit", help="write JUnit XML here (one testcase per sentence and per "
                                    "expectation)")
