@@ -43,6 +43,8 @@ class Board:
     renode: RenodePlatform | None = None
     # USB (VID, PID) pairs of the board's debug probe virtual COM port, for serial auto-detection.
     usb_ids: tuple[tuple[int, int], ...] = field(default=())
+    # OpenOCD's board script for the on-board debugger (`hil flash`); None: no debugger on board.
+    openocd_config: str | None = None
 
     @property
     def default_target(self) -> str:
@@ -75,6 +77,7 @@ BOARDS: dict[str, Board] = {
             ),
         ),
         usb_ids=((0x1366, 0x1015), (0x1366, 0x1051), (0x1366, 0x0105)),  # SEGGER J-Link OB
+        openocd_config="board/nordic_nrf52_dk.cfg",  # J-Link OB
     ),
     "stm32f4": Board(
         name="stm32f4",
@@ -94,6 +97,7 @@ BOARDS: dict[str, Board] = {
             ),
         ),
         usb_ids=((0x0483, 0x374B), (0x0483, 0x3748), (0x0483, 0x374E)),  # ST-LINK V2/V2-1/V3
+        openocd_config="board/stm32f4discovery.cfg",  # ST-LINK/V2
     ),
     "netduinoplus2": Board(
         name="netduinoplus2",

@@ -12,10 +12,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # The Debian packages that are missing, found by command (tool:package) or, for libraries,
 # by dpkg (newlib and the clang runtime with libFuzzer and the sanitizers).
 # chromium: the HTML report test opens the report in a real browser (chromium-browser or
-# google-chrome do as well); tmux: console screenshots.
+# google-chrome do as well); tmux: console screenshots; openocd: `hil flash` (its failure paths
+# are tested here, where no board is plugged in).
 missing=()
 for pair in arm-none-eabi-gcc:gcc-arm-none-eabi qemu-system-arm:qemu-system-arm clang:clang \
-            make:make tmux:tmux; do
+            make:make tmux:tmux openocd:openocd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 &&
