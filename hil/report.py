@@ -22,6 +22,7 @@ tests), `render_markdown` (a GitHub Actions step summary). `compare` puts two ru
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -96,49 +97,76 @@ def _xa(text: Any) -> str:
     return quoteattr(_XML_BAD.sub("\ufffd", str(text)))
 
 
-def render_junit(a: Analysis) -> str:
+def _sentence_case(a: Analysis, r: dict[str, Any], cls: str,
+                   misclassified_fail: bool) -> tuple[str, str]:
+    """One sentence's <testcase> and its kind: "", "error" or "failure"."""
+    text = str(r.get("text", ""))
+    name = f"#{r.get('index')} {text[:80]}"
+    secs = (r.get("host_ms") or 0) / 1e3
+    body, kind = "", ""
+    if r.get("status") != "ok":
+        kind = "error"
+        err = r.get("error") or {}
+        body = (f"<error type={_xa(err.get('code', r.get('status')))} "
+                f"message={_xa(str(err.get('reason', ''))[:500])}>"
+                f"{_x(err.get('reason', ''))}</error>")
+    elif not r.get("agree"):
+        kind = "failure"
+        body = (f"<failure type=\"disagreement\" message=\"device logits differ from the "
+                f"host integer reference\">device:    {_x(r.get('logits'))}\n"
+                f"reference: {_x(r.get('ref_logits'))}</failure>")
+    elif misclassified_fail and r.get("correct") is False:
+        kind = "failure"
+        msg = (f"expected {a.label_name(r.get('label'))}, the device said "
+               f"{a.label_name(r.get('pred'))}")
+        body = f"<failure type=\"misclassified\" message={_xa(msg)}>{_x(msg)}</failure>"
+    if r.get("status") == "ok":
+        verdict = ("" if r.get("correct") is None else
+                   "correct" if r.get("correct") else "MISCLASSIFIED")
+        body += (f"<system-out>pred={_x(a.label_name(r.get('pred')))} "
+                 f"label={_x(a.label_name(r.get('label')))} {verdict} "
+                 f"tokens={r.get('tokens')} cycles={r.get('cycles')} "
+                 f"[{_x(r.get('unit', ''))}] stack={r.get('stack')} "
+                 f"arena={r.get('arena')}</system-out>")
+    return (f"    <testcase classname={_xa(cls)} name={_xa(name)} "
+            f"time=\"{secs:.6f}\">{body}</testcase>"), kind
+
+
+def fmt_value(v: Any) -> str:
+    """A measured value as people read it: integers with separators, fractions to 4 places
+    (never `819885.3999999999`)."""
+    if v is None:
+        return "not measured"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    if float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.4f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:,.1f}"
+
+
+def render_junit(a: Analysis, misclassified_fail: bool = False) -> str:
     """JUnit XML: suite `sentences` (one case per sentence), suite `expectations` (one per
     expectation, plus `run` when the run itself failed).
 
     A sentence case tests the device contract: it answered (else <error>) and its logits equal the
     host reference bit for bit (else <failure type="disagreement">). A wrong label is the model's
     business, judged by the accuracy expectation; it is noted in the case's system-out so a CI
-    dashboard can still show it without 16% of every run turning red.
+    dashboard can still show it without 16% of every run turning red, unless
+    `misclassified_fail` (`hil report --junit-misclassified-fail`) makes it a failure.
     """
     cls = f"hil.{a.board}.{a.target}.{a.scenario}"
     cases: list[str] = []
     fails = errs = 0
     for r in a.run.records:
-        text = str(r.get("text", ""))
-        name = f"#{r.get('index')} {text[:80]}"
-        secs = (r.get("host_ms") or 0) / 1e3
-        body = ""
-        if r.get("status") != "ok":
-            errs += 1
-            err = r.get("error") or {}
-            body = (f"<error type={_xa(err.get('code', r.get('status')))} "
-                    f"message={_xa(str(err.get('reason', ''))[:500])}>"
-                    f"{_x(err.get('reason', ''))}</error>")
-        elif not r.get("agree"):
-            fails += 1
-            body = (f"<failure type=\"disagreement\" message=\"device logits differ from the "
-                    f"host integer reference\">device:    {_x(r.get('logits'))}\n"
-                    f"reference: {_x(r.get('ref_logits'))}</failure>")
-        if r.get("status") == "ok":
-            verdict = ("" if r.get("correct") is None else
-                       "correct" if r.get("correct") else "MISCLASSIFIED")
-            body += (f"<system-out>pred={_x(a.label_name(r.get('pred')))} "
-                     f"label={_x(a.label_name(r.get('label')))} {verdict} "
-                     f"tokens={r.get('tokens')} cycles={r.get('cycles')} "
-                     f"[{_x(r.get('unit', ''))}] stack={r.get('stack')} "
-                     f"arena={r.get('arena')}</system-out>")
-        cases.append(f"    <testcase classname={_xa(cls)} name={_xa(name)} "
-                     f"time=\"{secs:.6f}\">{body}</testcase>")
+        case, kind = _sentence_case(a, r, cls, misclassified_fail)
+        cases.append(case)
+        fails += kind == "failure"
+        errs += kind == "error"
     exp_cases: list[str] = []
     efails = eskips = eerrs = 0
     for name, v in a.expectations.items():
         value = v.get("value")
-        msg = f"{name}: limit {v.get('limit')}, got {'not measured' if value is None else value}"
+        msg = f"{name}: limit {fmt_value(v.get('limit'))}, got {fmt_value(value)}"
         if v.get("ok") is None:
             eskips += 1
             body = f"<skipped message={_xa(v.get('note') or msg)}/>"
@@ -187,13 +215,65 @@ def _md(text: Any) -> str:
     return t if len(t) <= 90 else t[:87] + "..."
 
 
+def per_class(a: Analysis) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support per label from the confusion matrix (labelled, answered
+    sentences), then the macro and weighted averages, as sklearn's classification_report and
+    STM32Cube.AI's validation show them. A class nobody predicted has precision None."""
+    rows: list[dict[str, Any]] = []
+    m = a.confusion
+    for i in range(len(m)):
+        support = sum(m[i])
+        predicted = sum(row[i] for row in m)
+        if not support and not predicted:
+            continue
+        tp = m[i][i]
+        prec = tp / predicted if predicted else None
+        rec = tp / support if support else None
+        f1 = (2 * prec * rec / (prec + rec) if prec and rec else 0.0) \
+            if prec is not None and rec is not None else None
+        rows.append({"label": a.label_name(i), "precision": prec, "recall": rec, "f1": f1,
+                     "support": support})
+    total = sum(r["support"] for r in rows)
+    for name, weight in (("macro avg", lambda r: 1), ("weighted avg", lambda r: r["support"])):
+        agg: dict[str, Any] = {"label": name, "support": total}
+        for key in ("precision", "recall", "f1"):
+            vals = [(r[key], weight(r)) for r in rows if r[key] is not None and r["support"]]
+            wsum = sum(w for _, w in vals)
+            agg[key] = sum(v * w for v, w in vals) / wsum if wsum else None
+        rows.append(agg)
+    return rows
+
+
+def verdict_reasons(a: Analysis) -> list[str]:
+    """Why a run is not a pass, each in one line; empty = PASS. A run can fail with every
+    expectation met (interrupted, sentences unanswered, logits differing): this says so first."""
+    why = []
+    if a.run_error:
+        why.append(f"the run stopped: {a.run_error.strip().splitlines()[0][:160]}")
+    selected = ((a.run.summary or {}).get("summary") or {}).get("selected")
+    if selected is not None and a.n < int(selected):
+        why.append(f"{int(selected) - a.n} of {selected} selected sentences have no record "
+                   f"(continue with `hil run --resume`)")
+    if a.errors:
+        why.append(f"{a.errors} sentence(s) not answered: "
+                   + ", ".join(f"{k} x{v}" for k, v in sorted(a.error_codes.items())))
+    if a.disagree:
+        why.append(f"{a.disagree} answer(s) differ from the host integer reference")
+    why += [f"expectation {k} not met: limit {fmt_value(v.get('limit'))}, got "
+            f"{fmt_value(v.get('value'))}" for k, v in a.expectations.items()
+            if v.get("ok") is False]
+    return why
+
+
 def render_markdown(a: Analysis) -> str:
-    """A step summary: verdict first, then the numbers, then what went wrong."""
-    failed = [k for k, v in a.expectations.items() if v.get("ok") is False]
-    ok = not failed and not a.run_error and a.errors == 0 and a.disagree == 0
-    verdict = "PASS" if ok else "FAIL"
+    """A step summary: verdict first (and why, when it is not a pass), then the numbers, then
+    the classes, then what went wrong."""
+    why = verdict_reasons(a)
+    verdict = "FAIL" if why else "PASS"
     emu = " (emulated)" if a.emulated else ""
-    lines = [f"## hil run {a.run.name}: {verdict}", "",
+    lines = [f"## hil run {a.run.name}: {verdict}", ""]
+    lines += [f"- **{w}**" for w in why] + ([""] if why else [])
+    lines += [
              f"board **{a.board}** on **{a.target}**{emu}, scenario **{a.scenario}**, "
              f"model `{a.model_id or '?'}`", "",
              "| measure | value |", "|---|---|"]
@@ -204,8 +284,14 @@ def render_markdown(a: Analysis) -> str:
         for name, v in a.expectations.items():
             mark = {True: "pass", False: "**FAIL**", None: "n/a"}[v.get("ok")]
             val = v.get("value")
-            lines.append(f"| {name} | {v.get('limit')} | "
-                         f"{'not measured' if val is None else f'{val:g}'} | {mark} |")
+            lines.append(f"| {name} | {fmt_value(v.get('limit'))} | {fmt_value(val)} | "
+                         f"{mark} |")
+        lines.append("")
+    classes = per_class(a)
+    if classes:
+        lines += ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [f"| {_md(c['label'])} | {pct(c['precision'])} | {pct(c['recall'])} | "
+                  f"{pct(c['f1'])} | {c['support']} |" for c in classes]
         lines.append("")
     if a.error_codes:
         lines.append("Errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(a.error_codes.items()))
@@ -285,3 +371,58 @@ def render_compare_markdown(a: Analysis, b: Analysis) -> str:
     changed = changed_predictions(a, b)
     lines += ["", f"{len(changed)} sentence(s) changed their predicted label.", ""]
     return "\n".join(lines)
+
+
+# ---- thresholds on a comparison ----------------------------------------------------------------
+
+_RULE_RE = re.compile(r"^\s*([a-z_.0-9]+)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*(pt|%)?\s*$")
+
+
+def _measure(a: Analysis, name: str) -> float | None:
+    """One comparable number of a run, by the name `--fail-on` uses."""
+    values: dict[str, Any] = {
+        "accuracy": a.accuracy, "agreement": a.agreement, "errors": a.errors,
+        "cycles.median": a.cycle_stats["median"], "cycles.p95": a.cycle_stats["p95"],
+        "latency.median": a.latency["median"], "latency.p95": a.latency["p95"],
+        "stack": a.memory.get("stack"), "arena": a.memory.get("arena"),
+        "flash": a.memory.get("flash"),
+    }
+    if name not in values:
+        raise ValueError(f"unknown measure {name!r} in --fail-on; measures: "
+                         f"{', '.join(values)}")
+    v = values[name]
+    return None if v is None else float(v)
+
+
+def check_thresholds(a: Analysis, b: Analysis, spec: str) -> list[str]:
+    """`--fail-on "accuracy<-0.5pt, cycles.p95>+5%, errors>0"`: the rules B crossed against A.
+
+    A rule is MEASURE OP LIMIT[UNIT]: the change B - A in percentage points (`pt`, for the
+    fractions accuracy and agreement), in percent of A (`%`), or in the measure's own unit
+    (nothing). `<` fails when the change is below the limit, `>` when above, as twister's and
+    pytest-benchmark's compare thresholds do. A measure missing on either side fails its rule:
+    a threshold cannot pass on a number nobody took."""
+    crossed = []
+    for rule in filter(str.strip, spec.split(",")):
+        m = _RULE_RE.match(rule)
+        if m is None:
+            raise ValueError(f"--fail-on rule {rule.strip()!r}: expected MEASURE<LIMIT or "
+                             f"MEASURE>LIMIT with an optional pt or % unit, e.g. "
+                             f"accuracy<-0.5pt or cycles.p95>+5%")
+        name, op, limit, unit = m.group(1), m.group(2), float(m.group(3)), m.group(4) or ""
+        x, y = _measure(a, name), _measure(b, name)
+        if x is None or y is None:
+            crossed.append(f"{rule.strip()}: {name} not measured in "
+                           f"{'A' if x is None else 'B'}")
+            continue
+        if unit == "pt":
+            change, shown = (y - x) * 100, f"{(y - x) * 100:+.2f} pt"
+        elif unit == "%":
+            change = (y - x) / x * 100 if x else math.inf * (1 if y > x else -1 if y < x else 0)
+            shown = f"{change:+.2f}%"
+        else:
+            change, shown = y - x, f"{y - x:+,g}"
+        if (op == "<" and change < limit) or (op == ">" and change > limit):
+            crossed.append(f"{rule.strip()}: {name} changed {shown} ({fmt_value(x)} -> "
+                           f"{fmt_value(y)})")
+    return crossed

@@ -20,28 +20,35 @@ from hil.targets import TARGETS
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """`hil report RUN [RUN_B]`: Markdown to stdout, or the files asked for; with two runs and
+    `--fail-on`, exit 1 when B crossed a threshold against A (a CI gate)."""
+    from hil.report import check_thresholds
     from hil.results import ReportError
 
     if args.results[0] == "merge":
         return _merge(args.results[1:], args.out)
-    if len(args.results) > 2:
-        print("hil report: give one run, or two to compare", file=sys.stderr)
+    if len(args.results) > 2 or (args.fail_on and len(args.results) != 2):
+        print("hil report: give one run, or two to compare (--fail-on needs two)",
+              file=sys.stderr)
         return 2
     try:
+        runs = [analyse(load_run(p)) for p in args.results]
+        crossed = check_thresholds(runs[0], runs[1], args.fail_on) if args.fail_on else []
         if not (args.html or args.junit or args.markdown):
-            runs = [analyse(load_run(p)) for p in args.results]
             print(render_markdown(runs[0]) if len(runs) == 1
                   else render_compare_markdown(runs[0], runs[1]))
-            return 0
         written = write_reports(args.results, html=Path(args.html) if args.html else None,
                                 junit=Path(args.junit) if args.junit else None,
-                                markdown=Path(args.markdown) if args.markdown else None)
-    except ReportError as exc:
+                                markdown=Path(args.markdown) if args.markdown else None,
+                                misclassified_fail=args.junit_misclassified_fail)
+    except (ReportError, ValueError) as exc:
         print(f"hil report: {exc}", file=sys.stderr)
         return 2
     for path in written:
         print(path)
-    return 0
+    for line in crossed:
+        print(f"hil report: threshold crossed: {line}", file=sys.stderr)
+    return 1 if crossed else 0
 
 
 def _merge(shard_dirs: list[str], out: str | None) -> int:
@@ -83,6 +90,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--junit", help="write JUnit XML here (one testcase per sentence and per "
                                    "expectation)")
     p.add_argument("--markdown", help="write a Markdown summary here (GitHub step summary)")
+    p.add_argument("--fail-on", metavar="RULES",
+                   help="with two runs: exit 1 when B crossed a rule against A, e.g. "
+                        "\"accuracy<-0.5pt, cycles.p95>+5%%, errors>0\" (pt: percentage points, "
+                        "%%: percent of A, none: the measure's unit)")
+    p.add_argument("--junit-misclassified-fail", action="store_true",
+                   help="a misclassified sentence is a failing JUnit case (default: noted only; "
+                        "the accuracy expectation judges the model)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("console", help="type sentences, watch the device classify them")
@@ -104,7 +118,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def write_reports(run_paths: list[str | Path], *, html: Path | None = None,
-                  junit: Path | None = None, markdown: Path | None = None) -> list[Path]:
+                  junit: Path | None = None, markdown: Path | None = None,
+                  misclassified_fail: bool = False) -> list[Path]:
     """Write the requested files for one run (or a comparison of two); returns what was written.
     JUnit describes one run (the last given: the new one in `hil report OLD NEW`)."""
     runs = [analyse(load_run(p)) for p in run_paths]
@@ -114,7 +129,7 @@ def write_reports(run_paths: list[str | Path], *, html: Path | None = None,
         _write(html, text)
         written.append(html)
     if junit is not None:
-        _write(junit, render_junit(runs[-1]))
+        _write(junit, render_junit(runs[-1], misclassified_fail))
         written.append(junit)
     if markdown is not None:
         text = render_markdown(runs[0]) if len(runs) == 1 else render_compare_markdown(*runs[:2])

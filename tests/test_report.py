@@ -162,7 +162,7 @@ def test_real_run_reports(real_run: Path, tmp_path: Path) -> None:
     md = (tmp_path / "s.md").read_text()
     acc = summary["summary"]["accuracy"]
     assert f"{100 * acc:.1f}% of 40 labelled" in md
-    assert "100.0% (0 disagree)" in md and "| min_agreement | 1.0 | 1 | pass |" in md
+    assert "100.0% (0 disagree)" in md and "| min_agreement | 1 | 1 | pass |" in md
     assert md.startswith("## hil run native40: ")
 
     # the headline numbers agree with hil.summary's
@@ -335,4 +335,4 @@ def test_memory_against_board_limits(tmp_path: Path) -> None:
     html = (tmp_path / "m.html").read_text()
     assert "136.7 KiB of 128.0 KiB" in html  # RAM peak over the STM32F405's 128 KiB
     assert 'fill="#c23b4e"' in html  # drawn red
-    assert "| max_ram_bytes | 131072 | 140000 | **FAIL** |" in (tmp_path / "m.md").read_text()
+    assert "| max_ram_bytes | 131,072 | 140,000 | **FAIL** |" in (tmp_path / "m.md").read_text()
