@@ -81,20 +81,43 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if key not in cache:
             cache[key] = _unavailable(target, board)
         if cache[key]:
-            pytest.skip(f"needs target {target}: {cache[key]}")
+            # Reported at the test's own location, not this plugin's line.
+            raise pytest.skip.Exception(f"needs target {target}: {cache[key]}",
+                                        _use_item_location=True)
+
+
+def _board_of(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """(board, target) for the session: an indirect parameter (`"netduinoplus2"` or
+    `"stm32f4@renode"`) when the test gives one, else --hil-board/--hil-target."""
+    param = getattr(request, "param", None)
+    if param is None:
+        return request.config.getoption("--hil-board"), request.config.getoption("--hil-target")
+    if not isinstance(param, str):
+        raise pytest.UsageError(f"hil_board_session parameters are board names, optionally "
+                                f"with @target (e.g. 'stm32f4@renode'); got {param!r}")
+    board, _, target = param.partition("@")
+    return board, target or None
 
 
 @pytest.fixture(scope="session")
 def hil_board_session(request: pytest.FixtureRequest,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The booted board for the whole pytest session (see `hil_device`)."""
+    """The booted board for the whole pytest session (see `hil_device`).
+
+    Several boards in one session, as pytest-embedded's indirect targets:
+    `@pytest.mark.parametrize("hil_board_session", ["native", "netduinoplus2"], indirect=True)`
+    boots one session per board (each once, shared by the tests that name it)."""
+    from hil.errors import HilError
     from hil.session import BoardSession, TargetUnavailable
 
     opt = request.config.getoption
-    board, target = opt("--hil-board"), opt("--hil-target")
-    session = BoardSession(board, target, model=opt("--hil-model"), elf=opt("--hil-elf"),
-                           run_dir=tmp_path_factory.mktemp(f"hil-{board}"),
-                           port=opt("--hil-port"))
+    board, target = _board_of(request)
+    try:
+        session = BoardSession(board, target, model=opt("--hil-model"), elf=opt("--hil-elf"),
+                               run_dir=tmp_path_factory.mktemp(f"hil-{board}"),
+                               port=opt("--hil-port"))
+    except HilError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         session.boot()
     except TargetUnavailable as exc:
@@ -106,20 +129,32 @@ def hil_board_session(request: pytest.FixtureRequest,
     try:
         yield session
     finally:
-        session.stop()
+        session.close()
 
 
 @pytest.fixture()
-def hil_device(hil_board_session: Any) -> Iterator[Any]:
+def hil_device(hil_board_session: Any, record_property: Any) -> Iterator[Any]:
     """The session's booted board, clean: link drained and HELLO answered before the test.
 
-    If an earlier test left the device dead (crash, fault), it is booted again first."""
+    If an earlier test left the device dead (crash, fault), it is booted again first. Every
+    answer in the test is recorded into the JUnit report (`record_property`): board, target,
+    label, cycles with their unit, latency, stack and arena peaks."""
     s = hil_board_session
     if not s.alive():
         s.stop()
         s.boot()
     s.clean()
     s.last = None
+    s.on_answer = lambda ans: _record(record_property, s, ans)
     yield s
+    s.on_answer = None
     if s.alive() and s.device is not None:
         s.device.drain(quiet=0.05, limit=5.0)
+
+
+def _record(record_property: Any, s: Any, ans: Any) -> None:
+    for key, value in (("board", s.board.name), ("target", s.target_kind),
+                       ("label", ans.label_name), ("cycles", ans.cycles), ("unit", ans.unit),
+                       ("latency_ms", round(ans.latency_ms, 6)), ("stack", ans.stack),
+                       ("arena", ans.arena), ("agree", ans.agree)):
+        record_property(key, value)

@@ -28,6 +28,7 @@ from typing import Any
 
 from hil.boards import BOARDS
 from hil.errors import UsageError
+from hil.session import softmax  # noqa: F401 - the one host softmax, used by the reports
 from hil.targets import TARGETS
 
 WORST_ROWS = 50  # rows in the worst-cases table: enough to act on, small enough to read
@@ -192,19 +193,6 @@ def _scenario_labels(meta: dict[str, Any]) -> list[str] | None:
 
 
 # ---- analysis ----------------------------------------------------------------------------------
-
-
-def softmax(logits: list[int], scale: float | None) -> list[float]:
-    """Host-side probabilities: softmax(int32 logits x logit_scale). Without a scale the raw
-    accumulators are used as they are (flagged by the caller: they are then not calibrated)."""
-    if not logits:
-        return []
-    s = 1.0 if scale is None else scale
-    z = [v * s for v in logits]
-    m = max(z)
-    e = [math.exp(v - m) for v in z]
-    total = sum(e)
-    return [v / total for v in e]
 
 
 def _quantile(sorted_vals: list[float], q: float) -> float:

@@ -20,6 +20,7 @@ reference; nothing below it imports it.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -123,6 +124,7 @@ class Answer:
     host_ms: float  # the host's round trip: never called the board's latency
     latency_ms: float  # from the device's own count at the board clock
     emulated: bool
+    probs: list[float]  # softmax(logits x logit_scale), computed on the host (contract 4)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,6 +185,7 @@ class BoardSession:
         self.name = name or f"{self.target_kind}-{self.board.name}"
         self.wrap = wrap
         self.factory = factory  # tests: name -> a target that cannot exist here
+        self.on_answer: Callable[[Answer], None] | None = None  # pytest: record_property
         self._oracle = oracle
         self.target: Target | None = None
         self.device: Device | None = None
@@ -395,6 +398,8 @@ class BoardSession:
         if dev.info is not None and dev.info is not self.hello:
             self.hello = dev.info  # the device reset during the request (fresh HELLO)
         self.last = self._judge(as_text, res, host_ids, ref.result(), host_ms)
+        if self.on_answer is not None:
+            self.on_answer(self.last)
         return self.last
 
     def _judge(self, text: str, res: Any, host_ids: list[int], ref: list[int],
@@ -419,7 +424,7 @@ class BoardSession:
             tokenizer_cycles=None if res.tokcycles is None else conv(res.tokcycles),
             stack=int(res.stack or 0), arena=int(res.arena or 0), host_ms=host_ms,
             latency_ms=cycles / 1e6 if device_unit == "ns" else cycles / clock * 1e3,
-            emulated=cls.emulated)
+            emulated=cls.emulated, probs=softmax(logits, self.oracle.logit_scale))
 
     def classify(self, text: str | bytes) -> Answer:
         """`ask`, failing with board, target and log on a device ERROR or a timeout."""
@@ -461,6 +466,17 @@ class BoardSession:
             raise self.fail(f"logits differ from the integer reference for {_short(ans.text)} "
                             f"at {diff or 'length'}: expected {ans.ref_logits}, device "
                             f"{ans.logits}")
+
+
+def softmax(logits: list[int], scale: float | None) -> list[float]:
+    """Host-side probabilities: softmax(int32 logits x logit_scale). Without a scale the raw
+    accumulators are used as they are (then they are not calibrated)."""
+    if not logits:
+        return []
+    z = [v * (1.0 if scale is None else scale) for v in logits]
+    m = max(z)
+    e = [math.exp(v - m) for v in z]
+    return [v / sum(e) for v in e]
 
 
 def target_unavailable(board: str, target: str | None = None) -> str | None:

@@ -138,3 +138,50 @@ def test_hil_device_boots_classifies_and_shuts_down(pytester: pytest.Pytester,
     assert first == second, "the board must be booted once per session"
     with pytest.raises(ProcessLookupError):
         os.kill(int(first), 0)
+
+
+def test_a_skip_points_at_the_test_not_the_plugin(pytester: pytest.Pytester,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RENODE", "/nonexistent/renode")
+    pytester.makepyfile(test_where="""
+        import pytest
+
+        @pytest.mark.needs_target("renode")
+        def test_renode():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_where.py:*: needs target renode*"])
+    assert "pytest_plugin.py" not in result.stdout.str()
+
+
+@NEED_HOST_CC
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or
+                    shutil.which("arm-none-eabi-gcc") is None, reason="needs QEMU and the Arm GCC")
+def test_several_boards_in_one_session_and_answers_in_junit(pytester: pytest.Pytester,
+                                                            tmp_path: os.PathLike) -> None:
+    """pytest-embedded-style indirect parametrization boots each board once, and every answer
+    is recorded into the JUnit XML (board, cycles with their unit, latency)."""
+    pytester.makepyfile("""
+        import pytest
+
+        BOARDS = pytest.mark.parametrize("hil_board_session", ["native", "netduinoplus2"],
+                                         indirect=True)
+
+        @BOARDS
+        def test_alarm(hil_board_session, hil_device):
+            ans = hil_device.classify("wake me up at seven am")
+            hil_device.check_agrees(ans)
+            assert hil_device.hello.board == hil_board_session.board.name
+            assert abs(sum(ans.probs) - 1) < 1e-9 and ans.probs[ans.label] == max(ans.probs)
+            assert ans.latency_ms > 0
+    """)
+    junit = tmp_path / "junit.xml"  # type: ignore[operator]
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--junitxml={junit}")
+    result.assert_outcomes(passed=2)
+    xml = junit.read_text()
+    assert '<property name="board" value="native"' in xml
+    assert '<property name="board" value="netduinoplus2"' in xml
+    assert '<property name="unit" value="instructions (qemu icount)"' in xml
+    assert '<property name="unit" value="ns (host)"' in xml
