@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hil.boards import BOARDS  # noqa: E402
+from hil.paths import SCENARIO_DIR  # noqa: E402
 from hil.results import read_results  # noqa: E402
 from hil.runner import RunConfig, run  # noqa: E402
-from hil.scenario import SCENARIO_DIR, load_scenario  # noqa: E402
+from hil.scenario import load_scenario  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODEL = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"

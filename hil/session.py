@@ -43,6 +43,8 @@ from hil.targets.base import MissingTool, TargetError
 class SessionError(AssertionError):
     """A check or a step failed (Robot and pytest); the message names board, target and log."""
 
+    ROBOT_SUPPRESS_NAME = True  # Robot shows the message, not "SessionError: ..."
+
 
 class TargetUnavailable(Exception):
     """The target cannot run on this machine (tool missing): tests skip, they do not fail."""

@@ -120,7 +120,11 @@ class HilLibrary:
             session.stop()
             raise
         self.session = session
-        return self._hello_dict()
+        hello = self._hello_dict()
+        _log(f"{session.where} HELLO: firmware {hello.get('fw')}, model {hello.get('model')}, "
+             f"{hello.get('clock')} Hz, unit {hello.get('unit')}, arena {hello.get('arena')} B; "
+             f"transcript {session.log_path}")
+        return hello
 
     @keyword
     def stop_board(self) -> None:
@@ -184,7 +188,15 @@ class HilLibrary:
         | ${r}=    Classify    set an alarm for six
         | Should Be Equal    ${r.label_name}    alarm
         """
-        return DotDict(self._need().classify(text).as_dict())
+        s = self._need()
+        ans = s.classify(text)
+        top = max(ans.probs) if ans.probs else 0.0
+        _log(f"{s.where} {text!r} -> {ans.label_name} (p={top:.3f}, host softmax), "
+             f"{ans.tokens} tokens, {ans.cycles:,} {ans.unit} "
+             f"({'emulated ' if ans.emulated else ''}{ans.latency_ms:.3f} ms), "
+             f"stack {ans.stack} B, arena {ans.arena} B, "
+             f"{'bit-exact with' if ans.agree else 'DIFFERS from'} the reference")
+        return DotDict(ans.as_dict())
 
     @keyword
     def prediction_should_be(self, label: str) -> None:
@@ -352,8 +364,8 @@ class HilLibrary:
         """
         import yaml
 
+        from hil.paths import MODELS_DIR
         from hil.robot.known import known_sentences
-        from hil.scenario import MODELS_DIR
 
         s = self._need()
         checked, problems = [], []
@@ -440,6 +452,14 @@ class HilLibrary:
             raise s.fail(f"scenario {scen.name}: expectations failed: "
                          f"{'; '.join(summary.get('failed', []))} (summary: "
                          f"{out_dir / 'summary.json'})")
+        from hil.report_cli import write_run_reports
+
+        write_run_reports(out_dir)  # report.html, junit.xml, summary.md beside the results
+        report = out_dir / "report.html"
+        _log(f"scenario {scen.name}: {numbers.get('sentences')}/{numbers.get('selected')} "
+             f"sentences, agreement {numbers.get('agreement')}, accuracy "
+             f"{numbers.get('accuracy')}; <a href=\"{report.resolve().as_uri()}\">report.html"
+             f"</a>", "INFO", html=True)
         return DotDict(numbers)
 
     # ---- internals ----------------------------------------------------------------------
@@ -464,10 +484,10 @@ class HilLibrary:
         return DotDict(out)
 
 
-def _log(message: str, level: str = "INFO") -> None:
+def _log(message: str, level: str = "INFO", html: bool = False) -> None:
     from robot.api import logger
 
-    logger.write(message, level)
+    logger.write(message, level, html=html)
 
 
 #: `Library    hil.robot` imports the class named like the module's last component.

@@ -21,8 +21,9 @@ PER_MODEL = 6
 def known_sentences(model: str, count: int = PER_MODEL) -> dict[str, object]:
     """Up to `count` test sentences of the model's scenario, spread over labels, whose
     reference prediction equals their label."""
+    from hil.paths import SCENARIO_DIR
     from hil.runner import Oracle
-    from hil.scenario import SCENARIO_DIR, load_scenario, resolve_model
+    from hil.scenario import load_scenario, resolve_model
 
     scen = next(s for s in (load_scenario(str(p)) for p in sorted(SCENARIO_DIR.glob("*.yaml")))
                 if s.model == model and s.labels)

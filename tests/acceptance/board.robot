@@ -1,19 +1,27 @@
 *** Settings ***
-Documentation     Acceptance of board native on native: the firmware as a host process on a pty (ns from the host clock).
+Documentation     Acceptance of one board on its target, the same seven checks for every board:
+...               the board's facts come from a variable file, `boards/<board>.yaml`, as
+...               twister's platform files give its tests theirs. `bash scripts/robot.sh` runs
+...               this suite once per board and merges the results; one board:
+...               `bash scripts/robot.sh stm32f4`. A target that cannot run here skips with
+...               the reason (a Renode skip fails CI on machines that have Renode).
 Resource          resources/board.resource
 Suite Setup       Start Board Or Skip    ${BOARD}    ${TARGET}
 Suite Teardown    Stop Board
-Test Timeout      2 minutes
-Test Tags         native    host
+Test Timeout      ${TEST_TIMEOUT}
+Test Tags         ${BOARD}    ${TARGET}    ${KIND}
 
 
 *** Variables ***
+# Overridden by boards/<board>.yaml; these defaults let the suite run alone on the native board.
 ${BOARD}           native
 ${TARGET}          native
 ${UNIT}            ns
+${KIND}            host
 ${STACK_LIMIT}     16 KiB
 ${ARENA_LIMIT}     1 MiB
 ${CYCLE_BUDGET}    2000000000
+${TEST_TIMEOUT}    2 minutes
 
 
 *** Test Cases ***
