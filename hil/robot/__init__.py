@@ -20,7 +20,6 @@ from robot.api.deco import keyword, library
 from robot.utils import DotDict
 
 from hil.errors import HilError
-from hil.firmware import DoesNotFit
 from hil.session import BoardSession, SessionError, TargetUnavailable, target_unavailable
 
 __all__ = ["HilLibrary"]
@@ -362,53 +361,9 @@ class HilLibrary:
         reference. A model too big for the board is logged and left out. The started board
         stays as it is. Returns the models checked.
         """
-        import yaml
+        from hil.robot.known import check_other_models
 
-        from hil.paths import MODELS_DIR
-        from hil.robot.known import known_sentences
-
-        s = self._need()
-        checked, problems = [], []
-        for blob in sorted(MODELS_DIR.glob("*/model.bin")):
-            model = blob.parent.name
-            if model == s.model_name:
-                continue
-            path = Path(known_dir) / f"{model}.yaml"
-            try:
-                data = (yaml.safe_load(path.read_text()) if path.is_file()
-                        else known_sentences(model))["KNOWN"]
-            except StopIteration:
-                _log(f"model {model}: no scenario with labels streams it; not checked", "WARN")
-                continue
-            other = BoardSession(s.board, s.target_kind, model=model,
-                                 run_dir=s.run_dir / f"model-{model}", port=s.options.port)
-            try:
-                try:
-                    other.boot()
-                except DoesNotFit as exc:
-                    _log(f"model {model} does not fit {s.board.name}: {exc}", "WARN")
-                    continue
-                if f"{other.hello.model:08X}" != str(data["model_id"]):
-                    problems.append(f"{model}: known sentences are for model "
-                                    f"{data['model_id']}, the blob is {other.hello.model_hex}: "
-                                    f"regenerate with `python3 -m hil.robot.known {model} > "
-                                    f"{path}`")
-                    continue
-                for row in data["sentences"]:
-                    ans = other.classify(row["text"])
-                    other.check_agrees(ans)
-                    if ans.label != int(row["label_id"]):
-                        problems.append(f"{model}: expected {row['label']} for "
-                                        f"{row['text']!r}, got {ans.label_name}")
-                checked.append(model)
-            finally:
-                other.stop()
-        if problems:
-            raise s.fail("shipped models disagree with their known sentences: "
-                         + "; ".join(problems))
-        none = f"none (only {s.model_name} is shipped)"
-        _log(f"other shipped models checked: {', '.join(checked) or none}")
-        return checked
+        return check_other_models(self._need(), Path(known_dir), _log)
 
     # ---- scenarios --------------------------------------------------------------------------
 

@@ -12,18 +12,74 @@ failing on stale expectations.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import yaml
 
 PER_MODEL = 6
 
 
+def check_other_models(s: Any, known_dir: Path, log: Callable[[str, str], None]) -> list[str]:
+    """Each shipped model other than session `s`'s, booted on the same board and target, must
+    predict its known sentences bit-exact with the reference (the keyword `Other Shipped Models
+    Should Predict Known Sentences`). A model too big for the board is logged and left out."""
+    from hil.firmware import DoesNotFit
+    from hil.paths import MODELS_DIR
+    from hil.session import BoardSession
+
+    checked, problems = [], []
+    for blob in sorted(MODELS_DIR.glob("*/model.bin")):
+        model = blob.parent.name
+        if model == s.model_name:
+            continue
+        path = known_dir / f"{model}.yaml"
+        try:
+            data = (yaml.safe_load(path.read_text()) if path.is_file()
+                    else known_sentences(model))["KNOWN"]
+        except StopIteration:
+            log(f"model {model}: no scenario with labels streams it; not checked", "WARN")
+            continue
+        other = BoardSession(s.board, s.target_kind, model=model,
+                             run_dir=s.run_dir / f"model-{model}", port=s.options.port)
+        try:
+            try:
+                other.boot()
+            except DoesNotFit as exc:
+                log(f"model {model} does not fit {s.board.name}: {exc}", "WARN")
+                continue
+            problems += _check_known(other, model, data, path)
+            checked.append(model)
+        finally:
+            other.close()
+    if problems:
+        raise s.fail("shipped models disagree with their known sentences: " + "; ".join(problems))
+    log(f"other shipped models checked: {', '.join(checked) or 'none'}", "INFO")
+    return checked
+
+
+def _check_known(other: Any, model: str, data: dict[str, Any], path: Path) -> list[str]:
+    if f"{other.hello.model:08X}" != str(data["model_id"]):
+        return [f"{model}: known sentences are for model {data['model_id']}, the blob is "
+                f"{other.hello.model_hex}: regenerate with `python3 -m hil.robot.known "
+                f"{model} > {path}`"]
+    problems = []
+    for row in data["sentences"]:
+        ans = other.classify(row["text"])
+        other.check_agrees(ans)
+        if ans.label != int(row["label_id"]):
+            problems.append(f"{model}: expected {row['label']} for {row['text']!r}, got "
+                            f"{ans.label_name}")
+    return problems
+
+
 def known_sentences(model: str, count: int = PER_MODEL) -> dict[str, object]:
     """Up to `count` test sentences of the model's scenario, spread over labels, whose
     reference prediction equals their label."""
     from hil.paths import SCENARIO_DIR
-    from hil.runner import Oracle
     from hil.scenario import load_scenario, resolve_model
+    from hil.session import Oracle
 
     scen = next(s for s in (load_scenario(str(p)) for p in sorted(SCENARIO_DIR.glob("*.yaml")))
                 if s.model == model and s.labels)
