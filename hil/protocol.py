@@ -552,6 +552,12 @@ class Device:
         """Write bytes as they are (tests: noise, cut frames, bad CRCs)."""
         self._write(data)
 
+    def next_event(self, timeout: float) -> Event:
+        """The next thing the device sent: a frame, a text line or a damaged frame, logged as
+        every event is. For tests that watch the raw stream (hil.session's `expect`); raises
+        DeviceTimeout when nothing comes within `timeout` s."""
+        return self._next_event(time.monotonic() + timeout, "", timeout)
+
     def next_frame(self, timeout: float) -> Frame:
         """The next frame whatever its seq (tests of raw exchanges)."""
         deadline = time.monotonic() + timeout

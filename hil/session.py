@@ -21,6 +21,7 @@ reference; nothing below it imports it.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -188,6 +189,7 @@ class BoardSession:
         self.wrap = wrap
         self.factory = factory  # tests: name -> a target that cannot exist here
         self.on_answer: Callable[[Answer], None] | None = None  # pytest: record_property
+        self._unread: list[str] = []  # lines `expect` has not looked at yet
         self._oracle = oracle
         self.target: Target | None = None
         self.device: Device | None = None
@@ -294,6 +296,7 @@ class BoardSession:
             raise
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ref-{self.name}")
+        self._unread = list(self.device.lines)  # the boot banner, for `expect`
         return self.hello
 
     def boot(self) -> Hello:
@@ -379,6 +382,41 @@ class BoardSession:
         """RESET: the device answers OK and boots again (fresh HELLO)."""
         self.hello = self.need_device().reset(timeout=max(self.hello_timeout, 30.0))
         return self.hello
+
+    # -- the raw stream, as pytest-embedded's DUT has it --
+
+    def write(self, data: str | bytes) -> None:
+        """Send bytes to the device as they are (no framing): noise, cut frames, raw commands."""
+        self.need_device().send_raw(data.encode() if isinstance(data, str) else data)
+
+    def expect(self, pattern: str | bytes | re.Pattern[str],
+               timeout: float = 30.0) -> re.Match[str]:
+        """Wait until a line from the device matches `pattern` (a regex; searched, not
+        anchored) and return the match. Lines are text lines (the boot banner, FAULT reports)
+        and frames as sent (`$3 ERROR code=BAD_FRAME ...`); each is looked at once, in order,
+        so two expects find two lines. Fails with the lines seen and the transcript."""
+        rx = pattern if isinstance(pattern, re.Pattern) else re.compile(
+            pattern.decode() if isinstance(pattern, bytes) else pattern)
+        dev = self.need_device()
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while True:
+            if not self._unread:
+                try:
+                    ev = dev.next_event(max(0.0, deadline - time.monotonic()))
+                except DeviceTimeout:
+                    raise self.fail(f"expected a line matching {rx.pattern!r} within "
+                                    f"{timeout:g} s; lines seen: {seen[-5:]}") from None
+                self._unread.append(_line_of(ev))
+            line = self._unread.pop(0)
+            seen.append(line)
+            m = rx.search(line)
+            if m:
+                return m
+
+    def expect_exact(self, text: str, timeout: float = 30.0) -> re.Match[str]:
+        """`expect` for a literal string."""
+        return self.expect(re.escape(text), timeout)
 
     # -- requests --
 
@@ -487,6 +525,17 @@ def target_unavailable(board: str, target: str | None = None) -> str | None:
         return BoardSession(board, target).unavailable()
     except HilError as exc:
         return str(exc)
+
+
+def _line_of(ev: Any) -> str:
+    """A protocol event as the line the device sent."""
+    from hil.protocol import Frame, TextLine
+
+    if isinstance(ev, TextLine):
+        return ev.text
+    if isinstance(ev, Frame):
+        return ev.encode().decode("ascii", "replace").rstrip("\n")
+    return f"<damaged frame: {ev.reason}: {ev.raw!r}>"
 
 
 def _short(text: str | bytes, n: int = 60) -> str:

@@ -185,3 +185,24 @@ def test_several_boards_in_one_session_and_answers_in_junit(pytester: pytest.Pyt
     assert '<property name="board" value="netduinoplus2"' in xml
     assert '<property name="unit" value="instructions (qemu icount)"' in xml
     assert '<property name="unit" value="ns (host)"' in xml
+
+
+@NEED_HOST_CC
+def test_expect_and_write_on_the_raw_stream(pytester: pytest.Pytester) -> None:
+    """pytest-embedded's DUT verbs on a real native board: the boot banner is there to expect,
+    raw bytes go out as they are, and the device's answers to them come back in order."""
+    pytester.makepyfile("""
+        import pytest
+        from hil.session import SessionError
+
+        def test_raw(hil_device):
+            m = hil_device.expect(r"embbert-hil fw (\\S+) board=native model=([0-9A-F]{8})")
+            assert m.group(2) == hil_device.hello.model_hex
+            hil_device.write(b"$$ no frame at all\\n")
+            hil_device.expect_exact("ERROR", timeout=10)
+            with pytest.raises(SessionError, match="expected a line matching 'never'"):
+                hil_device.expect("never", timeout=0.5)
+            hil_device.check_agrees(hil_device.classify("set an alarm for six"))
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
