@@ -16,12 +16,39 @@ static size_t align_up(size_t n)
     return (n + EBQ_ARENA_ALIGN - 1) & ~(size_t)(EBQ_ARENA_ALIGN - 1);
 }
 
-/* Arena layout, in allocation order; ebq_arena_bytes is its sum. B = EBQ_BLOCK_ROWS(n) rows,
+/* Arena layout for n tokens: x, y, then `work`, which is free scratch while the queries are
+ * computed and is then split into the block buffers below, in this order. Every size is
+ * rounded up to EBQ_ARENA_ALIGN; ebq_arena_bytes is the sum. B = EBQ_BLOCK_ROWS(n) rows,
  * U = EBQ_MICRO rows. */
+typedef struct {
+    size_t xy;      /* (n,D) int8, each of x and y                              */
+    size_t scratch; /* EBQ_ATT_SCRATCH_BYTES(n): scores and exp values          */
+    size_t attn;    /* (B,D) int32                                              */
+    size_t h;       /* (U,D) int32                                              */
+    size_t c;       /* (B,D) int8                                               */
+    size_t wide;    /* (U,D) int16                                              */
+    size_t work;    /* scratch + attn + h + c + wide                            */
+} arena_sizes;
+
+static arena_sizes arena_sizes_of(uint32_t dim, uint32_t n)
+{
+    const size_t d = dim, b = EBQ_BLOCK_ROWS(n), u = EBQ_MICRO;
+    arena_sizes z;
+    z.xy = align_up((size_t)n * d);
+    z.scratch = align_up(EBQ_ATT_SCRATCH_BYTES((size_t)n));
+    z.attn = align_up(b * d * 4);
+    z.h = align_up(u * d * 4);
+    z.c = align_up(b * d);
+    z.wide = align_up(u * d * 2);
+    z.work = z.scratch + z.attn + z.h + z.c + z.wide;
+    return z;
+}
+
 typedef struct {
     int8_t *x;        /* (n,D)  hidden states, then queries, then the next layer's input  */
     int8_t *y;        /* (n,D)  normalised hidden states = keys = values                  */
-    int32_t *scratch; /* EBQ_ATT_SCRATCH_BYTES(n): scores and exp values of the attention */
+    uint8_t *work;    /* arena_sizes.work bytes: the block buffers below, or free scratch */
+    int32_t *scratch; /* scores and exp values of the attention                           */
     int32_t *attn;    /* (B,D)  attention output, Q16                                     */
     int32_t *h;       /* (U,D)  conv branch after the projection, int32                    */
     int8_t *c;        /* (B,D)  conv output, then SiLU output                              */
@@ -32,9 +59,8 @@ size_t ebq_arena_bytes(const ebq_model *m, uint32_t n)
 {
     if (m == NULL)
         return 0;
-    const size_t d = m->dim, b = EBQ_BLOCK_ROWS(n), u = EBQ_MICRO;
-    return 2 * align_up((size_t)n * d) + align_up(EBQ_ATT_SCRATCH_BYTES((size_t)n)) +
-           align_up(b * d * 4) + align_up(u * d * 4) + align_up(b * d) + align_up(u * d * 2);
+    const arena_sizes z = arena_sizes_of(m->dim, n);
+    return 2 * z.xy + z.work;
 }
 
 void ebq_arena_init(ebq_arena *a, void *mem, size_t size)
@@ -56,6 +82,14 @@ static void *arena_alloc(ebq_arena *a, size_t bytes)
     if (a->used > a->peak)
         a->peak = a->used;
     return p;
+}
+
+/* The next `bytes` of a region being split (sizes already aligned). */
+static void *take(uint8_t **p, size_t bytes)
+{
+    void *r = *p;
+    *p += bytes;
+    return r;
 }
 
 static void stage(const ebq_hooks *hooks, uint32_t s, int end)
@@ -81,14 +115,17 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
 
     const uint32_t d = m->dim, blk = EBQ_BLOCK_ROWS(n);
     const size_t start = arena->used;
+    const arena_sizes z = arena_sizes_of(d, n);
     ebq_run_state s;
-    s.x = arena_alloc(arena, (size_t)n * d);
-    s.y = arena_alloc(arena, (size_t)n * d);
-    s.scratch = arena_alloc(arena, EBQ_ATT_SCRATCH_BYTES((size_t)n));
-    s.attn = arena_alloc(arena, (size_t)blk * d * 4);
-    s.h = arena_alloc(arena, (size_t)EBQ_MICRO * d * 4);
-    s.c = arena_alloc(arena, (size_t)blk * d);
-    s.wide = arena_alloc(arena, (size_t)EBQ_MICRO * d * 2);
+    s.x = arena_alloc(arena, z.xy);
+    s.y = arena_alloc(arena, z.xy);
+    s.work = arena_alloc(arena, z.work);
+    uint8_t *p = s.work;
+    s.scratch = take(&p, z.scratch);
+    s.attn = take(&p, z.attn);
+    s.h = take(&p, z.h);
+    s.c = take(&p, z.c);
+    s.wide = take(&p, z.wide);
 
     /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
     stage(hooks, 0, 0);
@@ -104,12 +141,10 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
         /* y = RMSNorm(x) for every row: y is the keys and values of every query. */
         ebq_rmsnorm_s8(n, d, s.x, w->norm_rq.m, w->norm_rq.sh, s.y);
         /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). */
-        /* Scratch: everything from s.scratch to the end of s.wide is free here. */
+        /* Scratch: all of `work` is free until the first block (the DSP kernel widens many
+         * rows at once in it). */
         ebq_fully_connected_s8(rows, d, d, s.y, w->q_w, w->q_b, &w->q_rq,
-                               (int16_t *)(void *)s.scratch,
-                               (size_t)((uint8_t *)(s.wide + EBQ_MICRO * d) -
-                                        (uint8_t *)s.scratch),
-                               s.x);
+                               (int16_t *)(void *)s.work, z.work, s.x);
         /* Blocks of B rows: the optimised kernels reuse every key load and every transposed
          * column of y for all B queries. */
         for (uint32_t t0 = 0; t0 < rows; t0 += blk) {
@@ -125,7 +160,7 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
              * overwrites the block's queries, now used (the attention scratch is free). */
             ebq_project_combine_s8(nb, d, s.c, w->proj_w, w->proj_b, s.attn, &w->out_a,
                                    &w->out_b, s.wide, s.h, s.scratch,
-                                   EBQ_ATT_SCRATCH_BYTES((size_t)n), xt);
+                                   z.scratch, xt);
         }
         stage(hooks, l + 1, 1);
     }
