@@ -107,9 +107,13 @@ static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *
     }
 }
 
-void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                             const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc)
+void ebq_fully_connected_s32(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                             const int8_t *x, int32_t *acc)
 {
+    const uint32_t in_dim = p->in_dim, out_dim = p->out_dim;
+    const int8_t *w = p->w;
+    const int32_t *b = p->b;
+    int16_t *wide = ctx->buf;
     for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
         const uint32_t nb = rows - r < EBQ_MICRO ? rows - r : EBQ_MICRO;
         block(nb, in_dim, out_dim, x + (size_t)r * in_dim, w, b, NULL, wide,
@@ -136,10 +140,15 @@ static inline __attribute__((always_inline)) void fc_tile(const int32_t a[4],
     oo[c->out_dim + 1] = ebq_rq_sat8_fast(a[3] + p->b[1], p->m[1], p->rnd[1], p->s1[1]);
 }
 
-void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                            const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int16_t *wide, size_t wide_bytes, int8_t *out)
+void ebq_fully_connected_s8(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                            const int8_t *x, int8_t *out)
 {
+    const uint32_t in_dim = p->in_dim, out_dim = p->out_dim;
+    const int8_t *w = p->w;
+    const int32_t *b = p->b;
+    const ebq_rq_params *rq = p->rq;
+    int16_t *wide = ctx->buf;
+    const size_t wide_bytes = ctx->size;
     /* Room for an output pair and at least 8 row pairs widened: the row-pair kernel. */
     const size_t pair = 4 * (size_t)in_dim; /* bytes of a widened row pair */
     int fast = in_dim == 128 && out_dim % 2 == 0 && rows >= 16 && wide_bytes >= 9 * pair;
@@ -148,8 +157,8 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
     if (fast) {
         const uint32_t even = rows & ~1u;
         const uint32_t chunk = (uint32_t)((wide_bytes - pair) / pair) * 2;
-        const fc_ctx ctx = {out, out_dim};
-        ebq_mm22_rows(even, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &ctx);
+        const fc_ctx tile = {out, out_dim};
+        ebq_mm22_rows(even, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &tile);
         x += (size_t)even * in_dim, out += (size_t)even * out_dim, rows -= even;
     }
     for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
