@@ -1,10 +1,11 @@
 /*
  * forward.c - the EmbBERT-Q integer forward pass (docs/int8-spec.md), one comment per step.
  *
- * Memory: the arena holds x (n,D) int8 and y (n,D) int8 plus one row of scratch. Each layer
- * computes y = RMSNorm(x) for all rows, after which x is dead: it first receives the queries of
- * every row, then rows are processed in blocks of EBQ_BLOCK_ROWS(n): the block's output overwrites its
- * own queries once they are used. The last layer computes row 0 ([CLS]) only.
+ * Memory: the arena holds x (n,D) int8 and y (n,D) int8 plus one block's buffers and the
+ * kernels' scratch (arena_sizes). Each layer computes y = RMSNorm(x) for all rows, after which x
+ * is dead: it first receives the queries of every row, then rows are processed in blocks of
+ * EBQ_BLOCK_ROWS(n): the block's output overwrites its own queries once they are used. The last
+ * layer computes row 0 ([CLS]) only.
  */
 #include <string.h>
 
@@ -22,8 +23,8 @@ static size_t align_up(size_t n)
  * U = EBQ_MICRO rows. */
 typedef struct {
     size_t xy;      /* (n,D) int8, each of x and y                                       */
-    size_t scratch; /* the kernels' buffer: the attention's plus (U,D) int32 (the sum:    */
-                    /* the projection's h, or more rows widened at once by its DSP twin)  */
+    size_t scratch; /* every kernel's buffer: the attention's plus (U,D) int32, so that   */
+                    /* it also holds ebq_project_combine_s8's (h + widened rows) at any n */
     size_t attn;    /* (B,D) int32                                                        */
     size_t c;       /* (B,D) int8                                                         */
     size_t work;    /* scratch + attn + c                                                 */
