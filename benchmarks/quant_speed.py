@@ -52,12 +52,13 @@ def have_tools() -> bool:
 
 
 def kernel_sources(dsp: bool) -> list[Path]:
-    """ops/*.c, with each file replaced by its ops/dsp/ twin when dsp (as the Makefile's DSP=1)."""
+    """ops/*.c, with each file replaced by its ops/dsp/ twin when dsp, plus the twins' shared
+    micro-kernels ops/dsp/support/*.c (as the Makefile's DSP=1)."""
     out = []
     for p in sorted((FW / "src" / "ops").glob("*.c")):
         twin = FW / "src" / "ops" / "dsp" / p.name
         out.append(twin if dsp and twin.exists() else p)
-    return out
+    return out + (sorted((FW / "src" / "ops" / "dsp" / "support").glob("*.c")) if dsp else [])
 
 
 def write_ids_header(path: Path, seqs: list[list[int]]) -> None:

@@ -42,6 +42,31 @@ def rqp(m: np.ndarray, sh: np.ndarray) -> tuple[RqParams, tuple]:
     return RqParams(m.ctypes.data, sh.ctypes.data), (m, sh)  # keep arrays alive
 
 
+class Context(C.Structure):  # ebq_context
+    _fields_ = [("buf", C.c_void_p), ("size", C.c_size_t)]
+
+
+class FcParams(C.Structure):  # ebq_fc_params
+    _fields_ = [("in_dim", C.c_uint32), ("out_dim", C.c_uint32), ("w", C.c_void_p),
+                ("b", C.c_void_p), ("rq", C.POINTER(RqParams))]
+
+
+class ConvParams(C.Structure):  # ebq_conv_params
+    _fields_ = [("dim", C.c_uint32), ("kernel", C.c_uint32), ("w", C.c_void_p),
+                ("b", C.c_void_p), ("rq", C.POINTER(RqParams)), ("silu", C.c_void_p)]
+
+
+class AttentionParams(C.Structure):  # ebq_attention_params
+    _fields_ = [("n", C.c_uint32), ("dim", C.c_uint32), ("y", C.c_void_p), ("ids", C.c_void_p),
+                ("sm", C.POINTER(RqParams)), ("exp_hi", C.c_void_p), ("exp_lo", C.c_void_p)]
+
+
+def context(nbytes: int) -> tuple[Context, np.ndarray]:
+    """A kernel's scratch buffer (8-aligned); keep the array alive while the context is used."""
+    buf = np.zeros((nbytes + 7) // 8, np.int64)
+    return Context(buf.ctypes.data, buf.nbytes), buf
+
+
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory) -> C.CDLL:
     d = tmp_path_factory.mktemp("ops")
@@ -52,7 +77,7 @@ def lib(tmp_path_factory) -> C.CDLL:
                     f"-I{FW / 'include'}", f"-I{FW / 'src'}", *srcs, str(d / "rq_wrap.c"),
                     "-o", str(so)], check=True, capture_output=True, text=True)
     lib = C.CDLL(str(so))
-    u32, p = C.c_uint32, C.POINTER(RqParams)
+    u32, p, ctx = C.c_uint32, C.POINTER(RqParams), C.POINTER(Context)
     lib.ebq_test_rq.restype = C.c_int64
     lib.ebq_test_rq.argtypes = [C.c_int32, C.c_int32, C.c_int32]
     lib.ebq_isqrt64.restype = u32
@@ -60,12 +85,11 @@ def lib(tmp_path_factory) -> C.CDLL:
     lib.ebq_exp_q14.restype = C.c_int32
     lib.ebq_exp_q14.argtypes = [C.c_int32, I16, I16]
     lib.ebq_rmsnorm_s8.argtypes = [u32, u32, I8, I32, I8, I8]
-    lib.ebq_fully_connected_s32.argtypes = [u32, u32, u32, I8, I8, C.c_void_p, I16, I32]
-    lib.ebq_fully_connected_s8.argtypes = [u32, u32, u32, I8, I8, I32, p, I16, C.c_size_t, I8]
-    lib.ebq_depthwise_conv_causal_s8.argtypes = [u32, u32, u32, u32, I8, I8, I32, p,
-                                                 C.c_void_p, I8]
-    lib.ebq_attention_rows_s8.argtypes = [u32, u32, u32, I8, I8, U16, p, I16, I16, I32, I16,
-                                          I32]
+    fc = C.POINTER(FcParams)
+    lib.ebq_fully_connected_s32.argtypes = [ctx, fc, u32, I8, I32]
+    lib.ebq_fully_connected_s8.argtypes = [ctx, fc, u32, I8, I8]
+    lib.ebq_depthwise_conv_causal_s8.argtypes = [C.POINTER(ConvParams), u32, u32, I8, I8]
+    lib.ebq_attention_rows_s8.argtypes = [ctx, C.POINTER(AttentionParams), u32, I8, I32]
     lib.ebq_silu_s8.argtypes = [u32, I8, I8, I8]
     lib.ebq_combine_s8.argtypes = [u32, u32, I32, I32, p, p, I8]
     return lib
@@ -127,20 +151,22 @@ def test_fully_connected(lib, rows: int, in_dim: int, out_dim: int) -> None:
     x = rng.integers(-128, 128, (rows, in_dim)).astype(np.int8)
     w = rng.integers(-127, 128, (out_dim, in_dim)).astype(np.int8)
     b = rng.integers(-(2**20), 2**20, out_dim).astype(np.int32)
-    wide = np.zeros(4 * in_dim, np.int16)
+    ctx, buf = context(2 * 4 * in_dim)  # ebq_fully_connected_s8_get_buffer_size
     acc = np.zeros((rows, out_dim), np.int32)
-    lib.ebq_fully_connected_s32(rows, in_dim, out_dim, x, w, b.ctypes.data, wide, acc)
+    fc = FcParams(in_dim, out_dim, w.ctypes.data, b.ctypes.data, None)
+    lib.ebq_fully_connected_s32(C.byref(ctx), C.byref(fc), rows, x, acc)
     want = R.fully_connected(x.astype(np.int64), w, b)
     assert (acc == want).all()
-    lib.ebq_fully_connected_s32(rows, in_dim, out_dim, x, w, None, wide, acc)
+    fc.b = None
+    lib.ebq_fully_connected_s32(C.byref(ctx), C.byref(fc), rows, x, acc)
     assert (acc == R.fully_connected(x.astype(np.int64), w, None)).all()
     m, sh = rand_mult(rng, out_dim, 1e-5, 1e-3)
     params, keep = rqp(m, sh)
     out = np.zeros((rows, out_dim), np.int8)
-    lib.ebq_fully_connected_s8(rows, in_dim, out_dim, x, w, b, C.byref(params), wide, wide.nbytes,
-                               out)
+    fc = FcParams(in_dim, out_dim, w.ctypes.data, b.ctypes.data, C.pointer(params))
+    lib.ebq_fully_connected_s8(C.byref(ctx), C.byref(fc), rows, x, out)
     assert (out == R.sat8(R.rq(want, m.astype(np.int64), sh.astype(np.int64)))).all()
-    del keep
+    del keep, buf
 
 
 @pytest.mark.parametrize("n,t0,rows,kernel", [(1, 0, 1, 32), (8, 0, 4, 32), (40, 36, 4, 32),
@@ -158,9 +184,9 @@ def test_depthwise_conv(lib, n: int, t0: int, rows: int, kernel: int) -> None:
     table = rng.integers(-128, 128, 256).astype(np.int8)  # the fused SiLU table
     for silu, expect in ((None, want), (table, table[want + 128])):
         out = np.zeros((rows, dim), np.int8)
-        ptr = None if silu is None else silu.ctypes.data_as(C.c_void_p)
-        lib.ebq_depthwise_conv_causal_s8(t0, rows, dim, kernel, y, w, b, C.byref(params), ptr,
-                                         out)
+        conv = ConvParams(dim, kernel, w.ctypes.data, b.ctypes.data, C.pointer(params),
+                          None if silu is None else silu.ctypes.data)
+        lib.ebq_depthwise_conv_causal_s8(C.byref(conv), t0, rows, y, out)
         assert (out == expect).all()
     del keep
 
@@ -180,14 +206,16 @@ def test_attention_rows(lib, n: int, nq: int, pad) -> None:
         ids[:] = 0
     m, sh = quantize_multiplier(0.01 * 0.02 / np.sqrt(dim) * 256)
     params, keep = rqp(m, sh)
-    scores = np.zeros(4 * n, np.int32)
-    wide = np.zeros(4 * dim, np.int16)
+    nk, blk = (n + 15) // 16 * 16, 32 if n <= 128 else 16  # EBQ_KEYS_PAD, EBQ_BLOCK_ROWS
+    ctx, buf = context(2 * 4 * dim + 16 * n + 2 * (blk + 4) * nk)  # ..._get_buffer_size
+    att = AttentionParams(n, dim, y.ctypes.data, ids.ctypes.data, C.pointer(params),
+                          hi.ctypes.data, lo.ctypes.data)
     attn = np.zeros((nq, dim), np.int32)
-    lib.ebq_attention_rows_s8(nq, n, dim, q, y, ids, C.byref(params), hi, lo, scores, wide, attn)
+    lib.ebq_attention_rows_s8(C.byref(ctx), C.byref(att), nq, q, attn)
     want = R.attention(q.astype(np.int64), y.astype(np.int64), ids != 0, int(m[0]), int(sh[0]),
                        hi, lo)
     assert (attn == want).all()
-    del keep
+    del keep, buf
 
 
 def test_silu_and_combine(lib) -> None:

@@ -13,10 +13,6 @@
 #include "ebq_proto.h"
 #include "port.h"
 
-#ifndef EBQ_NO_ENGINE
-#include "ebq_model.h"
-#endif
-
 #ifndef EBQ_ARENA_BYTES
 #define EBQ_ARENA_BYTES 65536
 #endif
@@ -43,9 +39,8 @@ typedef struct {
 } app_state;
 
 static app_state g;
-#ifndef EBQ_NO_ENGINE
-static ebq_model g_model;
-#endif
+static ebq_model_storage g_model_mem; /* the model view; ebq_model is opaque to the app */
+static ebq_model *const g_model = (ebq_model *)&g_model_mem;
 static uint8_t g_arena_mem[EBQ_ARENA_BYTES] __attribute__((aligned(8)));
 
 static void uart_sink(void *ctx, const uint8_t *buf, size_t len)
@@ -127,7 +122,6 @@ static ebq_error_code code_of(int status)
     }
 }
 
-#ifndef EBQ_NO_ENGINE
 static void on_stage(void *ctx, uint32_t stage, int end)
 {
     (void)ctx;
@@ -147,7 +141,7 @@ static void infer(uint32_t seq, uint32_t n, int with_ids, uint32_t tok_cycles)
         send_error(seq, EBQ_CODE_EMPTY, "no token ids");
         return;
     }
-    size_t need = ebq_arena_bytes(&g_model, n);
+    size_t need = ebq_arena_bytes(g_model, n);
     if (need > EBQ_ARENA_BYTES) {
         send_error(seq, EBQ_CODE_NO_MEMORY, "arena too small for this many tokens");
         return;
@@ -158,7 +152,7 @@ static void infer(uint32_t seq, uint32_t n, int with_ids, uint32_t tok_cycles)
     memset(g.stage_cycles, 0, sizeof g.stage_cycles);
     g.n_stages = 0;
     uint64_t t0 = port_cycles();
-    int st = ebq_forward(&g_model, &arena, g.ids, n, g.logits, &hooks);
+    int st = ebq_forward(g_model, &arena, g.ids, n, g.logits, &hooks);
     uint64_t t1 = port_cycles();
     size_t stack = port_stack_peak();
     if (st != EBQ_OK) {
@@ -180,7 +174,14 @@ static void infer(uint32_t seq, uint32_t n, int with_ids, uint32_t tok_cycles)
     }
     ebq_writer_end(&w);
 }
-#endif
+
+/* 1 if a model is loaded; else answers ERROR code=MODEL with the load's status and returns 0. */
+static int model_ready(uint32_t seq)
+{
+    if (!g.model_ok)
+        send_error(seq, EBQ_CODE_MODEL, ebq_strerror(g.model_status));
+    return g.model_ok;
+}
 
 static void handle_classify(uint32_t seq, uint8_t *payload, size_t len)
 {
@@ -198,24 +199,18 @@ static void handle_classify(uint32_t seq, uint8_t *payload, size_t len)
      * tests can see the fault handler's FAULT line. Release images have no such path. */
     if (n == 7 && memcmp(payload, "\001FAULT!", 7) == 0) port_test_fault();
 #endif
-#ifdef EBQ_NO_ENGINE
-    send_error(seq, EBQ_CODE_MODEL, "firmware built without the engine");
-#else
-    if (!g.model_ok) {
-        send_error(seq, EBQ_CODE_MODEL, ebq_strerror(g.model_status));
+    if (!model_ready(seq))
         return;
-    }
     uint32_t n_ids = 0;
     port_stack_paint(); /* the stack peak covers tokenizer + forward */
     uint64_t t0 = port_cycles();
-    int st = ebq_tokenize(&g_model, payload, (size_t)n, g.ids, g.max_len, &n_ids);
+    int st = ebq_tokenize(g_model, payload, (size_t)n, g.ids, g.max_len, &n_ids);
     uint32_t tok_cycles = (uint32_t)(port_cycles() - t0);
     if (st != EBQ_OK) {
         send_error(seq, code_of(st), ebq_strerror(st));
         return;
     }
     infer(seq, n_ids, 1, tok_cycles);
-#endif
 }
 
 static void handle_ids(uint32_t seq, const uint8_t *payload, size_t len)
@@ -242,13 +237,8 @@ static void handle_ids(uint32_t seq, const uint8_t *payload, size_t len)
         send_error(seq, EBQ_CODE_EMPTY, "no token ids");
         return;
     }
-#ifdef EBQ_NO_ENGINE
-    send_error(seq, EBQ_CODE_MODEL, "firmware built without the engine");
-#else
-    if (!g.model_ok) {
-        send_error(seq, EBQ_CODE_MODEL, ebq_strerror(g.model_status));
+    if (!model_ready(seq))
         return;
-    }
     port_stack_paint();
     for (long i = 0; i < n; i++) {
         if (g.ids[i] >= g.vocab) {
@@ -257,7 +247,6 @@ static void handle_ids(uint32_t seq, const uint8_t *payload, size_t len)
         }
     }
     infer(seq, (uint32_t)n, 0, 0);
-#endif
 }
 
 static void handle(const ebq_event *ev)
@@ -289,16 +278,13 @@ static void handle(const ebq_event *ev)
 /* Loads the linked-in blob and reports on the banner what does not fit. */
 static void load_model(void)
 {
-#ifdef EBQ_NO_ENGINE
-    g.model_status = EBQ_ERR_ARG;
-#else
     size_t len = (size_t)(ebq_blob_end - ebq_blob_start);
-    g.model_status = ebq_model_load(&g_model, ebq_blob_start, len);
+    g.model_status = ebq_model_load(g_model, ebq_blob_start, len);
     if (g.model_status == EBQ_OK) {
-        g.labels = ebq_model_num_labels(&g_model);
-        g.max_len = ebq_model_max_len(&g_model);
-        g.layers = ebq_model_num_layers(&g_model);
-        g.vocab = ebq_model_vocab_size(&g_model);
+        g.labels = ebq_model_num_labels(g_model);
+        g.max_len = ebq_model_max_len(g_model);
+        g.layers = ebq_model_num_layers(g_model);
+        g.vocab = ebq_model_vocab_size(g_model);
         if (g.labels > APP_MAX_LABELS || g.max_len > APP_MAX_IDS ||
             g.layers + 2 > APP_MAX_STAGES || g.max_len == 0) {
             g.model_status = EBQ_ERR_BLOB_TENSOR;
@@ -306,12 +292,11 @@ static void load_model(void)
     }
     if (g.model_status == EBQ_OK) {
         g.model_ok = 1;
-        g.model_id = ebq_model_id(&g_model);
-        g.arena_need = ebq_arena_bytes(&g_model, g.max_len);
+        g.model_id = ebq_model_id(g_model);
+        g.arena_need = ebq_arena_bytes(g_model, g.max_len);
     } else {
         g.labels = g.max_len = g.layers = g.vocab = 0;
     }
-#endif
 }
 
 static void banner(void)
@@ -322,13 +307,9 @@ static void banner(void)
     put_hex32(g.model_id);
     puts_uart("\n");
     if (!g.model_ok) {
-#ifdef EBQ_NO_ENGINE
-        puts_uart("MODEL rejected: firmware built without the engine\n");
-#else
         puts_uart("MODEL rejected: ");
         puts_uart(ebq_strerror(g.model_status));
         puts_uart("\n");
-#endif
     } else if (g.arena_need > EBQ_ARENA_BYTES) {
         puts_uart("WARN arena ");
         put_u64(EBQ_ARENA_BYTES);

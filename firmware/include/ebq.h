@@ -36,9 +36,21 @@ const char *ebq_strerror(int status);
 
 /* ---- model ------------------------------------------------------------------------------- */
 
-/* The model view: dims plus pointers into the blob. Defined in ebq_model.h; opaque here so the
- * application only needs sizeof via ebq_model_storage. */
+/* The model view: dims plus pointers into the blob. Defined in the engine's private
+ * ebq_model.h; the application only holds a pointer to it. */
 typedef struct ebq_model ebq_model;
+
+/* Static storage for one model view, so an application needs no private header (the way
+ * FreeRTOS's StaticTask_t stands in for its task struct):
+ *     static ebq_model_storage mem;  ebq_model *m = (ebq_model *)&mem;
+ * The view is mostly pointers, so its size scales with them: 744 bytes on Cortex-M, 1,424 on a
+ * 64-bit host. model.c checks at compile time that this is large and aligned enough. */
+#define EBQ_MODEL_STORAGE_BYTES (188u * sizeof(void *))
+typedef union {
+    void *align_ptr;    /* alignment of the view's pointers */
+    uint64_t align_u64; /* and of any 64-bit field           */
+    uint8_t bytes[EBQ_MODEL_STORAGE_BYTES];
+} ebq_model_storage;
 
 /* Validates `blob` (magic, version, lengths, checksum, every tensor's dtype and shape) and fills
  * `m` with pointers into it. The blob must stay alive and unchanged while `m` is used. */

@@ -71,7 +71,4 @@ struct ebq_model {
     ebq_vocab vocab;           /* the tokenizer's view of the vocab tensors */
 };
 
-/* Bytes of a model view, for applications that keep it in a static buffer. */
-#define ebq_model_storage sizeof(struct ebq_model)
-
 #endif /* EBQ_MODEL_H */

@@ -7,6 +7,12 @@
 
 #include "ebq_model.h"
 
+/* ebq.h's public storage must hold the view it stands in for. */
+_Static_assert(sizeof(ebq_model_storage) >= sizeof(struct ebq_model),
+               "EBQ_MODEL_STORAGE_BYTES (ebq.h) is smaller than struct ebq_model");
+_Static_assert(_Alignof(ebq_model_storage) >= _Alignof(struct ebq_model),
+               "ebq_model_storage (ebq.h) is less aligned than struct ebq_model");
+
 /* Fetch `name` with the given dtype and exact shape (up to 2 dims); NULL data on failure. */
 static int get(const ebq_blob *b, const char *name, int dtype, uint32_t d0, uint32_t d1,
                const void **out)

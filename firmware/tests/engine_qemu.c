@@ -87,38 +87,40 @@ static void profile(const ebq_model *m)
     static uint16_t ids[EBQ_PROFILE];
     for (uint32_t t = 0; t < n; t++)
         ids[t] = (uint16_t)(5u + (t * 37u) % (m->vocab_size - 5u));
-    /* The arena as ebq_forward lays it out (EBQ_PROFILE is a multiple of 8). */
+    /* The arena as ebq_forward lays it out (forward.c arena_sizes; EBQ_PROFILE is a multiple of
+     * 8, so no padding): x, y, then work = the kernels' scratch, attn, c. */
+    const size_t scratch_bytes = ebq_attention_rows_s8_get_buffer_size(n, d) + EBQ_MICRO * d * 4;
     int8_t *x = (int8_t *)g_arena, *y = x + n * d;
-    int32_t *scratch = (int32_t *)(void *)(y + n * d);
-    int32_t *attn = scratch + EBQ_ATT_SCRATCH_BYTES(n) / 4;
-    int32_t *h = attn + blk * d;
-    int8_t *c = (int8_t *)(h + EBQ_MICRO * d);
-    int16_t *wide = (int16_t *)(void *)(c + blk * d);
+    uint8_t *work = (uint8_t *)(y + n * d);
+    int32_t *attn = (int32_t *)(void *)(work + scratch_bytes);
+    int8_t *c = (int8_t *)(attn + blk * d);
+    const ebq_context scratch = {work, scratch_bytes}, all = {work, scratch_bytes + blk * d * 5};
     const ebq_layer *w = &m->layers[0];
+    const ebq_fc_params q = {d, d, w->q_w, w->q_b, &w->q_rq};
+    const ebq_attention_params att = {n, d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo};
+    const ebq_conv_params conv = {d, m->kernel, w->conv_w, w->conv_b, &w->conv_rq, w->silu};
+    const ebq_project_combine_params pc = {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a,
+                                           &w->out_b};
     uint64_t t0 = port_cycles();
     for (uint32_t t = 0; t < n; t += EBQ_MICRO)
-        ebq_embedding_s8(m, ids, t, EBQ_MICRO, wide, x + t * d);
+        ebq_embedding_s8(&scratch, m, ids, t, EBQ_MICRO, x + t * d);
     uint64_t t1 = port_cycles();
     prof_line("embedding", t1 - t0, (uint64_t)n * d * m->emb_dim * 2);
     ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);
     t0 = port_cycles();
     prof_line("rmsnorm", t0 - t1, (uint64_t)n * d);
-    ebq_fully_connected_s8(n, d, d, y, w->q_w, w->q_b, &w->q_rq, (int16_t *)(void *)scratch,
-                           (size_t)((uint8_t *)(wide + EBQ_MICRO * d) - (uint8_t *)scratch), x);
+    ebq_fully_connected_s8(&all, &q, n, y, x);
     t1 = port_cycles();
     prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
     uint64_t ta = 0, tc = 0, tp = 0;
     for (uint32_t b = 0; b < n; b += blk) {
         const uint32_t nb = n - b < blk ? n - b : blk;
         uint64_t u0 = port_cycles();
-        ebq_attention_rows_s8(nb, n, d, x + b * d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo,
-                              scratch, wide, attn);
+        ebq_attention_rows_s8(&scratch, &att, nb, x + b * d, attn);
         uint64_t u1 = port_cycles();
-        ebq_depthwise_conv_causal_s8(b, nb, d, m->kernel, y, w->conv_w, w->conv_b, &w->conv_rq,
-                                     w->silu, c); /* SiLU fused */
+        ebq_depthwise_conv_causal_s8(&conv, b, nb, y, c); /* SiLU fused */
         uint64_t u2 = port_cycles();
-        ebq_project_combine_s8(nb, d, c, w->proj_w, w->proj_b, attn, &w->out_a, &w->out_b, wide,
-                               h, scratch, EBQ_ATT_SCRATCH_BYTES(n), x + b * d);
+        ebq_project_combine_s8(&scratch, &pc, nb, c, attn, x + b * d);
         tp += port_cycles() - u2;
         ta += u1 - u0, tc += u2 - u1;
     }

@@ -51,13 +51,13 @@ static void attention_row(uint32_t n, uint32_t dim, const int8_t *q, const int8_
         attn[c] = (int32_t)((attn[c] * inv + ((int64_t)1 << 29)) >> 30);
 }
 
-void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
-                           const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
-                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scores,
-                           int16_t *wide, int32_t *attn)
+void ebq_attention_rows_s8(const ebq_context *ctx, const ebq_attention_params *p, uint32_t nq,
+                           const int8_t *q, int32_t *attn)
 {
-    (void)wide;
+    /* The scores of one query (n int32) after the widened rows the DSP twin keeps first. */
+    int32_t *scores = (int32_t *)(void *)((uint8_t *)ctx->buf +
+                                          ebq_fully_connected_s8_get_buffer_size(p->dim));
     for (uint32_t r = 0; r < nq; r++)
-        attention_row(n, dim, q + (size_t)r * dim, y, ids, sm, exp_hi, exp_lo, scores,
-                      attn + (size_t)r * dim);
+        attention_row(p->n, p->dim, q + (size_t)r * p->dim, p->y, p->ids, p->sm, p->exp_hi,
+                      p->exp_lo, scores, attn + (size_t)r * p->dim);
 }

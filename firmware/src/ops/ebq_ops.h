@@ -1,8 +1,9 @@
 /*
  * ebq_ops.h - the integer kernels of the forward pass, one per file in this folder.
  *
- * Every kernel has the same signature shape: dims first, then inputs, then weights and quant
- * params, then outputs; none allocates, none uses float. Each one is the C twin of one function of
+ * Every kernel has the same signature shape, as CMSIS-NN's: scratch (ebq_context) first, then
+ * the layer (dims, weights and quant params: a *_params struct when they do not fit in a few
+ * arguments), then the rows, inputs and outputs; none allocates, none uses float. Each one is the C twin of one function of
  * hil/quant/reference.py and must give the same bits.
  *
  * Value ranges (docs/int8-spec.md), fixed once here:
@@ -81,10 +82,27 @@ static inline int8_t ebq_rq2_sat8(int32_t a, int32_t ma, int32_t sha, int32_t b,
 #define EBQ_BLOCK_ROWS(n) ((n) <= 128u ? 32u : 16u)
 #define EBQ_MICRO 4u
 
+/* Scratch memory a kernel may use (CMSIS-NN's cmsis_nn_context): `buf` 8-aligned, `size` bytes,
+ * at least the kernel's *_get_buffer_size. The portable kernels leave most of it unused; the
+ * DSP kernels widen int8 activations into it. */
+typedef struct {
+    void *buf;
+    size_t size;
+} ebq_context;
+
 /* x0[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])) for rows t0..t0+rows-1
- * (rows <= EBQ_MICRO); out (rows,D). `wide`: EBQ_MICRO * 2 * E int16 of scratch. */
-void ebq_embedding_s8(const ebq_model *m, const uint16_t *ids, uint32_t t0, uint32_t rows,
-                      int16_t *wide, int8_t *out);
+ * (rows <= EBQ_MICRO); out (rows,D). */
+void ebq_embedding_s8(const ebq_context *ctx, const ebq_model *m, const uint16_t *ids,
+                      uint32_t t0, uint32_t rows, int8_t *out);
+
+/* EBQ_MICRO rows of E, widened to int16, for each of the token and the position rows. */
+static inline size_t ebq_embedding_s8_get_buffer_size(uint32_t emb_dim)
+{
+    return 2u * EBQ_MICRO * emb_dim * sizeof(int16_t);
+}
+
+/* Row t of ebq_embedding_s8 for token `id`, in plain C (rows_s8.c). */
+void ebq_embedding_row_s8(const ebq_model *m, uint32_t id, uint32_t t, int8_t *out);
 
 /* floor(sqrt(v)) for any 64-bit v (isqrt64.c). */
 uint32_t ebq_isqrt64(uint64_t v);
@@ -93,27 +111,47 @@ uint32_t ebq_isqrt64(uint64_t v);
 void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t *m,
                     const int8_t *sh, int8_t *y);
 
-/* int16 scratch the fully-connected kernels need: EBQ_MICRO rows of in_dim, pre-widened. */
-#define EBQ_FC_WIDE_ELEMS(in_dim) (EBQ_MICRO * (in_dim))
+/* A fully-connected layer: W (out_dim, in_dim), row o = output channel o. */
+typedef struct {
+    uint32_t in_dim, out_dim;
+    const int8_t *w;         /* (out_dim, in_dim)                                   */
+    const int32_t *b;        /* (out_dim,); may be NULL for ebq_fully_connected_s32 */
+    const ebq_rq_params *rq; /* (out_dim,); unused by ebq_fully_connected_s32       */
+} ebq_fc_params;
 
-/* acc[r][o] = b[o] + sum_i x[r][i] w[o][i] for `rows` rows; b may be NULL. int32 out (rows,O).
- * `wide` is EBQ_FC_WIDE_ELEMS(in_dim) int16 of scratch (unused by the portable kernel). */
-void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                             const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc);
+/* acc[r][o] = b[o] + sum_i x[r][i] w[o][i] for `rows` rows: int32 out (rows,O). */
+void ebq_fully_connected_s32(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                             const int8_t *x, int32_t *acc);
 
-/* out[r][o] = sat8(rq(b[o] + sum_i x[r][i] w[o][i], M_o, sh_o)): int8 out (rows,O).
- * `wide` is wide_bytes >= 2 * EBQ_FC_WIDE_ELEMS(in_dim) bytes of scratch; the DSP kernel
- * widens many rows at once when it is larger (2 * rows * in_dim + 4 * in_dim bytes: all). */
-void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                            const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int16_t *wide, size_t wide_bytes, int8_t *out);
+/* out[r][o] = sat8(rq(b[o] + sum_i x[r][i] w[o][i], M_o, sh_o)): int8 out (rows,O). A larger
+ * buffer lets the DSP kernel widen many rows at once (2 * rows * in_dim + 4 * in_dim bytes: all). */
+void ebq_fully_connected_s8(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                            const int8_t *x, int8_t *out);
 
-/* Causal depthwise conv at rows t0..t0+rows-1 of y (n,D):
+/* Both fully-connected kernels: EBQ_MICRO rows of in_dim, widened to int16. */
+static inline size_t ebq_fully_connected_s8_get_buffer_size(uint32_t in_dim)
+{
+    return EBQ_MICRO * in_dim * sizeof(int16_t);
+}
+
+/* The causal depthwise conv of one layer, then (when `silu` is not NULL) the SiLU table. */
+typedef struct {
+    uint32_t dim, kernel;
+    const int8_t *w;         /* (D,K) */
+    const int32_t *b;        /* (D,)  */
+    const ebq_rq_params *rq; /* (D,)  */
+    const int8_t *silu;      /* (256,) SiLU table, index v + 128, or NULL */
+} ebq_conv_params;
+
+/* Rows t0..t0+rows-1 of the conv over y (n,D):
  * out[r][c] = sat8(rq(b_c + sum_k w[c][k] y[t0+r-K+1+k][c])), rows before 0 read as zero;
- * then, when `silu` is not NULL, out = silu[out + 128] (the SiLU table, fused). */
-void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint32_t kernel,
-                                  const int8_t *y, const int8_t *w, const int32_t *b,
-                                  const ebq_rq_params *rq, const int8_t *silu, int8_t *out);
+ * then, when p->silu is not NULL, out = silu[out + 128] (the SiLU table, fused). */
+void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_t rows,
+                                  const int8_t *y, int8_t *out);
+
+/* Row t of ebq_depthwise_conv_causal_s8, in plain C (rows_s8.c). */
+void ebq_depthwise_conv_causal_row_s8(const ebq_conv_params *p, uint32_t t, const int8_t *y,
+                                      int8_t *out);
 
 /* e = exp(z / 256) in Q14 for z in [-4096, 0], by the two tables: e^(-k - r/256) = HI[k] LO[r].
  * Inline (one per key in the softmax); exp_q14.c exports it for the kernel tests. */
@@ -124,19 +162,30 @@ static inline int32_t ebq_exp_q14_inline(int32_t z, const int16_t *hi, const int
 }
 int32_t ebq_exp_q14(int32_t z, const int16_t *hi, const int16_t *lo);
 
-/* Scratch bytes of ebq_attention_rows_s8 for n keys: the scores of 4 queries (int32), the exp
- * values of EBQ_BLOCK_ROWS(n) queries and 4 widened columns of y (int16, keys rounded up to
- * 16). */
+/* Attention over one layer's keys = values y (n,D); keys with ids[j] == 0 are masked. */
+typedef struct {
+    uint32_t n, dim;
+    const int8_t *y;         /* (n,D)                                 */
+    const uint16_t *ids;     /* (n,)                                  */
+    const ebq_rq_params *sm; /* (1,) scores -> softmax argument in Q8 */
+    const int16_t *exp_hi;   /* (17,)  the exp tables                 */
+    const int16_t *exp_lo;   /* (256,)                                */
+} ebq_attention_params;
+
+/* Attention of `nq` <= EBQ_BLOCK_ROWS(n) query rows q (nq,D): attn (nq,D) in Q16 of y's units.
+ * No real key -> attn = 0. */
+void ebq_attention_rows_s8(const ebq_context *ctx, const ebq_attention_params *p, uint32_t nq,
+                           const int8_t *q, int32_t *attn);
+
+/* EBQ_MICRO widened query rows, then EBQ_ATT_SCRATCH_BYTES(n): the scores of 4 queries
+ * (int32), the exp values of EBQ_BLOCK_ROWS(n) queries and 4 widened columns of y (int16, keys
+ * rounded up to 16). */
 #define EBQ_KEYS_PAD(n) (((n) + 15u) & ~15u)
 #define EBQ_ATT_SCRATCH_BYTES(n) (16u * (n) + 2u * (EBQ_BLOCK_ROWS(n) + 4u) * EBQ_KEYS_PAD(n))
-
-/* Attention of `nq` <= EBQ_BLOCK_ROWS(n) query rows q (nq,D) over keys = values = y (n,D), keys with
- * ids[j] == 0 masked: attn (nq,D) in Q16 of y's units. No real key -> attn = 0.
- * Scratch: `scratch` EBQ_ATT_SCRATCH_BYTES(n) (8-aligned), `wide` EBQ_MICRO * D int16. */
-void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
-                           const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
-                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scratch,
-                           int16_t *wide, int32_t *attn);
+static inline size_t ebq_attention_rows_s8_get_buffer_size(uint32_t n, uint32_t dim)
+{
+    return ebq_fully_connected_s8_get_buffer_size(dim) + EBQ_ATT_SCRATCH_BYTES((size_t)n);
+}
 
 /* out[i] = table[in[i] + 128] (SiLU of an int8 vector). */
 void ebq_silu_s8(uint32_t dim, const int8_t *in, const int8_t *table, int8_t *out);
@@ -146,14 +195,28 @@ void ebq_silu_s8(uint32_t dim, const int8_t *in, const int8_t *table, int8_t *ou
 void ebq_combine_s8(uint32_t rows, uint32_t dim, const int32_t *attn, const int32_t *h,
                     const ebq_rq_params *a, const ebq_rq_params *b, int8_t *out);
 
-/* The conv branch's projection and the combination of `rows` rows in one call:
- * out[r] = combine(attn[r], W c[r] + b) as ebq_fully_connected_s32 then ebq_combine_s8 per
- * EBQ_MICRO rows with the scratch `wide` (EBQ_FC_WIDE_ELEMS(dim) int16) and `h` (EBQ_MICRO * dim
- * int32). `work` (work_bytes, 8-aligned, may be 0) lets the DSP kernel widen many rows at once
- * and skip h. */
-void ebq_project_combine_s8(uint32_t rows, uint32_t dim, const int8_t *c, const int8_t *w,
-                            const int32_t *b, const int32_t *attn, const ebq_rq_params *a,
-                            const ebq_rq_params *bq, int16_t *wide, int32_t *h, void *work,
-                            size_t work_bytes, int8_t *out);
+/* The conv branch's projection and the differential combination of one layer. */
+typedef struct {
+    ebq_fc_params proj;         /* (D,D) projection h = W c + b, no rq */
+    const ebq_rq_params *out_a; /* (1,) attention branch -> layer output */
+    const ebq_rq_params *out_b; /* (D,) conv branch -> layer output      */
+} ebq_project_combine_params;
+
+/* out[r] = combine(attn[r], W c[r] + b) for `rows` rows: ebq_fully_connected_s32 then
+ * ebq_combine_s8 per EBQ_MICRO rows, h in the buffer. A larger buffer lets the DSP kernel
+ * widen many rows at once and skip h. */
+void ebq_project_combine_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
+                            uint32_t rows, const int8_t *c, const int32_t *attn, int8_t *out);
+
+/* ebq_project_combine_s8 without the DSP fast path (rows_s8.c): the portable kernel, and the
+ * DSP kernel's other rows. */
+void ebq_project_combine_rows_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
+                                 uint32_t rows, const int8_t *c, const int32_t *attn, int8_t *out);
+
+/* h (EBQ_MICRO rows of D, int32), then the buffer of ebq_fully_connected_s32. */
+static inline size_t ebq_project_combine_s8_get_buffer_size(uint32_t dim)
+{
+    return EBQ_MICRO * dim * sizeof(int32_t) + ebq_fully_connected_s8_get_buffer_size(dim);
+}
 
 #endif /* EBQ_OPS_H */

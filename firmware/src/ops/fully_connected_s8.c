@@ -9,23 +9,30 @@ static int32_t dot_s8(uint32_t len, const int8_t *a, const int8_t *b)
     return acc;
 }
 
-void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                             const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc)
+/* The params are read into locals once: the stores to acc/out could alias them otherwise. */
+void ebq_fully_connected_s32(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                             const int8_t *x, int32_t *acc)
 {
-    (void)wide;
+    (void)ctx;
+    const uint32_t in_dim = p->in_dim, out_dim = p->out_dim;
+    const int8_t *w = p->w;
+    const int32_t *b = p->b;
     for (uint32_t r = 0; r < rows; r++, x += in_dim, acc += out_dim)
         for (uint32_t o = 0; o < out_dim; o++)
             acc[o] = (b ? b[o] : 0) + dot_s8(in_dim, x, w + (size_t)o * in_dim);
 }
 
-void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                            const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int16_t *wide, size_t wide_bytes, int8_t *out)
+void ebq_fully_connected_s8(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                            const int8_t *x, int8_t *out)
 {
-    (void)wide, (void)wide_bytes;
+    (void)ctx;
+    const uint32_t in_dim = p->in_dim, out_dim = p->out_dim;
+    const int8_t *w = p->w;
+    const int32_t *b = p->b, *m = p->rq->m;
+    const int8_t *sh = p->rq->sh;
     for (uint32_t r = 0; r < rows; r++, x += in_dim, out += out_dim)
         for (uint32_t o = 0; o < out_dim; o++) {
             const int32_t acc = b[o] + dot_s8(in_dim, x, w + (size_t)o * in_dim);
-            out[o] = ebq_rq_sat8(acc, rq->m[o], rq->sh[o]);
+            out[o] = ebq_rq_sat8(acc, m[o], sh[o]);
         }
 }

@@ -3,7 +3,8 @@
  *
  * e_j is Q14 <= 2^14, so it fits int16 and one SMLAD adds e_j y_jc + e_j+1 y_j+1,c. Masked keys
  * get e = 0 (no branch in the inner loops). The blocked path (attention_blocked) is the fast
- * one; scores_block / softmax_exp / weighted_sum serve dims that are not a multiple of 16.
+ * one; attention_any_dim (scores_block / softmax_exp / weighted_sum) serves dims that are not a
+ * multiple of 16.
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -237,12 +238,12 @@ static inline int32_t normalise(int32_t acc, int32_t inv_lo, int32_t hi_start)
     return (int32_t)((lo >> 30) | ((uint32_t)hi << 2));
 }
 
-static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
-                              const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
-                              const int16_t *hi, const int16_t *lo, int32_t *scratch,
-                              int16_t *wide, int32_t *attn)
+static void attention_blocked(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                              int32_t *scratch, int16_t *wide, int32_t *attn)
 {
-    const uint32_t nk = EBQ_KEYS_PAD(n);
+    const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
+    const int8_t *y = p->y;
+    const uint16_t *ids = p->ids;
     int32_t *sc = scratch;                         /* 4n int32 */
     int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of nk int16 */
     int32_t *col = (int32_t *)(void *)(e + (size_t)nq * nk); /* 2 nk words */
@@ -255,7 +256,8 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
         const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
         ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
         ebq_mm4(y, wide, dim, n, sc);
-        exp_rows(nb, n, nk, sc, ids, pads, sm, hi, lo, e + (size_t)r0 * nk, big_e + r0);
+        exp_rows(nb, n, nk, sc, ids, pads, p->sm, p->exp_hi, p->exp_lo, e + (size_t)r0 * nk,
+                 big_e + r0);
     }
     for (uint32_t r = 0; r < nq; r++) {
         const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
@@ -281,25 +283,23 @@ static void attention_blocked(uint32_t nq, uint32_t n, uint32_t dim, const int8_
     }
 }
 
-void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *q,
-                           const int8_t *y, const uint16_t *ids, const ebq_rq_params *sm,
-                           const int16_t *exp_hi, const int16_t *exp_lo, int32_t *scratch,
-                           int16_t *wide, int32_t *attn)
+/* Dims that are not a multiple of 16: 4 queries at a time, one SMLAD loop per score. */
+static void attention_any_dim(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                              int32_t *scratch, int16_t *wide, int32_t *attn)
 {
-    if (dim % 16 == 0) {
-        attention_blocked(nq, n, dim, q, y, ids, sm, exp_hi, exp_lo, scratch, wide, attn);
-        return;
-    }
-    for (uint32_t r0 = 0; r0 < nq; r0 += 4) { /* other dims: 4 queries at a time */
+    const uint32_t n = p->n, dim = p->dim;
+    for (uint32_t r0 = 0; r0 < nq; r0 += 4) {
         const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
         int32_t *a = attn + (size_t)r0 * dim;
         ebq_widen_rows(nb, dim, q + (size_t)r0 * dim, wide);
-        scores_block(nb, n, dim, wide, y, scratch);
+        scores_block(nb, n, dim, wide, p->y, scratch);
         int32_t big_e[4];
         for (uint32_t r = 0; r < nb; r++)
-            big_e[r] = softmax_exp(n, scratch + (size_t)r * n, ids, sm, exp_hi, exp_lo);
+            big_e[r] = softmax_exp(n, scratch + (size_t)r * n, p->ids, p->sm, p->exp_hi,
+                                   p->exp_lo);
         for (uint32_t r = 0; r < nb; r++)
-            weighted_sum(n, dim, y, (const int16_t *)(scratch + (size_t)r * n), a + (size_t)r * dim);
+            weighted_sum(n, dim, p->y, (const int16_t *)(scratch + (size_t)r * n),
+                         a + (size_t)r * dim);
         for (uint32_t r = 0; r < nb; r++, a += dim) {
             /* attn_c = acc_c / E in Q16; no real key -> 0 (then every e_j was 0 and acc = 0). */
             const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0;
@@ -307,6 +307,19 @@ void ebq_attention_rows_s8(uint32_t nq, uint32_t n, uint32_t dim, const int8_t *
                 a[c] = (int32_t)((a[c] * inv + ((int64_t)1 << 29)) >> 30);
         }
     }
+}
+
+void ebq_attention_rows_s8(const ebq_context *ctx, const ebq_attention_params *p, uint32_t nq,
+                           const int8_t *q, int32_t *attn)
+{
+    /* The buffer: EBQ_MICRO widened query rows, then EBQ_ATT_SCRATCH_BYTES(n). */
+    int16_t *wide = ctx->buf;
+    int32_t *scratch = (int32_t *)(void *)((uint8_t *)ctx->buf +
+                                           ebq_fully_connected_s8_get_buffer_size(p->dim));
+    if (p->dim % 16 == 0)
+        attention_blocked(p, nq, q, scratch, wide, attn);
+    else
+        attention_any_dim(p, nq, q, scratch, wide, attn);
 }
 #else
 #include "../attention_rows_s8.c"

@@ -80,30 +80,30 @@ static inline __attribute__((always_inline)) void pc_tile(const int32_t a[4],
 #undef EBQ_PC
 }
 
-void ebq_project_combine_s8(uint32_t rows, uint32_t dim, const int8_t *c, const int8_t *w,
-                            const int32_t *b, const int32_t *attn, const ebq_rq_params *a,
-                            const ebq_rq_params *bq, int16_t *wide, int32_t *h, void *work,
-                            size_t work_bytes, int8_t *out)
+void ebq_project_combine_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
+                            uint32_t rows, const int8_t *c, const int32_t *attn, int8_t *out)
 {
+    const uint32_t dim = p->proj.out_dim;
+    const int8_t *w = p->proj.w;
+    const int32_t *b = p->proj.b;
+    const ebq_rq_params *a = p->out_a, *bq = p->out_b;
     /* D = 128, every shift >= 2 and room for the output pair and 8 row pairs: the 2x2 kernel
-     * on the even rows, straight into the combination (no int32 h). */
-    const size_t pair = 4 * (size_t)dim;
+     * on the even rows, straight into the combination (no int32 h), all of the buffer its
+     * widened rows. */
+    void *work = ctx->buf;
+    const size_t work_bytes = ctx->size, pair = 4 * (size_t)dim;
     int fast = dim == 128 && rows >= 8 && a->sh[0] >= 2 && work_bytes >= 5 * pair;
     for (uint32_t o = 0; fast && o < dim; o++)
         fast = bq->sh[o] >= 2;
     if (fast) {
         const uint32_t even = rows & ~1u;
         const uint32_t chunk = (uint32_t)((work_bytes - pair) / pair) * 2;
-        const pc_ctx ctx = {attn, out, a->m[0], (int32_t)1 << (a->sh[0] - 2), a->sh[0] - 1};
-        ebq_mm22_rows(even, chunk, dim, c, w, b, bq->m, bq->sh, work, pc_tile, &ctx);
+        const pc_ctx tile = {attn, out, a->m[0], (int32_t)1 << (a->sh[0] - 2), a->sh[0] - 1};
+        ebq_mm22_rows(even, chunk, dim, c, w, b, bq->m, bq->sh, work, pc_tile, &tile);
         c += (size_t)even * dim, attn += (size_t)even * dim, out += (size_t)even * dim;
         rows -= even;
     }
-    for (uint32_t r0 = 0; r0 < rows; r0 += EBQ_MICRO) {
-        const uint32_t nu = (rows - r0 < EBQ_MICRO) ? rows - r0 : EBQ_MICRO;
-        ebq_fully_connected_s32(nu, dim, dim, c + (size_t)r0 * dim, w, b, wide, h);
-        ebq_combine_s8(nu, dim, attn + (size_t)r0 * dim, h, a, bq, out + (size_t)r0 * dim);
-    }
+    ebq_project_combine_rows_s8(ctx, p, rows, c, attn, out); /* the other rows (rows_s8.c) */
 }
 #else
 #include "../combine_s8.c"

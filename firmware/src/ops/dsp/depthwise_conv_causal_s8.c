@@ -16,20 +16,6 @@
 #define EBQ_CONV_MAX_K 64u
 #define EBQ_CONV_SERIES (EBQ_BLOCK + EBQ_CONV_MAX_K + 4u) /* int16 per channel, even */
 
-static void conv_row(uint32_t t, uint32_t dim, uint32_t kernel, const int8_t *y, const int8_t *w,
-                     const int32_t *b, const ebq_rq_params *rq, const int8_t *silu, int8_t *out)
-{
-    const uint32_t k0 = (t + 1 >= kernel) ? 0 : kernel - 1 - t;
-    for (uint32_t c = 0; c < dim; c++) {
-        int32_t acc = b[c];
-        const int8_t *wc = w + (size_t)c * kernel;
-        for (uint32_t k = k0; k < kernel; k++)
-            acc += (int32_t)wc[k] * y[(size_t)(t + 1 + k - kernel) * dim + c];
-        const int8_t v = ebq_rq_sat8(acc, rq->m[c], rq->sh[c]);
-        out[c] = silu ? silu[v + 128] : v;
-    }
-}
-
 /* Rows a and b (4 channels each) -> word i/2 of the 4 channels' series: (v_a, v_b) pairs. */
 static inline void put_pair(uint32_t a, uint32_t b, uint32_t i, int16_t s[4][EBQ_CONV_SERIES])
 {
@@ -114,13 +100,16 @@ static void conv_channel(uint32_t rows, uint32_t kernel, const int16_t *v, const
     }
 }
 
-void ebq_depthwise_conv_causal_s8(uint32_t t0, uint32_t rows, uint32_t dim, uint32_t kernel,
-                                  const int8_t *y, const int8_t *w, const int32_t *b,
-                                  const ebq_rq_params *rq, const int8_t *silu, int8_t *out)
+void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_t rows,
+                                  const int8_t *y, int8_t *out)
 {
+    const uint32_t dim = p->dim, kernel = p->kernel;
+    const int8_t *w = p->w, *silu = p->silu;
+    const int32_t *b = p->b;
+    const ebq_rq_params *rq = p->rq;
     if (kernel % 4 != 0 || kernel > EBQ_CONV_MAX_K || dim % 4 != 0 || rows > EBQ_BLOCK) {
         for (uint32_t r = 0; r < rows; r++)
-            conv_row(t0 + r, dim, kernel, y, w, b, rq, silu, out + (size_t)r * dim);
+            ebq_depthwise_conv_causal_row_s8(p, t0 + r, y, out + (size_t)r * dim);
         return;
     }
     static const int8_t identity[256] = {

@@ -5,6 +5,8 @@
  * it gives bytes 1 and 3. SMLAD adds two 16x16 products to an int32 accumulator in one
  * instruction. Integer sums are exact in any order (the ranges in ebq_ops.h keep every int32
  * accumulator far from overflow), so these kernels give the portable kernels' bits.
+ * The out-of-line micro-kernels declared here (ebq_mm4_s8*, ebq_mm22_s16_128: naked assembly)
+ * are defined in support/mat_mult_s8.c, apart from the twins that use them.
  */
 #ifndef EBQ_DSP_H
 #define EBQ_DSP_H
@@ -149,7 +151,7 @@ static inline int32_t ebq_dot1_s8(uint32_t len, const int8_t *w, const int16_t *
  * with rows = 4): w is out_dim rows of in_dim int8 (in_dim % 16 == 0, rows 4-aligned), raw is
  * 4 * out_dim int32 (output-major: one STM per output). Per 16 inputs: 2 LDRD of weights,
  * 8 SXTB16, 8 LDM of 4 activation words (2 rows' pairs), 32 SMLAD, 2 loop = 52 instructions
- * for 64 MACs. Assembly in dsp/fully_connected_s8.c. */
+ * for 64 MACs. */
 void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uint32_t in_dim, uint32_t out_dim,
                 int32_t *raw);
 
@@ -174,7 +176,7 @@ static inline void ebq_mm4(const int8_t *w, const int16_t *wide, uint32_t in_dim
 }
 
 /* acc = (x_r . w_o, x_r . w_o+1, x_r+1 . w_o, x_r+1 . w_o+1), 128 inputs, x a row pair and w
- * an output pair both widened by ebq_widen_rows(2, ...). Assembly in dsp/fully_connected_s8.c. */
+ * an output pair both widened by ebq_widen_rows(2, ...). */
 void ebq_mm22_s16_128(const int32_t *x, const int32_t *w, int32_t *acc);
 
 /* ebq_widen_rows(2, len, ...) for the rows x0 and x1 (word aligned, len % 8 == 0): per 8

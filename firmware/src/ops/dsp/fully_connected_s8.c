@@ -15,117 +15,6 @@
 
 #define EBQ_MM_CHUNK 16u /* outputs per ebq_mm4_s8 call: 256 bytes of stack */
 
-/* Registers (frame: EBQ_MM4_PROLOGUE in ebq_dsp.h): r0 weights (every output's row in turn),
- * r1 activations, r3/r12 weight words, lr unpacked weights, r4-r7 the 4 rows' accumulators,
- * r8-r11 the LDM'd activation pairs. The compiler cannot see the arguments of a naked
- * function, hence the pragma. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-__attribute__((naked)) void ebq_mm4_s8(const int8_t *w, const int16_t *wide, uint32_t in_dim,
-                                       uint32_t out_dim, int32_t *raw)
-{
-#define EBQ_MM4_GROUP(wreg)                                                                      \
-    "sxtb16 lr, " wreg "\n"                                                                  \
-    "sxtb16 " wreg ", " wreg ", ror #8\n"                                                    \
-    "ldm    r1!, {r8-r11}\n"                                                                 \
-    "smlad  r4, lr, r8, r4\n"                                                                \
-    "smlad  r4, " wreg ", r9, r4\n"                                                          \
-    "smlad  r5, lr, r10, r5\n"                                                               \
-    "smlad  r5, " wreg ", r11, r5\n"                                                         \
-    "ldm    r1!, {r8-r11}\n"                                                                 \
-    "smlad  r6, lr, r8, r6\n"                                                                \
-    "smlad  r6, " wreg ", r9, r6\n"                                                          \
-    "smlad  r7, lr, r10, r7\n"                                                               \
-    "smlad  r7, " wreg ", r11, r7\n"
-    __asm volatile(EBQ_MM4_PROLOGUE
-                   "ldrd   r3, r12, [r0], #8\n"
-                   EBQ_MM4_GROUP("r3")
-                   EBQ_MM4_GROUP("r12")
-                   "ldrd   r3, r12, [r0], #8\n"
-                   EBQ_MM4_GROUP("r3")
-                   EBQ_MM4_GROUP("r12")
-                   EBQ_MM4_EPILOGUE);
-}
-
-/* The same, 128 inputs, unrolled (.rept): r2 = raw, the end of the weights on the stack. */
-__attribute__((naked)) void ebq_mm4_s8_128(const int8_t *w, const int16_t *wide,
-                                           uint32_t out_dim, int32_t *raw)
-{
-#define EBQ_MM4_FIRST(wreg)                                                                      \
-    "sxtb16 lr, " wreg "\n"                                                                  \
-    "sxtb16 " wreg ", " wreg ", ror #8\n"                                                    \
-    "ldm    r1!, {r8-r11}\n"                                                                 \
-    "smuad  r4, lr, r8\n"                                                                    \
-    "smlad  r4, " wreg ", r9, r4\n"                                                          \
-    "smuad  r5, lr, r10\n"                                                                   \
-    "smlad  r5, " wreg ", r11, r5\n"                                                         \
-    "ldm    r1!, {r8-r11}\n"                                                                 \
-    "smuad  r6, lr, r8\n"                                                                    \
-    "smlad  r6, " wreg ", r9, r6\n"                                                          \
-    "smuad  r7, lr, r10\n"                                                                   \
-    "smlad  r7, " wreg ", r11, r7\n"
-/* An unrolled kernel of 8 * (1 + reps) inputs (log2 of the weight row bytes: lg): per output
- * the first 8 inputs (SMUADs), `reps` more blocks of 8, then the activations rewind by
- * `back` bytes and the 4 accumulators leave with one STM. */
-#define EBQ_MM4_FIXED(lg, reps, back)                                                            \
-    "push   {r4-r11, lr}\n"                                                                  \
-    "add    r12, r0, r2, lsl #" lg "\n" /* end of the weights */                             \
-    "mov    r2, r3\n"                                                                        \
-    "push   {r12}\n"                                                                         \
-    "1:\n"                                                                                   \
-    "ldrd   r3, r12, [r0], #8\n" EBQ_MM4_FIRST("r3") EBQ_MM4_GROUP("r12")                    \
-    ".rept " reps "\n"                                                                       \
-    "ldrd   r3, r12, [r0], #8\n" EBQ_MM4_GROUP("r3") EBQ_MM4_GROUP("r12")                    \
-    ".endr\n"                                                                                \
-    "sub    r1, r1, #" back "\n" /* back to the first activation pair */                     \
-    "stm    r2!, {r4-r7}\n"                                                                  \
-    "ldr    r3, [sp]\n"                                                                      \
-    "cmp    r0, r3\n"                                                                        \
-    "bne    1b\n"                                                                            \
-    "add    sp, sp, #4\n"                                                                    \
-    "pop    {r4-r11, pc}\n"
-    __asm volatile(EBQ_MM4_FIXED("7", "15", "1024"));
-}
-
-/* The same, 16 inputs (E of the embedding projections): one LDRD of weights per output. */
-__attribute__((naked)) void ebq_mm4_s8_16(const int8_t *w, const int16_t *wide,
-                                          uint32_t out_dim, int32_t *raw)
-{
-    __asm volatile(EBQ_MM4_FIXED("4", "1", "128"));
-#undef EBQ_MM4_FIXED
-}
-
-/* acc = (x_r . w_o, x_r . w_o+1, x_r+1 . w_o, x_r+1 . w_o+1) for 128 inputs, both operands
- * widened in advance (ebq_widen_rows with rows = 2: x a row pair, w an output pair). Per 4
- * inputs: 2 LDM (the 2 rows' pairs, the 2 outputs' pairs), 8 SMLAD = 10 instructions for 16
- * MACs, no unpacking. Registers: r0 x, r1 w, r2/r3/r12/lr the accumulators, r4-r11 operands. */
-__attribute__((naked)) void ebq_mm22_s16_128(const int32_t *x, const int32_t *w, int32_t *acc)
-{
-#define EBQ_MM22_STEP(op, add)                                                                   \
-    "ldm    r0!, {r4-r7}\n"                                                                  \
-    "ldm    r1!, {r8-r11}\n"                                                                 \
-    op " r2, r4, r8" add("r2") "smlad  r2, r5, r9, r2\n"                                     \
-    op " r3, r4, r10" add("r3") "smlad  r3, r5, r11, r3\n"                                   \
-    op " r12, r6, r8" add("r12") "smlad  r12, r7, r9, r12\n"                                 \
-    op " lr, r6, r10" add("lr") "smlad  lr, r7, r11, lr\n"
-#define EBQ_NO_ADD(r) "\n"
-#define EBQ_ADD(r) ", " r "\n"
-    __asm volatile("push   {r2, r4-r11, lr}\n"
-                   EBQ_MM22_STEP("smuad ", EBQ_NO_ADD)
-                   ".rept 31\n"
-                   EBQ_MM22_STEP("smlad ", EBQ_ADD)
-                   ".endr\n"
-                   "pop    {r0}\n"
-                   "stm    r0, {r2, r3, r12, lr}\n"
-                   "pop    {r4-r11, pc}\n");
-#undef EBQ_ADD
-#undef EBQ_NO_ADD
-#undef EBQ_MM22_STEP
-#undef EBQ_MM4_FIRST
-#undef EBQ_MM4_GROUP
-}
-#pragma GCC diagnostic pop
-
 /* Bias, then int32 out or sat8(rq) out, for outputs o0.. of a chunk; any nb <= 4 rows. */
 static void finish(uint32_t nb, uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *raw,
                    const int32_t *b, const ebq_rq_params *rq, int32_t *acc, int8_t *out)
@@ -218,9 +107,13 @@ static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *
     }
 }
 
-void ebq_fully_connected_s32(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                             const int8_t *w, const int32_t *b, int16_t *wide, int32_t *acc)
+void ebq_fully_connected_s32(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                             const int8_t *x, int32_t *acc)
 {
+    const uint32_t in_dim = p->in_dim, out_dim = p->out_dim;
+    const int8_t *w = p->w;
+    const int32_t *b = p->b;
+    int16_t *wide = ctx->buf;
     for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
         const uint32_t nb = rows - r < EBQ_MICRO ? rows - r : EBQ_MICRO;
         block(nb, in_dim, out_dim, x + (size_t)r * in_dim, w, b, NULL, wide,
@@ -247,10 +140,15 @@ static inline __attribute__((always_inline)) void fc_tile(const int32_t a[4],
     oo[c->out_dim + 1] = ebq_rq_sat8_fast(a[3] + p->b[1], p->m[1], p->rnd[1], p->s1[1]);
 }
 
-void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
-                            const int8_t *w, const int32_t *b, const ebq_rq_params *rq,
-                            int16_t *wide, size_t wide_bytes, int8_t *out)
+void ebq_fully_connected_s8(const ebq_context *ctx, const ebq_fc_params *p, uint32_t rows,
+                            const int8_t *x, int8_t *out)
 {
+    const uint32_t in_dim = p->in_dim, out_dim = p->out_dim;
+    const int8_t *w = p->w;
+    const int32_t *b = p->b;
+    const ebq_rq_params *rq = p->rq;
+    int16_t *wide = ctx->buf;
+    const size_t wide_bytes = ctx->size;
     /* Room for an output pair and at least 8 row pairs widened: the row-pair kernel. */
     const size_t pair = 4 * (size_t)in_dim; /* bytes of a widened row pair */
     int fast = in_dim == 128 && out_dim % 2 == 0 && rows >= 16 && wide_bytes >= 9 * pair;
@@ -259,8 +157,8 @@ void ebq_fully_connected_s8(uint32_t rows, uint32_t in_dim, uint32_t out_dim, co
     if (fast) {
         const uint32_t even = rows & ~1u;
         const uint32_t chunk = (uint32_t)((wide_bytes - pair) / pair) * 2;
-        const fc_ctx ctx = {out, out_dim};
-        ebq_mm22_rows(even, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &ctx);
+        const fc_ctx tile = {out, out_dim};
+        ebq_mm22_rows(even, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &tile);
         x += (size_t)even * in_dim, out += (size_t)even * out_dim, rows -= even;
     }
     for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
