@@ -28,7 +28,7 @@ from typing import Any
 
 from hil.boards import BOARDS
 from hil.errors import UsageError
-from hil.session import softmax  # noqa: F401 - the one host softmax, used by the reports
+from hil.oracle import softmax  # noqa: F401 - the one host softmax, used by the reports
 from hil.targets import TARGETS
 
 WORST_ROWS = 50  # rows in the worst-cases table: enough to act on, small enough to read

@@ -49,7 +49,7 @@ def native_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def oracle() -> object:
-    from hil.session import Oracle
+    from hil.oracle import Oracle
 
     return Oracle(SHIPPED)
 

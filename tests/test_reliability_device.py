@@ -20,8 +20,8 @@ import pytest
 
 from hil import firmware as fw
 from hil.boards import BOARDS
+from hil.oracle import Oracle
 from hil.protocol import MAX_FRAME, Device, DeviceError, encode_frame
-from hil.session import Oracle
 from hil.targets import NativeTarget, QemuTarget
 from hil.targets.base import Target
 

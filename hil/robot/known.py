@@ -77,9 +77,9 @@ def _check_known(other: Any, model: str, data: dict[str, Any], path: Path) -> li
 def known_sentences(model: str, count: int = PER_MODEL) -> dict[str, object]:
     """Up to `count` test sentences of the model's scenario, spread over labels, whose
     reference prediction equals their label."""
+    from hil.oracle import Oracle
     from hil.paths import SCENARIO_DIR
     from hil.scenario import load_scenario, resolve_model
-    from hil.session import Oracle
 
     scen = next(s for s in (load_scenario(str(p)) for p in sorted(SCENARIO_DIR.glob("*.yaml")))
                 if s.model == model and s.labels)
