@@ -427,8 +427,8 @@ class Target(ABC):
     @classmethod
     def latency_source(cls, unit: str | None) -> str:
         """How `latency_ms` was derived from counts labelled `unit`, said where it is shown."""
-        if unit and unit.startswith("ns"):
-            return "host nanoseconds (native process)"
+        if unit and unit.startswith("ns") and cls.unit != UNIT_NS:
+            return "host nanoseconds (a host build on this target)"
         return f"{'emulated: ' if cls.emulated else ''}{cls.latency_wording}"
 
     # -- life cycle --
