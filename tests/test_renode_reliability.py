@@ -132,6 +132,7 @@ def test_broken_platform_fails_in_seconds(tmp_path: Path, elf: Path, broken: str
     assert time.monotonic() - t0 < 30
     assert "\n" not in str(info.value) and str(target.monitor_log) in str(info.value)
     assert "LoadPlatformDescriptionFromString" in str(info.value)
+    assert re.search(r"\.\.\.': Error E\d+: ", str(info.value))  # Renode's reason, not the echo
     assert wait_no_renode(tmp_path) == []
 
 

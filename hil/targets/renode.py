@@ -19,6 +19,10 @@ without network. A later `init:` on the same entry replaces the earlier one (Ren
 platform-description unit test ShouldReplaceInit), so the overlay restates that block without the
 ApplySVD line (only the `Tag` lines, from hil.boards). Renode deletes every `$TMPDIR/renode-*`
 folder not named after a live process at start and exit, so it gets its own TMPDIR.
+
+When it fails (renode/README.md, "When something fails"): Renode's console is read while booting,
+so a monitor command that fails ends `start()` with Renode's own line in seconds; and a target
+given up keeps Renode's log and a `Save`d snapshot (`post_mortem`), as renode-test does.
 """
 
 from __future__ import annotations
@@ -76,7 +80,12 @@ def monitor_error(console: str) -> str | None:
     lines = [ln.strip() for ln in console.replace("\r", "\n").splitlines() if ln.strip()]
     for i, line in enumerate(lines):
         if any(marker in line for marker in MONITOR_ERRORS):
-            why = [ln for ln in lines[i + 1:i + 3] if not ln.startswith("(")][:1]
+            end = i
+            if line.count("'") % 2:  # a multi-line command (a platform string): skip its echo
+                close = '"""\'' if '"""' in line else "'"
+                end = next((k for k in range(i + 1, len(lines)) if lines[k].endswith(close)), i)
+                line += " ...'" if end > i else ""
+            why = [ln for ln in lines[end + 1:end + 2] if not ln.startswith("(")]
             return ": ".join([line, *why])
     return None
 
