@@ -157,12 +157,34 @@ def open_session(ctx: JobContext, name: str) -> BoardSession:
                            wrap=_fault_wrapper(ctx), factory=None if cfg.target_factory is None
                            else lambda n: cfg.target_factory(cfg.board, cfg.out_dir,  # type: ignore[misc]
                                                              ctx.elf or Path("-"), n))
-    session.start()
+    try:
+        session.start()
+    except (HilError, LinkClosed) as exc:
+        _add_lines(exc, post_mortem(session, str(exc)))
+        raise
     with ctx.lock:
         ctx.hello = hello_dict(session.hello)
         assert session.target is not None
         ctx.infos.append(session.target.info())
     return session
+
+
+def post_mortem(session: BoardSession | None, why: str) -> list[str]:
+    """The evidence a target that is being given up keeps (Target.post_mortem: Renode saves its
+    log and a snapshot); asked before the session is closed. Under --faults, the real target's."""
+    target = getattr(session, "target", None)
+    target = getattr(target, "inner", target)
+    return target.post_mortem(why) if target is not None else []
+
+
+def _add_lines(exc: BaseException, lines: list[str]) -> None:
+    """Append post-mortem lines to an error's message (TargetError keeps it in `.message`)."""
+    if not lines:
+        return
+    extra = "".join(f"\n  {line}" for line in lines)
+    if isinstance(getattr(exc, "message", None), str):
+        exc.message += extra  # type: ignore[attr-defined]
+    exc.args = (f"{exc.args[0] if exc.args else ''}{extra}", *exc.args[1:])
 
 
 def hello_dict(hello: Hello | None) -> dict[str, Any]:
@@ -246,12 +268,16 @@ def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
             try:
                 rec = classify_one(ctx, session, s, job)
             except LinkClosed as exc:
+                _add_lines(exc, post_mortem(session, str(exc)))
                 session.close()
                 session = None
                 _restart_allowed(ctx, name, f"sentence #{s.index}: {exc}")
                 deaths += 1
                 session = _boot(ctx, f"{name}-restart{deaths}")
                 continue  # the same sentence again on the fresh target
+            if rec["status"] == "timeout":  # the target is rebooted below: keep its evidence
+                rec["error"]["reason"] += "".join(
+                    f"\n  {line}" for line in post_mortem(session, rec["error"]["reason"]))
             ctx.writer.append(rec)
             if ctx.cfg.progress is not None:
                 ctx.cfg.progress(rec)
@@ -266,7 +292,9 @@ def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
     except Exception as exc:  # LinkClosed and anything unexpected: keep what we have
         what = "the target died mid-run" if isinstance(exc, LinkClosed) else \
             f"unexpected {type(exc).__name__}"
-        ctx.errors.append(RunError(f"{name}: {what}: {exc}"))
+        err = RunError(f"{name}: {what}: {exc}")
+        _add_lines(err, post_mortem(session, str(exc)))
+        ctx.errors.append(err)
         ctx.stop.set()
     finally:
         if session is not None:

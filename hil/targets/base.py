@@ -446,6 +446,13 @@ class Target(ABC):
     @abstractmethod
     def alive(self) -> bool: ...
 
+    def post_mortem(self, why: str) -> list[str]:
+        """Evidence kept when the runner gives this target up (no HELLO, link closed, a timeout
+        that reboots it, a run error): lines appended to the error message, e.g. where a log or
+        a machine snapshot is. Asked before `stop()`, while the target may still be alive; most
+        targets have nothing beyond their transcript, which every message names already."""
+        return []
+
     def info(self) -> dict[str, Any]:
         """What this target is, for the summary and the console."""
         return {"target": self.kind, "board": self.board.name, "emulated": self.emulated,

@@ -19,14 +19,20 @@ without network. A later `init:` on the same entry replaces the earlier one (Ren
 platform-description unit test ShouldReplaceInit), so the overlay restates that block without the
 ApplySVD line (only the `Tag` lines, from hil.boards). Renode deletes every `$TMPDIR/renode-*`
 folder not named after a live process at start and exit, so it gets its own TMPDIR.
+
+When it fails (renode/README.md, "When something fails"): Renode's console is read while booting,
+so a monitor command that fails ends `start()` with Renode's own line in seconds; and a target
+given up keeps Renode's log and a `Save`d snapshot (`post_mortem`), as renode-test does.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import socket
+import subprocess
 import time
 import tty
 from pathlib import Path
@@ -43,6 +49,12 @@ from hil.targets.base import (
     TargetOptions,
     Transcript,
 )
+from hil.targets.renode_scripts import (  # noqa: F401 - re-exported
+    DWT_SCRIPT,
+    platform_overlay,
+    resc_script,
+    write_templates,
+)
 
 UNIT_RENODE = "instructions (renode)"  # CYCCNT = executed instructions (DWT_SCRIPT)
 
@@ -54,6 +66,63 @@ RENODE_INSTALL = (
     "`pipx install git+https://github.com/antmicro/renode-run && renode-run download`."
 )
 BOOT_TIMEOUT = 60.0  # Renode with Mono takes ~4 s to start; slow CI machines much longer
+START_CONFIRM_S = 15.0  # `start` typed -> "Starting emulation..." on the console
+SAVE_TIMEOUT_S = 30.0  # a post-mortem `Save` (about 1 s for these boards); then Renode is killed
+#: Lines Renode's console prints when a monitor command fails (Renode 1.15.1, --hide-log): the
+#: first names the command, the next says why.
+MONITOR_ERRORS = ("There was an error executing command", "Could not find file",
+                  "Failed to load", "Error while loading", "No such command or device",
+                  "FATAL UNHANDLED EXCEPTION", "Fatal error:")
+
+
+def monitor_error(console: str) -> str | None:
+    """Renode's error in `console` text as one line (the failing command and its reason)."""
+    lines = [ln.strip() for ln in console.replace("\r", "\n").splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if any(marker in line for marker in MONITOR_ERRORS):
+            end = i
+            if line.count("'") % 2:  # a multi-line command (a platform string): skip its echo
+                close = '"""\'' if '"""' in line else "'"
+                end = next((k for k in range(i + 1, len(lines)) if lines[k].endswith(close)), i)
+                line += " ...'" if end > i else ""
+            why = [ln for ln in lines[end + 1:end + 2] if not ln.startswith("(")]
+            return ": ".join([line, *why])
+    return None
+
+
+def reload_command(snapshot: Path) -> str:
+    """The command that reopens a saved machine for inspection (checked on Renode 1.15.1: the
+    CPU, memory and peripherals come back; `start` runs it on)."""
+    return f"renode --console -e 'Load @{snapshot}; mach set 0'"
+
+
+def _wait_file(path: Path, timeout: float) -> bool:
+    """True once `path` exists and its size held still for 0.5 s."""
+    deadline, last, still = time.monotonic() + timeout, -1, 0
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else -1
+        still = still + 1 if size == last and size > 0 else 0
+        if still >= 5:
+            return True
+        last = size
+        time.sleep(0.1)
+    return False
+
+
+class RenodeLink(FdLink):
+    """The UART pty, remembering whether a HELLO ever came (a board that never said it gets a
+    snapshot when it is stopped)."""
+
+    hello_seen = False
+    _carry = b""
+
+    def _recv(self, timeout: float) -> bytes | None:
+        data = super()._recv(timeout)
+        if data and not self.hello_seen:
+            seen = self._carry + data
+            self.hello_seen = b"HELLO" in seen
+            self._carry = seen[-8:]
+        return data
 
 
 def find_renode() -> str | None:
@@ -76,112 +145,6 @@ def find_renode() -> str | None:
         if cand.is_file() and os.access(cand, os.X_OK):
             return str(cand)
     return None
-
-
-# CYCCNT for Renode: Renode 1.15.1's Miscellaneous.DWT reads a LimitTimer on the machine clock,
-# which advances only at synchronisation points (every 100 us quantum by default), so every
-# figure came out a multiple of 16,800 cycles at 168 MHz. This IronPython peripheral instead
-# counts the CPU's executed instructions (`cpu.ExecutedInstructions`), exact to one instruction.
-DWT_SCRIPT = """
-if request.isInit:
-    ctrl = 0
-    cnt = 0
-    mark = 0
-    cpu = None
-else:
-    if cpu is None:
-        from Antmicro.Renode.Core import EmulationManager
-        ok, mach = EmulationManager.Instance.CurrentEmulation.TryGetMachineForPeripheral(self)
-        cpu = list(mach.SystemBus.GetCPUs())[0]
-    now = cpu.ExecutedInstructions
-    if ctrl & 1:
-        cnt = (cnt + (now - mark)) & 0xFFFFFFFF
-    mark = now
-    if request.offset == 0:
-        if request.isRead:
-            request.value = ctrl
-        else:
-            ctrl = request.value & 1
-    elif request.offset == 4:
-        if request.isRead:
-            request.value = cnt
-        else:
-            cnt = request.value & 0xFFFFFFFF
-    elif request.isRead:
-        request.value = 0
-"""
-
-
-def platform_overlay(board: Board) -> str:
-    """The .repl text layered on Renode's own platform for `board` (see the module docstring)."""
-    if board.renode is None:
-        raise TargetError(f"board {board.name} has no Renode platform")
-    mhz = board.clock_hz // 1_000_000
-    lines = [
-        f'using "{board.renode.repl}"',
-        "",
-        "cpu:",
-        f"    PerformanceInMips: {mhz}",
-        "",
-        "nvic:",
-        f"    systickFrequency: {board.clock_hz}",
-        "",
-        "// DWT: CYCCNT counts executed instructions (DWT_SCRIPT in hil/targets/renode.py)",
-        "dwt: Python.PythonPeripheral @ sysbus 0xE0001000",
-        "    size: 0x1000",
-        "    initable: true",
-        "    script: '''",
-        *DWT_SCRIPT.strip("\n").splitlines(),
-        "'''",
-        "",
-        "// Replaces the platform's sysbus init, whose ApplySVD line downloads an SVD file.",
-        "sysbus:",
-        "    init:",
-    ]
-    lines += [f"        {cmd}" for cmd in board.renode.sysbus_init]
-    return "\n".join(lines) + "\n"
-
-
-def resc_script(board: Board, elf: str | None = None, pty: str | None = None) -> str:
-    """A Renode script for `board`; `$bin` and `$pty` can be overridden (`$bin?=` convention).
-
-    It does not `start`: whoever runs it opens the pty first, then types `start`.
-    """
-    if board.renode is None:
-        raise TargetError(f"board {board.name} has no Renode platform")
-    bin_default = f"@{elf}" if elf else f"@firmware/build/{board.name}/firmware.elf"
-    pty_default = f'"{pty}"' if pty else f'"/tmp/hil-{board.name}-uart"'
-    return "\n".join([
-        f":name: embbert-hil {board.name}",
-        f":description: EmbBERT-Q firmware on {board.description}, UART on a host pty",
-        "",
-        f'$name?="{board.name}"',
-        f"$bin?={bin_default}",
-        f"$pty?={pty_default}",
-        "",
-        "mach create $name",
-        'machine LoadPlatformDescriptionFromString """',
-        platform_overlay(board).rstrip("\n"),
-        '"""',
-        "",
-        "# The UART on a host pty, for `hil run` and by hand: `runMacro $uart_pty`, open $pty,",
-        "# then `start`. Not run here: renode-test suites use a terminal tester instead, and a pty",
-        "# terminal dies with EIO (killing Renode) when `Reset Emulation` disposes of it.",
-        "macro uart_pty",
-        '"""',
-        "    emulation CreateUartPtyTerminal \"term\" $pty true",
-        f"    connector Connect {board.renode.uart} term",
-        '"""',
-        "",
-        "macro reset",
-        '"""',
-        "    sysbus LoadELF $bin",
-        '"""',
-        "runMacro $reset",
-        "",
-        "# No `start` here: open $pty first (bytes sent before that are lost), then `start`.",
-        "",
-    ])
 
 
 def renode_argv(renode: str, script: Path, monitor_port: int | None = None) -> list[str]:
@@ -226,8 +189,13 @@ class RenodeTarget(ProcessTarget):
         self.script_path = self.run_dir / f"{self.name}.resc"
         self.pty_path = self.run_dir / f"{self.name}.uart"
         self.tmpdir = self.run_dir / f"{self.name}.tmpdir"  # Renode's TMPDIR, nothing else in it
+        self._started = False  # `start` typed and confirmed: a machine worth a snapshot
+        self._log_start = 0
+        self.evidence: list[str] = []  # post-mortem lines, once taken
 
     def start(self) -> StreamLink:
+        """Renode up, the UART pty open, `start` typed and confirmed; a monitor command that
+        fails (bad platform, ELF that does not load) ends this at once with Renode's own line."""
         renode = find_renode()
         if renode is None:
             raise MissingTool(self.missing() or "renode not found")
@@ -236,15 +204,14 @@ class RenodeTarget(ProcessTarget):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.script_path.write_text(resc_script(self.board, str(self.elf), str(self.pty_path)))
         self.tmpdir.mkdir(exist_ok=True)
-        monitor_log = self.run_dir / f"{self.name}.monitor.log"
+        self._started, self.evidence = False, []
         env = {**os.environ, "TMPDIR": str(self.tmpdir)}
-        import subprocess
-
         if self.monitor == "port":
             with socket.socket() as probe:  # a free port; Renode binds it a moment later
                 probe.bind(("127.0.0.1", 0))
                 self._monitor_port = probe.getsockname()[1]
-        with open(monitor_log, "ab") as out:
+        with open(self.monitor_log, "ab") as out:
+            self._log_start = out.tell()
             self.proc = ManagedProcess(renode_argv(renode, self.script_path.resolve(),
                                                    self._monitor_port),
                                        stdin=subprocess.PIPE, stdout=out, stderr=out, env=env,
@@ -252,29 +219,80 @@ class RenodeTarget(ProcessTarget):
         transcript = Transcript(self.log_path)
         transcript.note(f"started renode pid {self.proc.pid} script {self.script_path}")
         self._monitor("runMacro $uart_pty")
-        fd = self._open_pty(monitor_log)
-        self.link = FdLink(self.name, transcript, fd)
+        fd = self._open_pty()
+        self.link = RenodeLink(self.name, transcript, fd)
         self.link.describe_exit = self.proc.exit_reason
         self.link.start()
+        mark = self._log_size()
         self._monitor("start")
         transcript.note("monitor: start")
+        self._await_monitor(mark, "Starting emulation", START_CONFIRM_S)
+        self._started = True
         return self.link
 
-    def _open_pty(self, monitor_log: Path) -> int:
+    @property
+    def monitor_log(self) -> Path:
+        """Renode's console (monitor echo, command errors), kept next to the transcript."""
+        return self.run_dir / f"{self.name}.monitor.log"
+
+    def _log_size(self) -> int:
+        try:
+            return self.monitor_log.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.monitor_log, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _fail(self, message: str) -> TargetError:
+        """Kill Renode and say what failed in one line naming Renode's log."""
+        if self.proc is not None:
+            self.proc.kill()
+        return TargetError(f"renode: {message} (Renode's log: {self.monitor_log})")
+
+    def _check_monitor(self, offset: int) -> None:
+        """Raise at once when Renode printed a monitor error since `offset` (console mode)."""
+        error = monitor_error(self._log_since(offset)) if self._monitor_port is None else None
+        if error:
+            raise self._fail(f"a monitor command failed: {error}")
+
+    def _await_monitor(self, offset: int, pattern: str, timeout: float) -> bool:
+        """Wait for `pattern` (a regex) in the monitor log after `offset`; an error line raises.
+        Without the console (port mode) there is nothing to read: True at once."""
+        if self._monitor_port is not None:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_monitor(offset)
+            if re.search(pattern, self._log_since(offset), re.S):
+                return True
+            if self.proc is None or not self.proc.alive():
+                raise self._fail(f"Renode exited ({self.proc.describe() if self.proc else '?'})")
+            time.sleep(0.05)
+        return False
+
+    def _open_pty(self) -> int:
+        """Wait for the pty `runMacro $uart_pty` makes, watching the log for Renode's errors."""
         assert self.proc is not None
         deadline = time.monotonic() + BOOT_TIMEOUT
         while time.monotonic() < deadline:
+            self._check_monitor(self._log_start)
             if self.pty_path.exists():
+                self._check_monitor(self._log_start)
                 fd = os.open(self.pty_path, os.O_RDWR | os.O_NOCTTY)
                 tty.setraw(fd)
                 return fd
             if not self.proc.alive():
                 break
             time.sleep(0.1)
-        self.proc.kill()
-        tail = monitor_log.read_bytes()[-800:] if monitor_log.exists() else b""
-        raise TargetError(f"renode did not create the UART pty {self.pty_path} within "
-                          f"{BOOT_TIMEOUT:.0f} s ({self.proc.describe()})", tail, monitor_log)
+        self._check_monitor(self._log_start)
+        raise self._fail(f"Renode did not create the UART pty {self.pty_path} within "
+                         f"{BOOT_TIMEOUT:.0f} s ({self.proc.describe()})")
 
     def _monitor(self, command: str) -> None:
         """Type one command on Renode's monitor (its stdin, or its telnet port)."""
@@ -294,8 +312,44 @@ class RenodeTarget(ProcessTarget):
                 time.sleep(0.2)
         self._monitor_sock.sendall(command.encode() + b"\n")
 
+    def post_mortem(self, why: str) -> list[str]:
+        """What renode-test keeps for a failed test: Renode's log and, while Renode still runs,
+        a snapshot of the machine (`Save`) with the command that reloads it. Taken before the
+        target is stopped; `stop()` takes one itself when the board never said HELLO."""
+        if self.proc is None:
+            return []
+        if not self.evidence and self._started and self.alive():
+            self.evidence = self._snapshot(why)
+        return [f"Renode's log: {self.monitor_log}", *self.evidence]
+
+    def _snapshot(self, why: str) -> list[str]:
+        """`Save @<run_dir>/<name>.snapshot.save` within SAVE_TIMEOUT_S; lines for the user."""
+        path = self.run_dir / f"{self.name}.snapshot.save"
+        path.unlink(missing_ok=True)
+        if self.link is not None:
+            self.link.transcript.note(f"post-mortem ({why.splitlines()[0][:200]}): Save @{path}")
+        mark = self._log_size()
+        try:
+            self._monitor(f"Save @{path}")
+            # done when the next prompt ("\r(<machine>) ") follows the command's echo
+            done = self._await_monitor(mark, r"Save @[^\n]*\n.*\r\(", SAVE_TIMEOUT_S)
+        except (OSError, TargetError) as exc:
+            return [f"no snapshot: {exc}"]
+        if self._monitor_port is not None:  # no console to read: wait for the file to settle
+            done = _wait_file(path, SAVE_TIMEOUT_S)
+        if not done or not path.is_file():
+            return [f"no snapshot: Renode did not save one within {SAVE_TIMEOUT_S:.0f} s"]
+        return [f"snapshot: {path}",
+                f"reload it: {reload_command(path)}"]
+
     def stop(self) -> None:
-        """`quit` on the monitor first (Renode cleans up its TMPDIR), then the hard stop."""
+        """`quit` on the monitor first (Renode cleans up its TMPDIR), then the hard stop. A board
+        that was started but never said HELLO gets its snapshot first (the session stops a
+        target that failed to boot before anyone else can ask for one)."""
+        link = self.link
+        if (self._started and not self.evidence and self.alive()
+                and isinstance(link, RenodeLink) and not link.hello_seen):
+            self.evidence = self._snapshot("no HELLO")
         if self.proc is not None and self.proc.alive():
             try:
                 self._monitor("quit")
@@ -304,6 +358,8 @@ class RenodeTarget(ProcessTarget):
                 pass
         if self._monitor_sock is not None:
             self._monitor_sock.close()
+            self._monitor_sock = None
+        self._started = False
         super().stop()
 
     @classmethod
@@ -321,27 +377,6 @@ class RenodeTarget(ProcessTarget):
         assert self.board.renode is not None
         return {**super().info(), "platform": self.board.renode.repl,
                 "uart": self.board.renode.uart, "script": str(self.script_path)}
-
-
-def write_templates(folder: Path) -> list[Path]:
-    """Write renode/<board>.resc and renode/<board>-hil.repl for every Renode board, so users
-    (and renode-test suites) can run the same setup by hand: `renode renode/nrf52840.resc`,
-    then `start` once the pty is open. tests/test_targets_renode.py checks they are current."""
-    from hil.boards import BOARDS
-
-    written = []
-    for board in BOARDS.values():
-        if board.renode is None:
-            continue
-        repl = folder / f"{board.name}-hil.repl"
-        repl.write_text(f"// Generated by `python3 -m hil.targets.renode renode/`; do not edit.\n"
-                        f"// Overlay for {board.description}: DWT, clocks, offline init.\n"
-                        + platform_overlay(board))
-        resc = folder / f"{board.name}.resc"
-        resc.write_text("# Generated by `python3 -m hil.targets.renode renode/`; do not edit.\n"
-                        + resc_script(board))
-        written += [repl, resc]
-    return written
 
 
 if __name__ == "__main__":
