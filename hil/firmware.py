@@ -24,6 +24,7 @@ from hil.errors import (
     EnvironmentMissing,
     ExpectationFailed,
     HilError,
+    UsageError,
 )
 from hil.paths import FIRMWARE_DIR
 
@@ -81,12 +82,17 @@ def missing_toolchain(board: Board) -> str | None:
 
 def elf_sizes(elf: Path) -> ElfSizes:
     """Classify the allocated sections of `elf` (see the module docstring)."""
+    from elftools.common.exceptions import ELFError
     from elftools.elf.constants import SH_FLAGS
     from elftools.elf.elffile import ELFFile
 
     text = data = bss = stack = 0
     with open(elf, "rb") as f:
-        elffile = ELFFile(f)
+        try:
+            elffile = ELFFile(f)
+        except ELFError as exc:
+            raise UsageError(f"{elf} is not an ELF file ({exc}); give the firmware.elf that "
+                             f"`hil build` printed") from None
         for sec in elffile.iter_sections():
             flags = sec["sh_flags"]
             if not flags & SH_FLAGS.SHF_ALLOC or sec["sh_size"] == 0:

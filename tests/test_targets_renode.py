@@ -3,8 +3,9 @@
 replacing an earlier one; monitor scripts: `$var?=`, `mach create`, triple-quoted strings,
 `emulation CreateUartPtyTerminal`, `connector Connect`), and an end-to-end run that needs Renode.
 
-Renode is not installable on the machine these were written on (not in Debian or PyPI); the e2e
-test runs where `renode` is on PATH or $RENODE names it, and skips with that reason elsewhere.
+The end-to-end tests run against Renode 1.15.1, which scripts/setup.sh installs
+(scripts/install-renode.sh); they skip with the reason only where Renode is absent, and .ci/run
+fails a run in which a Renode test skipped on a machine that has Renode.
 """
 
 from __future__ import annotations
