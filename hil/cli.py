@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hil import __version__, flash, host_cli, report_cli
+from hil import __version__, data, flash, host_cli, report_cli
 from hil.model import cli as model_cli
 from hil.quant import blob as quant_blob
 from hil.quant import cli as quant_cli
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     host_cli.add_parsers(sub)
     report_cli.add_parsers(sub)
     flash.add_parsers(sub)
+    data.add_parsers(sub)
     return parser
 
 

@@ -11,9 +11,11 @@ fit on the board".
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from hil.errors import (
     HilError,
     UsageError,
 )
-from hil.paths import FIRMWARE_DIR
+from hil.paths import FIRMWARE_DIR, cache_dir
 
 TOOLCHAIN_INSTALL = ("sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi "
                      "libnewlib-arm-none-eabi make")
@@ -142,17 +144,90 @@ def check_blob_fits(board: Board, model: Path) -> None:
                          f"{model.name} alone, board {board.name} has {board.flash_bytes}")
 
 
-def elf_path(board: Board) -> Path:
-    return FIRMWARE_DIR / "build" / board.name / "firmware.elf"
+#: What the firmware is built from: a change to any of these makes a new cache entry.
+_SOURCE_GLOBS = ("Makefile", "src/**/*", "include/**/*", "app/**/*", "ports/**/*")
+
+
+def source_hash(board: Board, extra: tuple[str, ...] = ()) -> str:
+    """sha256 over the firmware sources (paths and bytes), the make variables and the compiler
+    identity, so that a cached ELF is reused only when make would build the same bytes."""
+    h = hashlib.sha256()
+    files = sorted({p for g in _SOURCE_GLOBS for p in FIRMWARE_DIR.glob(g) if p.is_file()})
+    for path in files:
+        h.update(path.relative_to(FIRMWARE_DIR).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    cc = "arm-none-eabi-gcc" if board.is_chip else "gcc"
+    h.update(f"{board.name}\0{cc}\0{shutil.which(cc)}\0{' '.join(extra)}\0".encode())
+    return h.hexdigest()
+
+
+def cache_entry(board: Board, model: Path, extra: tuple[str, ...] = ()) -> Path:
+    """The folder one build lives in: <cache>/firmware/<board>-<model id>-<source hash>.
+
+    The model id is the CRC the device reports in HELLO (zlib.crc32 of the whole blob), so a run
+    can tell from the folder name which model an ELF carries."""
+    model_id = zlib.crc32(Path(model).read_bytes())
+    return (cache_dir() / "firmware"
+            / f"{board.name}-{model_id:08x}-{source_hash(board, extra)[:16]}")
+
+
+def elf_path(board: Board, model: Path) -> Path:
+    """Where build() puts (or has put) the ELF of `board` with `model`, in the per-user cache."""
+    return cache_entry(board, model) / board.name / "firmware.elf"
+
+
+def embedded_model_id(elf: Path) -> int | None:
+    """zlib.crc32 of the blob linked into `elf` (between ebq_blob_start and ebq_blob_end), the
+    id the device will report; None when the ELF carries no blob. Reads the ELF, runs nothing."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        elffile = ELFFile(f)
+        symtab = elffile.get_section_by_name(".symtab")
+        if symtab is None:
+            return None
+        addr = {}
+        for name in ("ebq_blob_start", "ebq_blob_end"):
+            syms = symtab.get_symbol_by_name(name) or []
+            if not syms:
+                return None
+            addr[name] = int(syms[0]["st_value"])
+        start, end = addr["ebq_blob_start"], addr["ebq_blob_end"]
+        if end <= start:
+            return None
+        for sec in elffile.iter_sections():
+            lo = int(sec["sh_addr"])
+            if sec["sh_type"] != "SHT_NOBITS" and lo <= start and end <= lo + sec["sh_size"]:
+                data = sec.data()[start - lo:end - lo]
+                return zlib.crc32(data)
+    return None
+
+
+def _make(argv: list[str], entry: Path, elf: Path) -> subprocess.CompletedProcess[str]:
+    """Run make for one cache entry unless a finished build is there; under the entry's lock, so
+    two processes building the same thing build it once and never read a half-written ELF."""
+    entry.mkdir(parents=True, exist_ok=True)
+    with open(entry / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = entry / ".done"
+        if done.is_file() and elf.is_file():
+            return subprocess.CompletedProcess(argv, 0, f"cached: {elf}\n", "")
+        done.unlink(missing_ok=True)
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode == 0 and elf.is_file():
+            done.write_text(" ".join(argv) + "\n")
+        return proc
 
 
 def build(board: Board, model: Path, log_path: Path | None = None,
           dest: Path | None = None) -> Path:
-    """`make -C firmware BOARD=<b> MODEL=<blob>`; returns the ELF (copied to `dest` if given).
+    """`make -C firmware BOARD=<b> MODEL=<blob> BUILD=<cache entry>`; returns the ELF (a copy
+    at `dest` if given, else the cached one).
 
-    Serialised by a file lock, because parallel runs share firmware/build/<board>/: the copy to
-    `dest` happens under the lock, so a run never picks up an ELF another run built for another
-    model.
+    Why a per-user cache keyed by board, model id and source hash: a build never writes into the
+    checkout or the installed package, and two processes building different boards or models use
+    different folders, so neither can boot the other's ELF. The same build is made once and then
+    reused (make is not even started).
     """
     model = Path(model).resolve()
     if not model.is_file():
@@ -163,18 +238,11 @@ def build(board: Board, model: Path, log_path: Path | None = None,
         raise ToolchainMissing(f"cannot build firmware: {reason}")
     if not (FIRMWARE_DIR / "Makefile").is_file():
         raise BuildError(f"{FIRMWARE_DIR / 'Makefile'} is missing")
+    entry = cache_entry(board, model)
+    elf = entry / board.name / "firmware.elf"
     argv = ["make", "-C", str(FIRMWARE_DIR), f"BOARD={board.name}", f"MODEL={model}",
-            f"-j{os.cpu_count() or 1}"]
-    lock_path = FIRMWARE_DIR / "build" / ".hil-build.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(argv, capture_output=True, text=True)
-        elf = elf_path(board)
-        if proc.returncode == 0 and dest is not None and elf.is_file():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(elf, dest)
-            elf = dest
+            f"BUILD={entry}", f"-j{os.cpu_count() or 1}"]
+    proc = _make(argv, entry, elf)
     output = proc.stdout + proc.stderr
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,4 +258,10 @@ def build(board: Board, model: Path, log_path: Path | None = None,
         raise BuildError(f"make succeeded but {elf} is missing")
     if board.is_chip:
         check_fits(board, elf_sizes(elf))
+    if dest is not None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.copy2(elf, tmp)
+        os.replace(tmp, dest)
+        return dest
     return elf

@@ -67,6 +67,15 @@ def datasets_dir() -> Path:
     return Path(platformdirs.user_data_dir("embbert-hil")) / "datasets"
 
 
+def runs_dir() -> Path:
+    """Where run folders go by default (`hil run`, `hil console`, a BoardSession without a run
+    folder, the Robot library outside Robot): $HIL_RUNS_DIR, else ./hil-runs. One folder, relative
+    to where the command runs, so that outputs never land inside the package or spread over the
+    checkout (.gitignore lists hil-runs/)."""
+    env = os.environ.get("HIL_RUNS_DIR")
+    return Path(env) if env else Path("hil-runs")
+
+
 def cache_dir() -> Path:
     """Per-user cache (firmware builds): $HIL_CACHE_DIR, else the platform's cache folder."""
     env = os.environ.get("HIL_CACHE_DIR")

@@ -6,11 +6,13 @@
 #   bash scripts/robot.sh                  every board in tests/acceptance/boards/
 #   bash scripts/robot.sh stm32f4 native   these boards
 #
-# Results go to $CI_ARTIFACTS/robot (default .ci-artifacts/robot), never into the repository.
+# Results go to $CI_ARTIFACTS/robot when set (.ci/run sets it), else hil-runs/robot: never the
+# repository root or the package.
 # The exit status is non-zero when any test of any board failed (skips do not count).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT="${CI_ARTIFACTS:-.ci-artifacts}/robot"
+OUT=hil-runs/robot
+[ -z "${CI_ARTIFACTS:-}" ] || OUT=$CI_ARTIFACTS/robot
 boards=("$@")
 if [ "${#boards[@]}" -eq 0 ]; then
   for vf in tests/acceptance/boards/*.yaml; do boards+=("$(basename "$vf" .yaml)"); done

@@ -9,6 +9,7 @@ blob-level or input-level error must come back as its documented status code.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import shutil
@@ -19,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hil.paths import datasets_dir
 from hil.quant import reference as R
 from hil.quant.blob import read_blob, write_blob
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
 MODELS = ROOT / "hil" / "models"
-DATASETS = ROOT.parent / "shared" / "datasets"
+SCENARIO_DATA = ROOT / "scenarios" / "data"  # <name>_test.jsonl: labelled test sentences
 SOURCES = ["tests/engine_main.c", "src/model.c", "src/forward.c", "src/blob.c",
            "src/tokenizer.c", *sorted(str(p.relative_to(FW)) for p in FW.glob("src/ops/*.c"))]
 CC = shutil.which("gcc") or shutil.which("cc")
@@ -70,28 +72,34 @@ def model_blobs(request) -> list[Path]:
     return shipped() or [request.getfixturevalue("random_blob")]
 
 
+def _texts(name: str, count: int) -> list[str]:
+    """The first `count` test texts of dataset `name`: from the repository's scenario data
+    (scenarios/data/<name>_test.jsonl) when it has that many, else from the full test split
+    where one is here (../shared/datasets or `hil data fetch`), else all the repository has.
+    Why: the tests must run from a bare copy of the repository, with no ../shared beside it."""
+    if not (SCENARIO_DATA / f"{name}_test.jsonl").is_file():
+        name = "nlu_scenario"
+    with open(SCENARIO_DATA / f"{name}_test.jsonl", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f][:count]
+    full = datasets_dir() / name / "test.jsonl.gz"
+    if len(texts) < count and full.is_file():
+        with gzip.open(full, "rt", encoding="utf-8") as f:
+            texts = [json.loads(line)["text"] for line in itertools.islice(f, count)]
+    return texts
+
+
 def test_sentences(blob_path: Path, count: int) -> list[list[int]]:
     """`count` test sentences of the blob's dataset (nlu_scenario for a random model), tokenized
     with the model's own tokenizer when it ships one."""
     from hil.quant.tokenizer import Tokenizer
 
     meta = read_blob(blob_path.read_bytes()).meta
-    name = meta.get("calibration", {}).get("split", "nlu_scenario/").split("/")[0]
-    if not (DATASETS / name).is_dir():
-        name = meta.get("model", "nlu_scenario")
-    path = DATASETS / name / "test.jsonl.gz"
-    if not path.exists():
-        path = DATASETS / "nlu_scenario" / "test.jsonl.gz"
+    name = meta.get("calibration", {}).get("split", "").split("/")[0] or meta.get(
+        "model", "nlu_scenario")
     own = blob_path.parent / "tokenizer.json"
     tok = Tokenizer.from_file(own) if own.is_file() else Tokenizer.from_file()
     max_len = meta["dims"]["max_len"]
-    out = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            out.append(tok.encode(json.loads(line)["text"], max_len=max_len))
-            if len(out) >= count:
-                break
-    return out
+    return [tok.encode(text, max_len=max_len) for text in _texts(name, count)]
 
 
 test_sentences.__test__ = False  # a helper, not a test

@@ -106,3 +106,37 @@ def test_unknown_board_is_refused() -> None:
     fw = Path(__file__).resolve().parents[1] / "firmware"
     proc = subprocess.run(["make", "-C", str(fw), "BOARD=esp32"], capture_output=True, text=True)
     assert proc.returncode != 0 and "not one of" in proc.stderr
+
+
+def test_concurrent_builds_never_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `hil build`s of the same board with different models, at the same moment, into one
+    per-user cache: each ELF carries its own model (the CRC the device will report), nothing is
+    written into the source tree, and a second build is a cache hit that does not start make."""
+    import os
+    import sys
+
+    from hil import firmware as fw
+    from hil.boards import BOARDS
+
+    root = Path(__file__).resolve().parents[1]
+    before = sorted(p for p in (root / "firmware").rglob("*"))
+    env = {**os.environ, "HIL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    models = ("imdb", "nlu_scenario")
+    procs = [subprocess.Popen([sys.executable, "-m", "hil.cli", "build", "--board", "stm32f4",
+                               "--model", m], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for m in models]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    elfs = [Path(out.splitlines()[0]) for out, _ in outs]
+    assert elfs[0] != elfs[1]
+    for model, elf in zip(models, elfs, strict=True):
+        assert elf.is_relative_to(tmp_path / "cache"), elf
+        crc = zlib.crc32((root / "hil" / "models" / model / "model.bin").read_bytes())
+        assert fw.embedded_model_id(elf) == crc, f"{elf} carries another model than {model}"
+        assert f"{crc:08x}" in str(elf)
+    assert sorted(p for p in (root / "firmware").rglob("*")) == before
+    log = tmp_path / "again.log"
+    monkeypatch.setenv("HIL_CACHE_DIR", env["HIL_CACHE_DIR"])
+    again = fw.build(BOARDS["stm32f4"], root / "hil" / "models" / models[0] / "model.bin",
+                     log_path=log)
+    assert again == elfs[0] and "cached:" in log.read_text()

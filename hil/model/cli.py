@@ -7,9 +7,11 @@ where the [train] extra is not installed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,7 +79,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="dev carved from train (fixed seed) when the dataset has none")
     t.add_argument("--corpus-docs", type=int, default=0, help="use the first N docs; 0 = all")
     add_teacher_arguments(t)
-    t.set_defaults(func=cmd_train, train_parser=t)
+    t.set_defaults(func=_needs_datasets(cmd_train), train_parser=t)
 
     e = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix of a model")
     e.add_argument("model", nargs="?", default=DEFAULT_MODEL,
@@ -86,7 +88,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=int, default=0, help="first N texts only; 0 = all")
     e.add_argument("--json", dest="json_out", help="write the metrics JSON here")
-    e.set_defaults(func=cmd_evaluate)
+    e.set_defaults(func=_needs_datasets(cmd_evaluate))
 
     m = sub.add_parser("model", help="model inspection")
     msub = m.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
@@ -100,7 +102,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("run_dir", help="the --out directory of `hil train`")
     s.add_argument("name", help="shipped model name (hil/models/NAME)")
     s.add_argument("--notes", help="markdown file appended to the card")
-    s.set_defaults(func=cmd_model_ship)
+    s.set_defaults(func=_needs_datasets(cmd_model_ship))
     m.set_defaults(func=lambda a: (m.print_help(), 2)[1])
 
 
@@ -174,6 +176,23 @@ def canonical_command(a: argparse.Namespace) -> str:
         parts += [flag] if act.nargs == 0 else [flag, shlex.quote(f"{v:g}" if isinstance(
             v, float) else str(v))]
     return " ".join(parts)
+
+
+def _needs_datasets(handler: Callable[[argparse.Namespace], int]
+                    ) -> Callable[[argparse.Namespace], int]:
+    """A handler whose missing dataset ends in one line saying `hil data fetch NAME`, exit 2,
+    instead of a traceback (hil.model.data.DatasetMissing)."""
+    @functools.wraps(handler)
+    def run(a: argparse.Namespace) -> int:
+        from hil.errors import exit_code_of
+        from hil.model.data import DatasetMissing
+
+        try:
+            return handler(a)
+        except DatasetMissing as exc:
+            print(f"hil {a.command}: {exc}", file=sys.stderr)
+            return exit_code_of(exc)
+    return run
 
 
 def cmd_train(a: argparse.Namespace) -> int:

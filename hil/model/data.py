@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hil.errors import EnvironmentMissing
 from hil.paths import datasets_dir
 from hil.quant.tokenizer import CLS, MASK, PAD, SPECIAL_TOKENS, Tokenizer
 
@@ -54,6 +55,11 @@ class Dataset:
     path: Path = field(default_factory=Path)
 
 
+class DatasetMissing(EnvironmentMissing, FileNotFoundError):
+    """A dataset that is not on this machine: exit 2, and the message says `hil data fetch NAME`.
+    Still a FileNotFoundError, for callers that caught that before."""
+
+
 def resolve_dataset(name_or_path: str | Path) -> Path:
     """A directory path, or a dataset name looked up in the datasets root (SHARED_DATASETS)."""
     p = Path(name_or_path)
@@ -62,7 +68,9 @@ def resolve_dataset(name_or_path: str | Path) -> Path:
     q = SHARED_DATASETS / str(name_or_path)
     if q.is_dir():
         return q
-    raise FileNotFoundError(f"no dataset directory {p} (nor {q})")
+    name = p.name if p.name else str(name_or_path)
+    raise DatasetMissing(f"dataset {str(name_or_path)!r} is not here (no folder {p} nor {q}); "
+                         f"fetch it with: hil data fetch {name}")
 
 
 def _open_text(path: Path) -> io.TextIOBase:
