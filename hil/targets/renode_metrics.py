@@ -267,8 +267,11 @@ def parse_metrics(data: bytes) -> dict[str, Any]:
     vt_end = 0.0
     size = len(data)
     unpack_entry = struct.Struct("<dc").unpack_from
+    payload = {b"\x00": 9, b"\x01": 1, b"\x02": 9, b"\x03": 8}
     while off + 17 <= size:
         vt, kind = unpack_entry(data, off + 8)
+        if off + 17 + payload.get(kind, 0) > size:
+            break  # the last entry was cut short (Renode killed mid-write)
         off += 17
         if kind == b"\x01":
             mem[data[off]] += 1
