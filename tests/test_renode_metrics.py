@@ -39,12 +39,12 @@ def test_setup_and_collect_commands(tmp_path: Path) -> None:
     cheap = rm.setup_commands(tmp_path, "renode-stm32f4-job0", profile=False)
     assert cheap[0] == "sysbus.cpu EnableOpcodesCounting true"
     assert not any("Profiler" in c for c in cheap)
-    full = rm.setup_commands(tmp_path, "renode-stm32f4-job0", profile=True)
+    prof = rm.setup_commands(tmp_path, "renode-stm32f4-job0", profile=True)
     assert f"sysbus.cpu EnableProfilerCollapsedStack @{tmp_path.resolve()}/" \
-           f"renode-stm32f4-job0.profile.folded false" in full
-    assert any(c.startswith("machine EnableProfiler @") for c in full)
-    assert not any(c.startswith("machine") for c in rm.setup_commands(
-        tmp_path, "x", profile=True, execution_metrics=False))
+           f"renode-stm32f4-job0.profile.folded false" in prof
+    assert not any(c.startswith("machine") for c in prof)  # the costly log is asked for apart
+    assert any(c.startswith("machine EnableProfiler @") for c in rm.setup_commands(
+        tmp_path, "x", profile=True, execution_metrics=True))
     collect = rm.collect_commands(tmp_path, "x", profile=True)
     assert collect[0] == "sysbus.cpu FlushProfiler" and "SaveAllOpcodesCounters" in collect[-1]
 
@@ -168,7 +168,8 @@ def test_renode_profile_end_to_end(tmp_path: Path) -> None:
         board=BOARDS["stm32f4"], target="renode", scenario=scenario,
         model_path=resolve_model(scenario.model, scenario.path.parent if scenario.path else None),
         out_dir=out, limit=2,
-        target_factory=lambda b, d, e, n: rm.measured_target(b, d, e, n, profile=True))
+        target_factory=lambda b, d, e, n: rm.measured_target(b, d, e, n, profile=True,
+                                                               execution_metrics=True))
     code, summary = run(cfg)
     assert code == 0 and summary["summary"]["agreement"] == 1.0
     merged = rm.merge(out)

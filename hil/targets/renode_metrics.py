@@ -14,7 +14,7 @@ What Renode 1.15.1 offers here (each command checked on the real Renode with the
   halfword only (zero-extended: a 32-bit pattern's upper half never matches). So THUMB_PATTERNS
   are 16-bit patterns on the first halfword, most specific first, ending in catch-alls; a few
   encodings that share a first halfword are named together (e.g. "bl/b.w | dp #imm").
-  Counting is decided at translation time, so it costs little (~10% wall time).
+  Counting is decided at translation time, so it costs little (~1% wall time).
 - `cpu EnableProfilerCollapsedStack @file flushInstantly`: the guest profiler writes
   "frame;frame;... count" lines with count = executed instructions, frames = ELF symbols
   ("name (entry)" when entered at the symbol's start). Lines are NOT aggregated (one per stack
@@ -23,8 +23,8 @@ What Renode 1.15.1 offers here (each command checked on the real Renode with the
 - `machine EnableProfiler @file`: the binary execution-metrics log of Renode's
   tools/metrics_analyzer (instructions over time, every memory read/write, every peripheral
   access with its address, every exception). It logs each memory access, so it is the costly
-  one (~4x wall time, ~19 MB per sentence here): only with `profile=True`, and the raw log is
-  deleted once parsed unless `keep_raw`.
+  one (5.6x wall time, ~19 MB per sentence here): only with `execution_metrics=True`, and the
+  raw log is deleted once parsed unless `keep_raw`.
 The Perfetto profiler (`EnableProfilerPerfetto`) exists too but needs a trace viewer; the
 collapsed stacks carry the same per-function totals.
 """
@@ -32,6 +32,7 @@ collapsed stacks carry the same per-function totals.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import struct
@@ -123,15 +124,16 @@ def _is_32bit(pattern: str) -> bool:
 
 
 def setup_commands(run_dir: Path, name: str, profile: bool, *,
-                   execution_metrics: bool | None = None, cpu: str = CPU) -> list[str]:
-    """Monitor commands to type before `start`: opcode counting always (cheap); with `profile`
-    the guest profiler and (unless `execution_metrics` is False) the execution-metrics log."""
+                   execution_metrics: bool = False, cpu: str = CPU) -> list[str]:
+    """Monitor commands to type before `start`: opcode counting always (~1% slower, measured by
+    benchmarks/renode_profile.py), the guest profiler with `profile` (~16%), the
+    execution-metrics log only with `execution_metrics` (~5.6x: it logs every memory access)."""
     cmds = [f"{cpu} EnableOpcodesCounting true"]
     cmds += [f'{cpu} InstallOpcodeCounterPattern "c{i:02d}" "{pattern}"'
              for i, (_, pattern) in enumerate(THUMB_PATTERNS)]
     if profile:
         cmds.append(f"{cpu} EnableProfilerCollapsedStack @{_path(run_dir, name, FOLDED)} false")
-    if execution_metrics if execution_metrics is not None else profile:
+    if execution_metrics:
         cmds.append(f"machine EnableProfiler @{_path(run_dir, name, METRICS)}")
     return cmds
 
@@ -229,7 +231,7 @@ def _peripheral_of(addr: int, ranges: list[tuple[int, int, str]]) -> str:
     return best[1] if best else f"0x{addr:08x}"
 
 
-def _header(data: bytes) -> tuple[int, dict[int, str], list[tuple[int, int, str]]]:
+def _header(data: bytes | mmap.mmap) -> tuple[int, dict[int, str], list[tuple[int, int, str]]]:
     """The metrics log header: CPUs (id, name), peripherals (name, start, end)."""
     off = 0
 
@@ -254,7 +256,7 @@ def _header(data: bytes) -> tuple[int, dict[int, str], list[tuple[int, int, str]
     return off, cpus, ranges
 
 
-def parse_metrics(data: bytes) -> dict[str, Any]:
+def parse_metrics(data: bytes | mmap.mmap) -> dict[str, Any]:
     """Renode's execution-metrics log (the format of tools/metrics_analyzer/metrics_parser):
     entries of (real time q, virtual time ms d, type c) + payload: 0 = instructions (cpu c,
     cumulative count Q), 1 = memory access (c: 2 read, 3 write), 2 = peripheral access
@@ -329,8 +331,10 @@ def collect(run_dir: Path, name: str, *, keep_raw: bool = False) -> dict[str, An
         os.replace(tmp, folded)
         out["profile"] = {**profile_summary(stacks), "files": [folded.name]}
     metrics = _path(run_dir, name, METRICS)
-    if metrics.is_file():
-        out.setdefault("renode_metrics", {})["execution"] = parse_metrics(metrics.read_bytes())
+    if metrics.is_file() and metrics.stat().st_size > 0:
+        with open(metrics, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            # mapped, not read: the log grows by ~19 MB per sentence
+            out.setdefault("renode_metrics", {})["execution"] = parse_metrics(m)
         if not keep_raw:
             metrics.unlink()
     if out:
@@ -378,7 +382,7 @@ def merge(out_dir: Path) -> dict[str, Any]:
 
 
 def measured_target(board: Any, run_dir: Path, elf: Path, name: str, *,
-                    profile: bool) -> Any:
+                    profile: bool, execution_metrics: bool = False) -> Any:
     """A RenodeTarget that measures: it types setup_commands() before `start` and
     collect_commands() before `quit`, then collect()s. For RunConfig.target_factory (tests,
     benchmarks/renode_profile.py) until RenodeTarget calls these itself; imported lazily
@@ -388,7 +392,8 @@ def measured_target(board: Any, run_dir: Path, elf: Path, name: str, *,
     class MeasuredRenode(RenodeTarget):
         def _monitor(self, command: str) -> None:
             if command == "start":
-                for cmd in setup_commands(self.run_dir, self.name, profile):
+                for cmd in setup_commands(self.run_dir, self.name, profile,
+                                          execution_metrics=execution_metrics):
                     super()._monitor(cmd)
             elif command == "quit":
                 for cmd in collect_commands(self.run_dir, self.name, profile):
