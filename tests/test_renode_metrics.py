@@ -102,6 +102,7 @@ def test_collect_and_merge_add_up_instances(tmp_path: Path) -> None:
         _fake_instance(tmp_path, name)
         one = rm.collect(tmp_path, name)
         assert not (tmp_path / f"{name}{rm.METRICS}").exists()  # parsed, then deleted
+    assert rm.collect(tmp_path, "b") == one  # a second stop() keeps what the first parsed
     merged = rm.merge(tmp_path)
     ops, prof = merged["renode_metrics"]["opcodes"], merged["profile"]
     assert ops["counted"] == 2 * one["renode_metrics"]["opcodes"]["counted"]

@@ -318,10 +318,12 @@ def collect(run_dir: Path, name: str, *, keep_raw: bool = False) -> dict[str, An
     (what `merge()` reads). Returns {"renode_metrics": {...}, "profile": {...}} with only the
     parts that were measured. The folded profile is rewritten aggregated (same flame graph, a
     hundredth of the size); the binary metrics log is deleted once parsed unless `keep_raw`."""
-    out: dict[str, Any] = {}
+    saved = _path(run_dir, name, COLLECTED)
+    # a second stop() must not lose what the first parsed (the metrics log is gone by then)
+    out: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
     ops = _path(run_dir, name, OPCODES)
     if ops.is_file():
-        out["renode_metrics"] = {"opcodes": parse_opcodes(ops.read_text())}
+        out.setdefault("renode_metrics", {})["opcodes"] = parse_opcodes(ops.read_text())
     folded = _path(run_dir, name, FOLDED)
     if folded.is_file():
         with open(folded, encoding="utf-8", errors="replace") as fh:
@@ -338,7 +340,7 @@ def collect(run_dir: Path, name: str, *, keep_raw: bool = False) -> dict[str, An
         if not keep_raw:
             metrics.unlink()
     if out:
-        _path(run_dir, name, COLLECTED).write_text(json.dumps(out, indent=1) + "\n")
+        saved.write_text(json.dumps(out, indent=1) + "\n")
     return out
 
 
