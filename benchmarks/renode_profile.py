@@ -24,6 +24,7 @@ from hil.boards import BOARDS
 from hil.runner import RunConfig, run
 from hil.scenario import load_scenario, resolve_model
 from hil.targets import renode_metrics as rm
+from hil.targets.renode import RenodeTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,8 +42,8 @@ def one(mode: str, limit: int, out: Path) -> dict[str, Any]:
                     model_path=resolve_model(scenario.model, scenario.path.parent
                                              if scenario.path else None),
                     out_dir=out, limit=limit, target_factory=None if how is None else (
-                        lambda b, d, e, n: rm.measured_target(b, d, e, n, profile=how[0],
-                                                              execution_metrics=how[1])))
+                        lambda b, d, e, n: rm.measured_target(
+                            RenodeTarget, b, d, e, n, profile=how[0], execution_metrics=how[1])))
     t0 = time.perf_counter()
     code, summary = run(cfg)
     wall = time.perf_counter() - t0

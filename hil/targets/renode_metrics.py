@@ -383,15 +383,14 @@ def merge(out_dir: Path) -> dict[str, Any]:
     return merged
 
 
-def measured_target(board: Any, run_dir: Path, elf: Path, name: str, *,
+def measured_target(target_cls: Any, board: Any, run_dir: Path, elf: Path, name: str, *,
                     profile: bool, execution_metrics: bool = False) -> Any:
-    """A RenodeTarget that measures: it types setup_commands() before `start` and
-    collect_commands() before `quit`, then collect()s. For RunConfig.target_factory (tests,
-    benchmarks/renode_profile.py) until RenodeTarget calls these itself; imported lazily
-    because hil.targets.renode will import this module."""
-    from hil.targets.renode import RenodeTarget
+    """A `target_cls` (RenodeTarget) that measures: it types setup_commands() before `start`
+    and collect_commands() before `quit`, then collect()s. For RunConfig.target_factory (tests,
+    benchmarks/renode_profile.py) until RenodeTarget calls these itself. The class is passed in
+    rather than imported: hil.targets.renode will import this module."""
 
-    class MeasuredRenode(RenodeTarget):
+    class MeasuredRenode(target_cls):  # type: ignore[misc, valid-type]
         def _monitor(self, command: str) -> None:
             if command == "start":
                 for cmd in setup_commands(self.run_dir, self.name, profile,
