@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from html import escape
+from typing import Any
 
 from hil import report_svg as svg
 from hil.report import (
@@ -217,6 +218,71 @@ def _details(a: Analysis) -> str:
     return f"<details><summary>Run details</summary><table>{body}</table></details>"
 
 
+def _emulator_metrics(summ: dict[str, Any]) -> list[str]:
+    """The emulator's own measurements, when the run has them (summary["renode_metrics"],
+    summary["profile"]; hil.targets.renode_metrics): a flame graph and function table, the
+    opcode histogram, memory and peripheral accesses, exceptions. Keyed off the data, not the
+    target's name, so any target that fills these keys gets the same section."""
+    metrics, prof = summ.get("renode_metrics") or {}, summ.get("profile") or {}
+    if not metrics and not prof:
+        return []
+    body = ["<h2>Emulator metrics</h2>",
+            '<p class="note">Counted by the emulator over the whole run: boot (model load) '
+            "plus every sentence, in executed instructions. Not board measurements.</p>"]
+    if prof.get("stacks"):
+        body += [_panel(svg.flame(prof["stacks"], name="flame", title="Guest profile: where "
+                                  "the instructions went", unit=prof.get("unit", "instructions")),
+                        "Hover a frame for its exact count. Files: "
+                        + ", ".join(prof.get("files") or [])), _function_table(prof)]
+    ops = metrics.get("opcodes") or {}
+    ex = metrics.get("execution") or {}
+    panels = []
+    if ops.get("groups"):
+        top = list(ops["groups"].items())[:20]
+        w = ops.get("widths") or {}
+        panels.append(_panel(svg.hbars(top, name="opcodes", title="Top instruction groups",
+                                       unit="executed instructions", total=ops.get("counted")),
+                             f"{num(ops.get('counted'))} counted: {num(w.get('16-bit'))} 16-bit, "
+                             f"{num(w.get('32-bit'))} 32-bit. A 32-bit Thumb-2 instruction is "
+                             "classified by its first halfword; names joined by '|' share one."))
+    if ex:
+        panels.append(_panel(_access_table(ex)))
+    return body + (['<div class="grid">', *panels, "</div>"] if panels else [])
+
+
+def _function_table(prof: dict[str, Any], limit: int = 25) -> str:
+    """The busiest functions: self and total instructions, with shares of the profile."""
+    total = prof.get("total") or 1
+    rows = "".join(
+        f"<tr><td><code>{_e(f['function'])}</code></td><td class=num>{num(f['self'])}</td>"
+        f"<td class=num>{100 * f['self'] / total:.1f}%</td><td class=num>{num(f['total'])}</td>"
+        f"<td class=num>{100 * f['total'] / total:.1f}%</td></tr>"
+        for f in sorted(prof.get("functions") or [], key=lambda f: -f["self"])[:limit])
+    handlers = ", ".join(f"{k} {num(v)}" for k, v in (prof.get("handlers") or {}).items())
+    return (f"<details open><summary>Functions by self instructions (top {limit}; total "
+            f"{num(total)})</summary><table data-table=\"functions\"><tr><th>function</th>"
+            f"<th>self</th><th>self %</th><th>total (with callees)</th><th>total %</th></tr>"
+            f"{rows}</table><p class=\"note\">Interrupt handlers (own stacks): "
+            f"{_e(handlers or 'none')}</p></details>")
+
+
+def _access_table(ex: dict[str, Any]) -> str:
+    """Executed instructions, memory and peripheral accesses and exceptions from the
+    execution-metrics log."""
+    mem = ex.get("memory") or {}
+    rows = [("executed instructions", ", ".join(f"{k} {num(v)}"
+                                                for k, v in (ex.get("cpus") or {}).items())),
+            ("virtual time", f"{ex.get('virtual_time_ms')} ms"),
+            ("memory reads / writes", f"{num(mem.get('reads'))} / {num(mem.get('writes'))}")]
+    rows += [(f"peripheral {k} reads / writes", f"{num(v.get('reads'))} / {num(v.get('writes'))}")
+             for k, v in (ex.get("peripherals") or {}).items()]
+    rows += [(f"exceptions: {k}", num(v)) for k, v in (ex.get("exceptions") or {}).items()] \
+        or [("exceptions", "none")]
+    body = "".join(f"<tr><th>{_e(k)}</th><td class=num>{_e(v)}</td></tr>" for k, v in rows)
+    return f'<table data-table="accesses"><tr><th colspan=2>Accesses and exceptions</th></tr>' \
+        f"{body}</table>"
+
+
 def render_html(a: Analysis) -> str:
     """The single-run report."""
     ok = _verdict(a)
@@ -238,6 +304,7 @@ def render_html(a: Analysis) -> str:
                                 title="Confusion matrix")),
              _panel(_memory_meters(a), "Static sizes from the ELF; stack and arena high-water "
                     "marks as the device reported them."), "</div>"]
+    body += _emulator_metrics(a.run.summary or {})
     if a.error_codes:
         body += ["<h2>Errors by code</h2>", "<table><tr><th>code</th><th>count</th></tr>" + "".join(
             f"<tr><td>{_e(k)}</td><td class=num>{v}</td></tr>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from html import escape
+from typing import Any
 
 W, H = 640, 300
 ML, MR, MT, MB = 64, 16, 28, 48  # margins: left (y labels), right, top (title), bottom (x labels)
@@ -299,4 +300,90 @@ def meters(items: list[tuple[str, float | None, float | None, str]], *, name: st
                      f'</rect><text x="{left + 6}" y="{y + 13}" font-size="11" fill="#111">'
                      f'{_e(caption)}</text>')
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def hbars(items: list[tuple[str, float]], *, name: str, title: str, unit: str,
+          total: float | None = None) -> str:
+    """Horizontal bars, biggest first (an opcode histogram): long category names fit on the
+    left, and each bar says its count and, given `total`, its share."""
+    if not items or not any(v for _, v in items):
+        return empty(name, title)
+    row, left, right = 20, 220, W - 120
+    h = MT + 14 + row * len(items) + 24
+    parts = _open(name, title, W, h)
+    vmax = max(v for _, v in items) or 1
+    for k, (label, v) in enumerate(items):
+        y = MT + 10 + row * k
+        share = f" ({100 * v / total:.1f}%)" if total else ""
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" font-size="11" '
+                     f'fill="{INK}">{_e(label[:36])}</text>'
+                     f'<rect x="{left}" y="{y}" width="{max(1.0, (right - left) * v / vmax):.1f}" '
+                     f'height="{row - 5}" fill="{COLORS[0]}" fill-opacity="0.75"><title>'
+                     f'{_e(label)}: {v:,.0f} {_e(unit)}{share}</title></rect>'
+                     f'<text x="{left + (right - left) * v / vmax + 4:.1f}" y="{y + 12}" '
+                     f'font-size="10" fill="{INK}">{fmt(v)}{share}</text>')
+    parts.append(f'<text x="{(left + right) / 2}" y="{h - 6}" text-anchor="middle" '
+                 f'font-size="12" fill="{INK}">{_e(unit)}</text></svg>')
+    return "".join(parts)
+
+
+def _flame_tree(stacks: dict[str, int]) -> dict[str, Any]:
+    """Folded stacks -> nested {"n": count, "c": {frame: subtree}} (the root has no frame)."""
+    root: dict[str, Any] = {"n": 0, "c": {}}
+    for stack, n in stacks.items():
+        node = root
+        node["n"] += n
+        for frame in stack.split(";"):
+            node = node["c"].setdefault(frame, {"n": 0, "c": {}})
+            node["n"] += n
+    return root
+
+
+def _flame_color(frame: str) -> str:
+    """A warm colour fixed by the name (the same function looks the same in every report)."""
+    h = sum((i + 1) * ord(c) for i, c in enumerate(frame))
+    return f"hsl({10 + h % 40},{70 + h % 20}%,{55 + h % 12}%)"
+
+
+def flame(stacks: dict[str, int], *, name: str, title: str, unit: str = "instructions",
+          width: int = 1200, row: int = 17) -> str:
+    """A flame graph from folded stacks ("a;b;c" -> count): callers below, callees stacked on
+    top, widths proportional to the count, sorted by name like flamegraph.pl. Frames too narrow
+    to see (< 0.5 px) are dropped; labels only where they fit; <title> tooltips give exact
+    counts and the share of the total. Static SVG: no script, so no zoom."""
+    root = _flame_tree({s: n for s, n in stacks.items() if n > 0})
+    total = root["n"]
+    if not total:
+        return empty(name, title, "no profile samples")
+
+    def depth(node: dict[str, Any]) -> int:
+        return 1 + max((depth(c) for c in node["c"].values()), default=0)
+
+    levels = depth(root) - 1
+    left, top = 8, 30
+    h = top + levels * row + 24
+    parts = _open(name, title, width, h)
+    scale = (width - 2 * left) / total
+    todo: list[tuple[dict[str, Any], float, int]] = [(root, float(left), -1)]
+    while todo:
+        node, x, level = todo.pop()
+        for frame in sorted(node["c"]):
+            child = node["c"][frame]
+            w = child["n"] * scale
+            if w >= 0.5:
+                y = top + (levels - level - 2) * row
+                label = frame if len(frame) * 6.5 < w - 6 else (
+                    frame[:int((w - 6) / 6.5) - 1] + ".." if w > 30 else "")
+                parts.append(
+                    f'<g><title>{_e(frame)}: {child["n"]:,} {_e(unit)} '
+                    f'({100 * child["n"] / total:.2f}%)</title><rect x="{x:.1f}" y="{y}" '
+                    f'width="{w:.1f}" height="{row - 1}" fill="{_flame_color(frame)}" rx="1"/>'
+                    + (f'<text x="{x + 3:.1f}" y="{y + row - 5}" font-size="11" '
+                       f'fill="#111">{_e(label)}</text>' if label else "") + "</g>")
+                todo.append((child, x, level + 1))
+            x += w
+    parts.append(f'<text x="{width / 2}" y="{h - 6}" text-anchor="middle" font-size="12" '
+                 f'fill="{INK}">width = share of {total:,} {_e(unit)}; callers below, callees '
+                 f'above</text></svg>')
     return "".join(parts)
