@@ -127,6 +127,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         serial_number=args.serial_number, timeout_s=args.timeout,
         retries=args.retries, hello_timeout_s=args.hello_timeout, faults=args.faults,
         max_restarts=args.max_restarts, json_path=Path(args.json) if args.json else None,
+        profile=args.profile, execution_metrics=args.execution_metrics,
     )
 
 
@@ -233,6 +234,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "corrupt dup; per read/write: delay split; per request: reset kill); "
                         "see docs/reliability.md")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--profile", action="store_true",
+                   help="emulators: run the guest profiler; report.html gets a flame graph "
+                        "(Renode: ~16%% slower)")
+    p.add_argument("--execution-metrics", action="store_true",
+                   help="emulators: also log memory and peripheral accesses and exceptions "
+                        "(Renode: ~5.6x slower)")
     p.add_argument("--live", action="store_true",
                    help="live dashboard while streaming (plain lines without a terminal)")
     p.set_defaults(func=cmd_run)

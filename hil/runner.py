@@ -71,6 +71,8 @@ class RunConfig:
     json_path: Path | None = None
     target_factory: TargetFactory | None = None  # tests: a target that cannot exist here
     progress: Callable[[dict[str, Any]], None] | None = None
+    profile: bool = False  # hil run --profile: the emulator's guest profiler
+    execution_metrics: bool = False  # hil run --execution-metrics: memory/peripheral/exceptions
 
 
 # ---- selection -------------------------------------------------------------------------------
@@ -154,6 +156,7 @@ def open_session(ctx: JobContext, name: str) -> BoardSession:
                            port=cfg.port, serial_number=cfg.serial_number,
                            timeout=ctx.timeout_s, retries=ctx.retries,
                            hello_timeout=cfg.hello_timeout_s, name=name, oracle=ctx.oracle,
+                           profile=cfg.profile, execution_metrics=cfg.execution_metrics,
                            wrap=_fault_wrapper(ctx), factory=None if cfg.target_factory is None
                            else lambda n: cfg.target_factory(cfg.board, cfg.out_dir,  # type: ignore[misc]
                                                              ctx.elf or Path("-"), n))
@@ -356,6 +359,7 @@ def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
         "faults_injected": ctx.fault_stats.as_dict() if ctx.fault_stats is not None else None,
         "missing": sorted(wanted - {int(r["index"]) for r in records})[:50],
     }
+    summary.update(target_class(cfg.target, cfg.board).run_metrics(cfg.out_dir))
     failed = check_expectations(summary, cfg.scenario.expect)
     write_summary(summary, cfg.out_dir / "summary.json", cfg.json_path)
     if ctx.errors:

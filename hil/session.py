@@ -119,7 +119,8 @@ class BoardSession:
                  retries: int = 1, hello_timeout: float | None = None, name: str | None = None,
                  oracle: Oracle | None = None,
                  wrap: Callable[[Target], Target] | None = None,
-                 factory: Callable[[str], Target] | None = None) -> None:
+                 factory: Callable[[str], Target] | None = None,
+                 profile: bool = False, execution_metrics: bool = False) -> None:
         try:
             self.board: Board = board if isinstance(board, Board) else get_board(board)
         except KeyError as exc:
@@ -130,7 +131,8 @@ class BoardSession:
         self.model_path = oracle.model_path if oracle is not None else resolve(model)
         self.elf = Path(elf) if elf else None
         self.run_dir = Path(run_dir or Path("runs") / f"{self.board.name}-{self.target_kind}")
-        self.options = TargetOptions(port=port, serial_number=serial_number)
+        self.options = TargetOptions(port=port, serial_number=serial_number, profile=profile,
+                                     execution_metrics=execution_metrics)
         self.timeout = timeout or self.target_cls.request_timeout_s
         self.retries = retries
         self.hello_timeout = hello_timeout or self.target_cls.hello_timeout_s

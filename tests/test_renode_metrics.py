@@ -20,7 +20,7 @@ from hil.report import analyse, load_run
 from hil.report_html import render_html
 from hil.report_svg import flame, hbars
 from hil.targets import renode_metrics as rm
-from hil.targets.renode import RenodeTarget, find_renode
+from hil.targets.renode import find_renode
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "renode_metrics"
@@ -168,9 +168,7 @@ def test_renode_profile_end_to_end(tmp_path: Path) -> None:
     cfg = RunConfig(
         board=BOARDS["stm32f4"], target="renode", scenario=scenario,
         model_path=resolve_model(scenario.model, scenario.path.parent if scenario.path else None),
-        out_dir=out, limit=2,
-        target_factory=lambda b, d, e, n: rm.measured_target(
-            RenodeTarget, b, d, e, n, profile=True, execution_metrics=True))
+        out_dir=out, limit=2, profile=True, execution_metrics=True)
     code, summary = run(cfg)
     assert code == 0 and summary["summary"]["agreement"] == 1.0
     merged = rm.merge(out)

@@ -360,6 +360,8 @@ class TargetOptions:
 
     port: str | None = None
     serial_number: str | None = None
+    profile: bool = False  # emulators: guest profiler (hil run --profile)
+    execution_metrics: bool = False  # emulators: memory/peripheral/exception log (costly)
 
 
 class Target(ABC):
@@ -408,6 +410,13 @@ class Target(ABC):
         """Why the backend program cannot run here (not installed: with the install hint), or
         None. Only the backend: the firmware toolchain is `hil.firmware`'s business."""
         return None
+
+    @classmethod
+    def run_metrics(cls, run_dir: Path) -> dict[str, Any]:
+        """What the backend measured over a whole run, for summary.json (Renode: its opcode
+        histogram, guest profile, memory and peripheral accesses); {} when it measures nothing
+        of its own."""
+        return {}
 
     @classmethod
     def locate(cls) -> str | None:

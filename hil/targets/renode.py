@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.boards import Board
+from hil.targets import renode_metrics
 from hil.targets.base import (
     FdLink,
     ManagedProcess,
@@ -223,6 +224,9 @@ class RenodeTarget(ProcessTarget):
         self.link = RenodeLink(self.name, transcript, fd)
         self.link.describe_exit = self.proc.exit_reason
         self.link.start()
+        for cmd in renode_metrics.setup_commands(self.run_dir, self.name, self.options.profile,
+                                                 execution_metrics=self.options.execution_metrics):
+            self._monitor(cmd)
         mark = self._log_size()
         self._monitor("start")
         transcript.note("monitor: start")
@@ -352,6 +356,10 @@ class RenodeTarget(ProcessTarget):
             self.evidence = self._snapshot("no HELLO")
         if self.proc is not None and self.proc.alive():
             try:
+                for cmd in renode_metrics.collect_commands(self.run_dir, self.name,
+                                                           self.options.profile):
+                    self._monitor(cmd)
+                renode_metrics.wait_written(self.run_dir, self.name)
                 self._monitor("quit")
                 self.proc.wait(3.0)
             except OSError:
@@ -361,6 +369,14 @@ class RenodeTarget(ProcessTarget):
             self._monitor_sock = None
         self._started = False
         super().stop()
+        renode_metrics.collect(self.run_dir, self.name)
+
+    @classmethod
+    def run_metrics(cls, run_dir: Path) -> dict[str, Any]:
+        """Every instance's metrics of the run added up (`--jobs`, restarts): the opcode
+        histogram always, the guest profile with --profile, accesses with
+        --execution-metrics (hil.targets.renode_metrics)."""
+        return renode_metrics.merge(run_dir)
 
     @classmethod
     def locate(cls) -> str | None:

@@ -381,29 +381,3 @@ def merge(out_dir: Path) -> dict[str, Any]:
     if stacks:
         merged["profile"] = {**profile_summary(stacks), "files": files}
     return merged
-
-
-def measured_target(target_cls: Any, board: Any, run_dir: Path, elf: Path, name: str, *,
-                    profile: bool, execution_metrics: bool = False) -> Any:
-    """A `target_cls` (RenodeTarget) that measures: it types setup_commands() before `start`
-    and collect_commands() before `quit`, then collect()s. For RunConfig.target_factory (tests,
-    benchmarks/renode_profile.py) until RenodeTarget calls these itself. The class is passed in
-    rather than imported: hil.targets.renode will import this module."""
-
-    class MeasuredRenode(target_cls):  # type: ignore[misc, valid-type]
-        def _monitor(self, command: str) -> None:
-            if command == "start":
-                for cmd in setup_commands(self.run_dir, self.name, profile,
-                                          execution_metrics=execution_metrics):
-                    super()._monitor(cmd)
-            elif command == "quit":
-                for cmd in collect_commands(self.run_dir, self.name, profile):
-                    super()._monitor(cmd)
-                wait_written(self.run_dir, self.name)
-            super()._monitor(command)
-
-        def stop(self) -> None:
-            super().stop()
-            collect(self.run_dir, self.name)
-
-    return MeasuredRenode(board, run_dir, elf=elf, name=name)
