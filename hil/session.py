@@ -33,6 +33,7 @@ from hil import firmware as fw
 from hil.boards import Board, get_board
 from hil.errors import HilError, NoHello, UsageError, WrongFirmware
 from hil.oracle import Oracle, softmax
+from hil.paths import runs_dir
 from hil.protocol import PROTO_VERSION, Device, DeviceError, DeviceTimeout, Hello, LinkClosed
 from hil.targets import Target, TargetOptions, make_target, target_class
 from hil.targets.base import MissingTool, TargetError
@@ -130,7 +131,7 @@ class BoardSession:
         self.model_name = str(model)
         self.model_path = oracle.model_path if oracle is not None else resolve(model)
         self.elf = Path(elf) if elf else None
-        self.run_dir = Path(run_dir or Path("runs") / f"{self.board.name}-{self.target_kind}")
+        self.run_dir = Path(run_dir or runs_dir() / f"{self.board.name}-{self.target_kind}")
         self.options = TargetOptions(port=port, serial_number=serial_number, profile=profile,
                                      execution_metrics=execution_metrics)
         self.timeout = timeout or self.target_cls.request_timeout_s

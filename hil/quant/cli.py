@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from hil.model.cli import _needs_datasets
 from hil.paths import MODELS_DIR, find_model
 
 
@@ -87,4 +88,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="processes for the integer reference (calibration choice and --check); "
                         "the blob does not depend on it")
-    p.set_defaults(func=cmd_quantize)
+    p.set_defaults(func=_needs_datasets(cmd_quantize))  # calibration reads the train split

@@ -99,12 +99,12 @@ class HilLibrary:
         Fails when the device runs another model than ``model``; skips when the target is
         not installed here.
         | Start Board    nrf52840    target=renode
-        | Start Board    native    elf=firmware/build/native/firmware.elf
+        | Start Board    native    elf=${ELF}    # the path `hil build --board native` prints
         """
         if self.session is not None:
             self.stop_board()
         if run_dir is None:
-            run_dir = str(Path(_output_dir()) / "hil" / f"{board}-{target or 'default'}")
+            run_dir = str(Path(_output_dir()) / "hil-runs" / f"{board}-{target or 'default'}")
         try:
             session = BoardSession(board, target, model=model, elf=elf, run_dir=run_dir,
                                    port=port, timeout=float(timeout) if timeout else None)
@@ -456,4 +456,6 @@ def _output_dir() -> str:
 
         return str(BuiltIn().get_variable_value("${OUTPUT DIR}"))
     except Exception:  # not inside a Robot run (libdoc, plain Python)
-        return str(Path("runs") / "robot")
+        from hil.paths import runs_dir
+
+        return str(runs_dir() / "robot")

@@ -89,7 +89,9 @@ def resc_script(board: Board, elf: str | None = None, pty: str | None = None) ->
     """
     if board.renode is None:
         raise TargetError(f"board {board.name} has no Renode platform")
-    bin_default = f"@{elf}" if elf else f"@firmware/build/{board.name}/firmware.elf"
+    # No build folder to default to: builds live in the per-user cache (hil.firmware); set
+    # $bin to the path `hil build --board <board>` prints.
+    bin_default = f"@{elf}" if elf else "@firmware.elf"
     pty_default = f'"{pty}"' if pty else f'"/tmp/hil-{board.name}-uart"'
     return "\n".join([
         f":name: embbert-hil {board.name}",
