@@ -300,8 +300,9 @@ class LabgridTarget(Target):
         if all(": lost: " not in r for r in reasons):
             raise PlaceLocked(f"labgrid: no free place matching {patterns!r} for this job "
                               f"(--jobs needs one place each): {said}")
-        raise PlaceLost(f"labgrid: no usable place matching {patterns!r} (lost: is its "
-                        f"exporter running?): {said}")
+        lost = [r.split(": ", 1)[0] for r in reasons if ": lost: " in r]
+        raise PlaceLost(f"labgrid: place {', '.join(lost)} lost (its exporter is gone or its "
+                        f"board unavailable): {said}")
 
     def _start_guard(self, client: LabgridClient, place: str) -> subprocess.Popen[bytes]:
         """A process that releases the place when this one dies without doing it (see top)."""
