@@ -384,3 +384,41 @@ def test_place_option_beats_environment(tmp_path: Path, monkeypatch: pytest.Monk
     assert LabgridTarget(board, tmp_path).patterns == "from-env"
     monkeypatch.delenv("LG_PLACE")
     assert LabgridTarget(board, tmp_path).board_missing() is not None
+
+
+class FakeClient:
+    """Stands in for labgrid-client in the flashing decision: records the calls."""
+
+    coordinator = "test"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def run(self, place: str | None, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        self.calls.append((place, args, kw.get("env")))
+        return subprocess.CompletedProcess([], 0, "", "")
+
+
+def test_flash_only_with_a_debugger_and_an_environment(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No debugger: not flashed, said so. Debugger and LG_ENV: `bootstrap ELF` with LG_PLACE
+    set to the acquired place."""
+    from hil.targets.base import Transcript
+    from hil.targets.labgrid import Resource
+
+    elf = tmp_path / "firmware.elf"
+    target = LabgridTarget(get_board("nrf52840"), tmp_path, elf=elf)
+    client: Any = FakeClient()
+    notes = Transcript(tmp_path / "t.log")
+    port = Resource("console", "r/dk-1/NetworkSerialPort/console", "NetworkSerialPort", True, {})
+    probe = Resource("jlink", "r/dk-1/NetworkUSBDebugger/jlink", "NetworkUSBDebugger", True, {})
+    monkeypatch.delenv("LG_ENV", raising=False)
+    assert target._flash(client, "dk-1", [port], notes).startswith("no")
+    assert target._flash(client, "dk-1", [port, probe], notes) == "no (LG_ENV not set)"
+    assert client.calls == []
+    monkeypatch.setenv("LG_ENV", "env.yaml")
+    assert target._flash(client, "dk-1", [port, probe], notes).startswith("yes")
+    assert client.calls == [("dk-1", ("-c", "env.yaml", "bootstrap", str(elf)),
+                             {"LG_PLACE": "dk-1"})]
+    notes.close()
+    assert "not flashed" in (tmp_path / "t.log").read_text()

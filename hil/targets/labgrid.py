@@ -132,12 +132,13 @@ class LabgridClient:
         head = [self.exe, "-x", self.coordinator]
         return head + (["-p", place] if place else []) + list(args)
 
-    def run(self, place: str | None, *args: str,
-            timeout: float = CLIENT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    def run(self, place: str | None, *args: str, timeout: float = CLIENT_TIMEOUT_S,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run one sub-command; CoordinatorDown when the coordinator is out of reach."""
         try:
             proc = subprocess.run(self.argv(place, *args), capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+                                  timeout=timeout, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, **env} if env else None)
         except subprocess.TimeoutExpired:
             raise CoordinatorDown(f"labgrid: `labgrid-client {' '.join(args)}` did not finish "
                                   f"in {timeout:g} s (coordinator {self.coordinator})") from None
@@ -343,8 +344,10 @@ class LabgridTarget(Target):
             transcript.note(f"not flashed: {debuggers[0].path} found, but no "
                             f"{'ELF' if self.elf is None else 'LG_ENV driver config'}")
             return "no (LG_ENV not set)" if self.elf is not None else "no (no ELF)"
+        # LG_PLACE = this place, so an environment naming `RemotePlace: !template $LG_PLACE`
+        # serves every place of a `--place 'dk-*' --jobs N` run.
         proc = client.run(place, "-c", os.environ["LG_ENV"], "bootstrap", str(self.elf),
-                          timeout=FLASH_TIMEOUT_S)
+                          timeout=FLASH_TIMEOUT_S, env={"LG_PLACE": place})
         if proc.returncode != 0:
             raise TargetError(f"labgrid: flashing {self.elf} on place {place} failed: "
                               f"{last_line(proc)}", (proc.stdout + proc.stderr).encode()[-800:])
