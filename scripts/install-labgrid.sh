@@ -47,7 +47,7 @@ if [ "$have" = "$VERSION" ] && [ "$FORCE" = 0 ]; then
 else
   echo "install-labgrid: installing labgrid==$VERSION into $VENV"
   if ! { [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"; } ||
-     ! "$VENV/bin/pip" install -q "labgrid==$VERSION"; then
+     ! "$VENV/bin/pip" install -q "labgrid==$VERSION" 2> >(grep -v "^WARNING: Location" >&2); then
     echo "install-labgrid: could not install labgrid==$VERSION (offline? no rights on $VENV?);" \
          "the labgrid target and its tests will say it is missing" >&2
     exit 0
@@ -60,5 +60,5 @@ for tool in labgrid-client labgrid-exporter labgrid-coordinator; do
       echo "install-labgrid: could not link $BIN_DIR/$tool; set LABGRID_CLIENT=$VENV/bin/labgrid-client" >&2
   fi
 done
-echo "install-labgrid: $("$VENV/bin/labgrid-client" --version 2>&1 | head -n 1)"
+echo "install-labgrid: ready: $(command -v labgrid-client || echo "$VENV/bin/labgrid-client"), ser2net $(command -v ser2net || echo missing)"
 exit 0
