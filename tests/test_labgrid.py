@@ -97,8 +97,10 @@ class Lab:
 
     def spawn(self, argv: list[str], log: str, **kw: Any) -> subprocess.Popen[Any]:
         with open(self.root / log, "ab") as out:
+            # cwd: the coordinator keeps places.yaml and resources.yaml in its working folder
             proc = subprocess.Popen(argv, stdout=kw.pop("stdout", out), stderr=out,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    cwd=self.root, **kw)
         self.procs.append(proc)
         return proc
 
@@ -331,8 +333,9 @@ def test_place_released_when_hil_is_interrupted_or_killed(clean_lab: Lab, tmp_pa
     try:
         clean_lab._wait(lambda: place in clean_lab.acquired(), "hil acquiring the place")
         run.send_signal(sig)
-        run.communicate(timeout=60)
-        clean_lab._wait(lambda: not clean_lab.acquired(), "the place released", timeout=15)
+        _, said = run.communicate(timeout=60)
+        clean_lab._wait(lambda: not clean_lab.acquired(), f"the place released (hil said: "
+                        f"{said[-1500:]})", timeout=15)
     finally:
         kill_group(run)
 

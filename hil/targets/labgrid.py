@@ -10,10 +10,11 @@ output is stable and readable, and the exported port itself: labgrid's exporter 
 port through ser2net as telnet with RFC 2217 (`accepter: telnet(rfc2217,mode=server)`), which
 pyserial's `rfc2217://` client opens (with `ign_set_control`, as labgrid's own driver does).
 
-Why a guard process: a place left locked blocks the whole lab. `stop()` releases it (normal end,
-errors, Ctrl-C: the runner stops every session), and a tiny `sh` in its own session holds the read
-end of a pipe from this process: when hil dies without cleaning up (SIGKILL, a crash of the
-interpreter), the pipe closes and the guard runs `labgrid-client release` itself.
+Why a guard process: a place left locked blocks the whole lab. Each place is acquired by a tiny
+`sh` in its own session (`GUARD`) that runs `labgrid-client acquire`, then blocks reading a pipe
+only hil holds, then runs `labgrid-client release`. `stop()` closes the pipe (normal end, errors,
+Ctrl-C: the runner stops every session); when hil dies without cleaning up (SIGKILL, a crashed
+interpreter, an interrupt while labgrid-client is still acquiring) the pipe closes all the same.
 
 Places: `--place` takes names or shell patterns, comma-separated (`hil-*`, `dk-1,dk-2`); each
 target instance takes the first matching place it can acquire, so `--jobs N` spreads N jobs over
@@ -28,8 +29,11 @@ import contextlib
 import fnmatch
 import importlib.util
 import os
+import select
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,22 +165,60 @@ class LabgridClient:
             raise PlaceLost(f"labgrid: cannot show place {place}: {last_line(proc)}")
         return parse_show(proc.stdout)
 
-    def acquire(self, place: str) -> str | None:
-        """None when acquired, else why not: 'mine: ...', 'other: ...' or 'lost: ...'."""
-        proc = self.run(place, "acquire")
-        if proc.returncode == 0:
-            return None
+    def acquire(self, place: str) -> tuple[str | None, subprocess.Popen[bytes] | None]:
+        """(None, the guard holding the place) when acquired, else (why not: 'mine: ...',
+        'other: ...' or 'lost: ...', None). The guard itself runs `acquire`, so a hil that dies
+        while labgrid-client is still acquiring leaves no place behind (see the module doc)."""
+        fd, out = tempfile.mkstemp(prefix="hil-labgrid-", suffix=".txt")
+        os.close(fd)
+        try:
+            guard = subprocess.Popen(["sh", "-c", GUARD, "hil-labgrid-guard", out,
+                                      *self.argv(place)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+            rc = guard_verdict(guard, CLIENT_TIMEOUT_S)
+            said = Path(out).read_text(errors="replace")
+        finally:
+            os.unlink(out)
+        if rc is None:
+            guard.kill()
+            raise CoordinatorDown(f"labgrid: `labgrid-client acquire` did not finish in "
+                                  f"{CLIENT_TIMEOUT_S:g} s (coordinator {self.coordinator})")
+        if rc == 0:
+            return None, guard
+        guard.wait(5.0)
+        proc = subprocess.CompletedProcess(guard.args, rc, "", said)
+        if "coordinator is unavailable" in said or "Could not connect to coordinator" in said:
+            raise CoordinatorDown(f"labgrid: the coordinator at {self.coordinator} is not "
+                                  f"reachable (start labgrid-coordinator or set LG_COORDINATOR)")
         why = last_line(proc)
         if "you have already acquired" in why.lower():
-            return f"mine: {why}"
+            return f"mine: {why}", None
         if "already acquired by" in why.lower() or "acquired by a different user" in why.lower():
-            return f"other: {why}"
-        return f"lost: {why}"
+            return f"other: {why}", None
+        return f"lost: {why}", None
 
-    def release(self, place: str) -> str | None:
-        """None when released, else labgrid's reason."""
-        proc = self.run(place, "release")
-        return None if proc.returncode == 0 else last_line(proc)
+#: The guard: acquire (output to a file, so a hil that died cannot break the pipe under it),
+#: report the exit code, then wait for hil's pipe to close (hil stops, or dies) and release.
+GUARD = ('trap "" PIPE INT; out=$1; shift; "$@" acquire >"$out" 2>&1; rc=$?; echo "rc=$rc"; '
+         '[ "$rc" -eq 0 ] || exit 0; read -r _; exec "$@" release >/dev/null 2>&1')
+
+
+def guard_verdict(guard: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit code of the guard's `acquire` (its `rc=N` line), None on timeout."""
+    assert guard.stdout is not None
+    fd, data = guard.stdout.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 64)
+        if not chunk:
+            return None
+        data += chunk
+    text = data.split(b"\n")[0].decode(errors="replace")
+    return int(text[3:]) if text.startswith("rc=") and text[3:].lstrip("-").isdigit() else None
 
 
 def last_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -194,6 +236,22 @@ def match_places(patterns: str, places: list[str]) -> list[str]:
             if pat and fnmatch.fnmatchcase(name, pat) and name not in out:
                 out.append(name)
     return out
+
+
+def release_through(guard: subprocess.Popen[bytes]) -> str | None:
+    """Let the guard release the place (close its pipe); None when released, else why not."""
+    with contextlib.suppress(OSError):
+        assert guard.stdin is not None
+        guard.stdin.close()
+    try:
+        rc = guard.wait(CLIENT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        guard.kill()
+        return f"`labgrid-client release` did not finish in {CLIENT_TIMEOUT_S:g} s"
+    finally:
+        if guard.stdout is not None:
+            guard.stdout.close()
+    return None if rc == 0 else f"`labgrid-client release` exited with code {rc}"
 
 
 class RFC2217Link(SerialLink):
@@ -269,7 +327,6 @@ class LabgridTarget(Target):
         transcript = Transcript(self.log_path)
         transcript.note(f"acquired place {self.place} (coordinator {self._client.coordinator})")
         try:
-            self._guard = self._start_guard(self._client, self.place)
             serial_res, resources = self._wait_serial(self._client, self.place)
             self.flashed = self._flash(self._client, self.place, resources, transcript)
             self.link = self._connect(serial_res, transcript)
@@ -289,8 +346,9 @@ class LabgridTarget(Target):
                              f"{client.coordinator}: {', '.join(names) or 'none'}")
         reasons: list[str] = []
         for place in candidates:
-            why = client.acquire(place)
+            why, guard = client.acquire(place)
             if why is None:
+                self._guard = guard
                 return place
             reasons.append(f"{place}: {why}")
         said = "; ".join(r.replace(": other: ", ": ").replace(": mine: ", ": ")
@@ -304,13 +362,6 @@ class LabgridTarget(Target):
         lost = [r.split(": ", 1)[0] for r in reasons if ": lost: " in r]
         raise PlaceLost(f"labgrid: place {', '.join(lost)} lost (its exporter is gone or its "
                         f"board unavailable): {said}")
-
-    def _start_guard(self, client: LabgridClient, place: str) -> subprocess.Popen[bytes]:
-        """A process that releases the place when this one dies without doing it (see top)."""
-        argv = ["sh", "-c", 'read -r _ || true; exec "$@" >/dev/null 2>&1', "hil-labgrid-guard",
-                *client.argv(place, "release")]
-        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
 
     def _wait_serial(self, client: LabgridClient,
                      place: str) -> tuple[Resource, list[Resource]]:
@@ -380,8 +431,8 @@ class LabgridTarget(Target):
         return self._port is not None and bool(getattr(self._port, "is_open", False))
 
     def stop(self) -> None:
-        """Close the port, then release the place (the guard goes first, so it cannot release
-        a place someone else acquired after us). Never raises: it runs on every error path."""
+        """Close the port, then have the guard release the place. Never raises: it runs on
+        every error path."""
         if self.link is not None:
             self.link.transcript.note(f"closing; releasing place {self.place}")
             self.link.close()
@@ -389,21 +440,10 @@ class LabgridTarget(Target):
             with contextlib.suppress(Exception):
                 self._port.close()
         self._port = None
-        if self._guard is not None:
-            with contextlib.suppress(OSError):
-                self._guard.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._guard.wait(5.0)
-            self._guard = None
-        if self.place is not None and self._client is not None:
-            place, self.place = self.place, None
-            try:
-                why = self._client.release(place)
-            except TargetError as exc:
-                why = str(exc)
+        if self._guard is not None and self.place is not None:
+            place, guard, self.place, self._guard = self.place, self._guard, None, None
+            why = release_through(guard)
             if why is not None:
-                import sys
-
                 print(f"hil: labgrid: place {place} may still be acquired ({why}); release it "
                       f"with `labgrid-client -p {place} release`", file=sys.stderr)
             self._released = place
