@@ -65,7 +65,7 @@ BOARDS: dict[str, Board] = {
         clock_hz=64_000_000,
         flash_bytes=1 * MiB,
         ram_bytes=256 * KiB,
-        targets=("renode", "serial"),
+        targets=("renode", "serial", "labgrid"),
         renode=RenodePlatform(
             repl="platforms/cpus/nrf52840.repl",
             uart="sysbus.uart0",
@@ -86,7 +86,7 @@ BOARDS: dict[str, Board] = {
         clock_hz=168_000_000,
         flash_bytes=1 * MiB,
         ram_bytes=128 * KiB,  # +64 KiB CCM, not modelled and not used
-        targets=("renode", "serial"),
+        targets=("renode", "serial", "labgrid"),
         renode=RenodePlatform(
             repl="platforms/boards/stm32f4_discovery-kit.repl",
             uart="sysbus.usart2",
@@ -106,7 +106,7 @@ BOARDS: dict[str, Board] = {
         clock_hz=168_000_000,
         flash_bytes=1 * MiB,
         ram_bytes=128 * KiB,
-        targets=("qemu", "serial"),
+        targets=("qemu", "serial", "labgrid"),
         qemu_machine="netduinoplus2",
         usb_ids=((0x0403, 0x6001), (0x0403, 0x6015)),  # FTDI USB-serial adapters
     ),
@@ -127,7 +127,7 @@ BOARDS: dict[str, Board] = {
         clock_hz=1_000_000_000,  # the native port counts nanoseconds
         flash_bytes=0,
         ram_bytes=0,
-        targets=("native",),
+        targets=("native", "labgrid"),
     ),
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from hil.boards import Board
 from hil.errors import UsageError
 from hil.targets.base import MissingTool, Target, TargetError, TargetOptions
+from hil.targets.labgrid import LabgridTarget
 from hil.targets.native import NativeTarget
 from hil.targets.qemu import QemuTarget
 from hil.targets.renode import RenodeTarget
@@ -22,6 +23,7 @@ TARGETS: dict[str, type[Target]] = {
     "qemu": QemuTarget,
     "renode": RenodeTarget,
     "serial": SerialTarget,
+    "labgrid": LabgridTarget,
 }
 
 

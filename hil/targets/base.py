@@ -356,10 +356,12 @@ class ManagedProcess:
 @dataclass(frozen=True)
 class TargetOptions:
     """What only some targets use, passed to every target the same way (the others ignore it):
-    the serial port and the probe's USB serial number of a real board."""
+    the serial port and the probe's USB serial number of a real board, the labgrid place (names
+    or shell patterns, comma-separated) of a board in a farm."""
 
     port: str | None = None
     serial_number: str | None = None
+    place: str | None = None  # labgrid: place names or patterns (docs/farm.md)
     profile: bool = False  # emulators: guest profiler (hil run --profile)
     execution_metrics: bool = False  # emulators: memory/peripheral/exception log (costly)
 
