@@ -116,7 +116,8 @@ class BoardSession:
     def __init__(self, board: str | Board, target: str | None = None, *,
                  model: str | Path = "nlu_scenario", elf: str | Path | None = None,
                  run_dir: str | Path | None = None, port: str | None = None,
-                 serial_number: str | None = None, timeout: float | None = None,
+                 serial_number: str | None = None, place: str | None = None,
+                 timeout: float | None = None,
                  retries: int = 1, hello_timeout: float | None = None, name: str | None = None,
                  oracle: Oracle | None = None,
                  wrap: Callable[[Target], Target] | None = None,
@@ -132,8 +133,8 @@ class BoardSession:
         self.model_path = oracle.model_path if oracle is not None else resolve(model)
         self.elf = Path(elf) if elf else None
         self.run_dir = Path(run_dir or runs_dir() / f"{self.board.name}-{self.target_kind}")
-        self.options = TargetOptions(port=port, serial_number=serial_number, profile=profile,
-                                     execution_metrics=execution_metrics)
+        self.options = TargetOptions(port=port, serial_number=serial_number, place=place,
+                                     profile=profile, execution_metrics=execution_metrics)
         self.timeout = timeout or self.target_cls.request_timeout_s
         self.retries = retries
         self.hello_timeout = hello_timeout or self.target_cls.hello_timeout_s
