@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hil.boards import BOARDS, Board, KiB, MiB, get_board
-from hil.errors import EXIT_EXPECTATIONS, EnvironmentMissing, HilError, UsageError, exit_code_of
+from hil.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_EXPECTATIONS,
+    EnvironmentMissing,
+    HilError,
+    UsageError,
+    exit_code_of,
+)
 from hil.targets import TARGETS
 
 if TYPE_CHECKING:
@@ -58,11 +65,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the firmware for one board and model; print its sizes against the chip's limits."""
     from hil import firmware as fw
-    from hil.session import resolve
+    from hil.quant.blob import refuse_like_device
+    from hil.session import Oracle, resolve
 
     try:
         board = get_board(args.board)
         model = resolve(args.model)
+        refuse_like_device(model)  # size, CRC, version: the device's words, before the build
+        Oracle.load(model)  # and the tensors the engine needs
         elf = fw.build(board, model, log_path=Path(args.out) / f"build-{board.name}.log"
                        if args.out else None)
     except (KeyError, HilError) as exc:
@@ -90,7 +100,7 @@ def _not_here_message(board: Board, target: str, why: str) -> str:
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The RunConfig for `hil run` (from the arguments, and run.json on --resume); raises
     UsageError (exit 2) for anything that is asked wrongly or missing here."""
-    from hil.runner import RunConfig, load_run_meta, parse_shard
+    from hil.runner import RunConfig, check_config, load_run_meta, parse_shard
     from hil.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario, resolve_model
     from hil.targets import target_class
 
@@ -119,7 +129,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         raise EnvironmentMissing(_not_here_message(board, target, why))
     out_dir = Path(args.resume or args.out or
                    Path("out") / f"{board.name}-{target}-{scenario.name}")
-    return RunConfig(
+    cfg = RunConfig(
         board=board, target=target, scenario=scenario, model_path=model_path, out_dir=out_dir,
         limit=args.limit if args.limit is not None else meta.get("limit"), jobs=args.jobs,
         shard=shard, resume=bool(args.resume),  # type: ignore[arg-type]
@@ -128,6 +138,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         retries=args.retries, hello_timeout_s=args.hello_timeout, faults=args.faults,
         max_restarts=args.max_restarts, json_path=Path(args.json) if args.json else None,
     )
+    check_config(cfg)
+    return cfg
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -141,8 +153,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except HilError as exc:
         print(exc if str(exc).startswith("hil run:") else f"hil run: {exc}", file=sys.stderr)
         return exit_code_of(exc)
-    sentences = cfg.scenario.load_sentences()
-    total = len(sentences[:cfg.limit] if cfg.limit else sentences)
+    from hil.runner import select
+
+    chosen = select(cfg.scenario.load_sentences(), cfg.limit, cfg.shard)
+    total = len(chosen)
+    for s in (s for s in chosen if s.problem):  # told before anything boots; the run goes on
+        print(f"hil run: sentence #{s.index} cannot be sent: {s.problem}; it is recorded as "
+              f"error BAD_TEXT and the run goes on", file=sys.stderr)
     cfg.progress = None if args.quiet else print_progress(total)
     live: Any = contextlib.nullcontext()
     if args.live:  # rich dashboard on a terminal, plain lines elsewhere
@@ -160,6 +177,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except HilError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
         return exit_code_of(exc)
+    except OSError as exc:  # the file system said no: one line naming the file and the fix
+        print(f"hil run: cannot write {exc.filename or cfg.out_dir}: {exc.strerror}; free space "
+              f"or permissions there, or pick another --out", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:  # the runner already killed the targets and kept the results
         print(f"hil run: interrupted; every finished result is in {cfg.out_dir / 'results.jsonl'}"
               f"; continue with `hil run --resume {cfg.out_dir}`", file=sys.stderr)

@@ -18,28 +18,26 @@ torch; the CLI, the Robot library and the benchmarks import it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil import results as journal
 from hil.boards import Board
-from hil.errors import (
-    EXIT_EXPECTATIONS,
-    EXIT_OK,
-    HilError,
-    NoHello,
-    RunError,
-    UsageError,
-    exit_code_of,
-)
+from hil.errors import HilError, NoHello, RunError, UsageError
 from hil.protocol import DeviceError, DeviceFault, DeviceTimeout, Hello, LinkClosed
-from hil.results import ResultsWriter, finished, merge_in_order, read_results
-from hil.scenario import Scenario, Sentence
+from hil.quant.blob import refuse_like_device
+from hil.results import LINK_DAMAGE_CODES, ResultsWriter, merge_in_order
+from hil.scenario import Scenario, Sentence, selection_digest
 from hil.session import BoardSession, Oracle
 from hil.targets import Target, target_class
 from hil.targets.base import install_signal_handlers, kill_all_children
@@ -178,8 +176,12 @@ def hello_dict(hello: Hello | None) -> dict[str, Any]:
 
 
 def classify_one(ctx: JobContext, session: BoardSession, s: Sentence, job: int) -> dict[str, Any]:
-    """Ask (the Device retries), judge; returns the record (status ok | error | timeout)."""
+    """Ask (the Device retries), judge; returns the record (status ok | error | timeout). A text
+    that cannot be sent is recorded as its error without asking: it must not stop the run."""
     rec: dict[str, Any] = {"index": s.index, "text": s.text, "label": s.label, "job": job}
+    if s.problem is not None:  # never sent: a final refusal by the host, with the reason
+        rec.update(status="error", error={"code": "BAD_TEXT", "reason": s.problem})
+        return rec
     try:
         answer = session.ask(s.text)
     except DeviceFault as exc:
@@ -191,7 +193,10 @@ def classify_one(ctx: JobContext, session: BoardSession, s: Sentence, job: int) 
                    error={"code": "TIMEOUT", "reason": str(exc)})
         return rec
     except DeviceError as exc:
-        rec.update(status="error", host_ids=ctx.oracle.ids(s.text),
+        # Link damage that outlived the retries is not the device's answer: retryable, so that
+        # --resume asks again. Only the device's own refusals (TOO_LONG, ...) are final.
+        damaged = str(exc.code) in LINK_DAMAGE_CODES
+        rec.update(status="timeout" if damaged else "error", host_ids=ctx.oracle.ids(s.text),
                    error={"code": str(exc.code), "reason": str(exc.reason)})
         return rec
     rec["host_ids"] = answer.host_ids
@@ -276,39 +281,145 @@ def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
 # ---- the run ---------------------------------------------------------------------------------
 
 
-def save_run_meta(cfg: RunConfig) -> None:
+def check_config(cfg: RunConfig) -> None:
+    """Refuse numbers that cannot mean anything (UsageError, exit 2): a negative --limit used to
+    slice from the end, and a zero timeout used to fall back to the scenario's silently."""
+    bad = [f"{name} must be {rule}, got {value}" for name, value, rule, ok in (
+        ("--limit", cfg.limit, ">= 1", cfg.limit is None or cfg.limit >= 1),
+        ("--jobs", cfg.jobs, ">= 1", cfg.jobs >= 1),
+        ("--timeout", cfg.timeout_s, "> 0 seconds", cfg.timeout_s is None or cfg.timeout_s > 0),
+        ("--hello-timeout", cfg.hello_timeout_s, "> 0 seconds",
+         cfg.hello_timeout_s is None or cfg.hello_timeout_s > 0),
+        ("--retries", cfg.retries, ">= 0", cfg.retries is None or cfg.retries >= 0),
+        ("--max-restarts", cfg.max_restarts, ">= 0", cfg.max_restarts >= 0)) if not ok]
+    if bad:
+        raise UsageError("; ".join(bad))
+
+
+@contextlib.contextmanager
+def folder_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive flock on <out>/run.lock while a run writes there: two runs appending to
+    one results.jsonl (and one deleting it) lost records; the second now refuses (exit 2). The
+    kernel drops the lock when the process dies, so a killed run never leaves the folder stuck."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out_dir / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UsageError(f"cannot use run folder {out_dir}: {exc.strerror} ({exc.filename}); "
+                         f"pick another --out") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 100, 0).decode("utf-8", "replace").strip() or "another process"
+            raise UsageError(f"run folder {out_dir} is in use by another `hil run` ({holder}; "
+                             f"lock {out_dir / 'run.lock'}); wait for it to finish or pick "
+                             f"another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def run_identity(cfg: RunConfig, oracle: Oracle, chosen: list[Sentence]) -> dict[str, Any]:
+    """What a folder's results belong to; --resume refuses a folder whose identity differs."""
+    return {"model_id": f"{oracle.model_id:08X}", "board": cfg.board.name,
+            "target": cfg.target, "scenario": cfg.scenario.name,
+            "sentences_sha256": selection_digest(chosen), "selected": len(chosen)}
+
+
+def check_identity(out_dir: Path, identity: dict[str, Any]) -> None:
+    """UsageError naming each mismatch between the folder's run.json and this run. A run.json
+    from before identities is checked on the fields it has (board, target, scenario name)."""
+    meta = load_run_meta(out_dir)
+    old = meta.get("identity") or {"board": meta.get("board"), "target": meta.get("target"),
+                                   "scenario": (meta.get("scenario") or {}).get("name")}
+    diffs = [f"{k} {old[k]} there, {v} now" for k, v in identity.items()
+             if old.get(k) is not None and old[k] != v]
+    if diffs:
+        raise UsageError(f"--resume {out_dir}: its results belong to another run ("
+                         f"{'; '.join(diffs)}); resume with the same model, board, target, "
+                         f"scenario, sentences, --limit and --shard, or start a fresh --out")
+
+
+def save_run_meta(cfg: RunConfig, identity: dict[str, Any] | None = None) -> None:
+    """run.json: how to resume (the arguments) and what the results belong to (identity)."""
     meta = {"board": cfg.board.name, "target": cfg.target, "scenario": cfg.scenario.as_dict(),
             "model": str(cfg.model_path), "limit": cfg.limit,
-            "shard": list(cfg.shard) if cfg.shard else None, "jobs": cfg.jobs}
-    (cfg.out_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+            "shard": list(cfg.shard) if cfg.shard else None, "jobs": cfg.jobs,
+            "identity": identity}
+    tmp = cfg.out_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, cfg.out_dir / "run.json")
 
 
 def load_run_meta(out_dir: Path) -> dict[str, Any]:
+    """run.json of a run folder, or UsageError (exit 2) naming the file."""
     path = out_dir / "run.json"
     if not path.is_file():
         raise UsageError(f"--resume {out_dir}: no run.json there (not a run directory)")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume {out_dir}: {path} is unreadable ({exc}); start a fresh "
+                         f"--out") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"--resume {out_dir}: {path} is not a JSON object; start a fresh --out")
+    return meta
 
 
 def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     """Run the scenario; returns (exit code, summary). Raises a HilError (with its exit code)
-    only before anything ran: a bad blob, a build that failed or does not fit. Target failures
-    become `summary["error"]` and exit code 3 (2 when a tool is missing), with every finished
-    result on disk."""
-    from hil.summary import check_expectations, summarize, write_summary
-
+    only before anything ran: bad arguments, a bad blob, a locked or foreign run folder, a build
+    that failed or does not fit. Target failures become `summary["error"]` and exit code 3 (2
+    when a tool is missing), with every finished result on disk; the code is the verdict
+    (hil.summary.verdict)."""
+    check_config(cfg)
     if cfg.jobs > 1 and not target_class(cfg.target, cfg.board).parallel:
         raise UsageError(f"--jobs > 1 needs one board per job; the {cfg.target} target has one")
-    oracle = Oracle.load(cfg.model_path)  # a bad blob stops here, before anything is written
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    save_run_meta(cfg)
+    refuse_like_device(cfg.model_path)  # a bad blob stops here, before anything is written
+    oracle = Oracle.load(cfg.model_path)
+    chosen = select(cfg.scenario.load_sentences(), cfg.limit, cfg.shard)
+    identity = run_identity(cfg, oracle, chosen)
+    with folder_lock(cfg.out_dir):
+        if cfg.resume:
+            check_identity(cfg.out_dir, identity)
+        save_run_meta(cfg, identity)
+        return _run_locked(cfg, oracle, chosen)
+
+
+def _open_journal(cfg: RunConfig) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """(finished records, what the journal repair found). A fresh run starts a clean file; a
+    resumed one first cuts a torn last line away (that sentence is then asked again)."""
+    path = cfg.out_dir / "results.jsonl"
+    if not cfg.resume:
+        path.unlink(missing_ok=True)  # a fresh run in an old directory starts clean
+        return {}, {}
+    torn, bad = journal.repair_journal(path)
+    note: dict[str, Any] = {}
+    if torn:
+        m = re.search(rb'"index":\s*(\d+)', torn)
+        note = {"torn_bytes": len(torn), "torn_index": int(m[1]) if m else None}
+        print(f"hil run: {path}: the last line was cut off ({len(torn)} bytes"
+              f"{f', sentence #{m[1].decode()}' if m else ''}); removed, it is asked again",
+              file=sys.stderr)
+    if bad:
+        note["unreadable_lines"] = bad
+        print(f"hil run: {path}: {bad} unreadable line(s) ignored; their sentences are asked "
+              f"again", file=sys.stderr)
+    return journal.finished(journal.read_results(path)), note
+
+
+def _run_locked(cfg: RunConfig, oracle: Oracle,
+                chosen: list[Sentence]) -> tuple[int, dict[str, Any]]:
+    """The run proper, with the folder locked and run.json written."""
+    from hil import summary as sm
+
     elf, sizes = BoardSession(cfg.board, cfg.target, elf=cfg.elf, run_dir=cfg.out_dir,
                               oracle=oracle).prepare()
     results_path = cfg.out_dir / "results.jsonl"
-    chosen = select(cfg.scenario.load_sentences(), cfg.limit, cfg.shard)
-    done = finished(read_results(results_path)) if cfg.resume else {}
-    if not cfg.resume and results_path.exists():
-        results_path.unlink()  # a fresh run in an old directory starts clean
+    done, journal = _open_journal(cfg)
     pending = [s for s in chosen if s.index not in done]
     ctx = JobContext(cfg=cfg, elf=elf, oracle=oracle, writer=ResultsWriter(results_path),
                      timeout_s=cfg.timeout_s or cfg.scenario.timeout_s,
@@ -319,20 +430,27 @@ def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     ctx.writer.close()
     wanted = {s.index for s in chosen}
     records = [r for r in merge_in_order(results_path) if int(r["index"]) in wanted]
-    summary = summarize(cfg, records, sizes=sizes, hello=ctx.hello, targets=ctx.infos,
+    unanswered, refused = sm.open_and_refused(records, wanted)
+    errors = [*map(str, ctx.errors), *([sm.incomplete_text(cfg.out_dir, records, unanswered)]
+                                       if unanswered else [])]
+    todo = {s.index for s in pending}
+    summary = sm.summarize(cfg, records, sizes=sizes, hello=ctx.hello, targets=ctx.infos,
                         wall_s=wall, processed=len(pending), skipped=len(done),
-                        total=len(chosen), error="\n".join(map(str, ctx.errors)) or None)
+                        total=len(chosen), error="\n".join(errors) or None,
+                        answered=sum(r["status"] == "ok" and r["index"] in todo for r in records))
     summary["reliability"] = {
         "restarts": len(ctx.restarts), "max_restarts": cfg.max_restarts,
         "restart_reasons": ctx.restarts[:20], "faults": cfg.faults,
         "faults_injected": ctx.fault_stats.as_dict() if ctx.fault_stats is not None else None,
         "missing": sorted(wanted - {int(r["index"]) for r in records})[:50],
+        "unanswered": unanswered[:50], "refused": [int(r["index"]) for r in refused][:50],
+        "journal": journal,
     }
-    failed = check_expectations(summary, cfg.scenario.expect)
-    write_summary(summary, cfg.out_dir / "summary.json", cfg.json_path)
-    if ctx.errors:
-        return max(exit_code_of(e) for e in ctx.errors if exit_code_of(e) != EXIT_OK), summary
-    return (EXIT_EXPECTATIONS if failed else EXIT_OK), summary
+    failed = sm.check_expectations(summary, cfg.scenario.expect)
+    if refused:
+        failed.append(sm.refused_text(refused, len(chosen)))
+    sm.write_summary(summary, cfg.out_dir / "summary.json", cfg.json_path)
+    return sm.verdict(ctx.errors, unanswered, failed), summary
 
 
 def _run_jobs(ctx: JobContext, pending: list[Sentence]) -> None:

@@ -196,7 +196,7 @@ def test_console_plain_lines_from_a_pipe(native_elf: Path, oracle: object, tmp_p
         [sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
          str(native_elf), "--out", str(tmp_path)],
         input="\n".join(sentences) + "\n", capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # a refused sentence (TOO_LONG) is not a pass
     lines = proc.stdout.splitlines()
     assert len(lines) == 4, proc.stdout  # blank lines are skipped, one line per sentence
     assert "\x1b[" not in proc.stdout  # no escape codes without a terminal
