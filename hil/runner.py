@@ -182,15 +182,17 @@ def classify_one(ctx: JobContext, session: BoardSession, s: Sentence, job: int) 
     if s.problem is not None:  # never sent: a final refusal by the host, with the reason
         rec.update(status="error", error={"code": "BAD_TEXT", "reason": s.problem})
         return rec
+    received = session.need_device().bytes_received
     try:
         answer = session.ask(s.text)
     except DeviceFault as exc:
         rec.update(status="timeout", host_ids=ctx.oracle.ids(s.text),
                    error={"code": "FAULT", "reason": str(exc)})
         return rec
-    except DeviceTimeout as exc:
+    except DeviceTimeout as exc:  # bytes came but no valid answer: damaged (CRC), not hung
+        alive = session.need_device().bytes_received > received
         rec.update(status="timeout", host_ids=ctx.oracle.ids(s.text),
-                   error={"code": "TIMEOUT", "reason": str(exc)})
+                   error={"code": "CRC" if alive else "TIMEOUT", "reason": str(exc)})
         return rec
     except DeviceError as exc:
         # Link damage that outlived the retries is not the device's answer: retryable, so that
@@ -261,7 +263,7 @@ def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
             if ctx.cfg.progress is not None:
                 ctx.cfg.progress(rec)
             i += 1
-            if rec["status"] == "timeout":
+            if rec["status"] == "timeout" and rec["error"]["code"] in ("TIMEOUT", "FAULT"):
                 session.close()  # a device that stopped answering gets a fresh boot
                 session = None
                 session = _boot(ctx, f"{name}-reboot{s.index}")
@@ -324,9 +326,8 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
 
 def run_identity(cfg: RunConfig, oracle: Oracle, chosen: list[Sentence]) -> dict[str, Any]:
     """What a folder's results belong to; --resume refuses a folder whose identity differs."""
-    return {"model_id": f"{oracle.model_id:08X}", "board": cfg.board.name,
-            "target": cfg.target, "scenario": cfg.scenario.name,
-            "sentences_sha256": selection_digest(chosen), "selected": len(chosen)}
+    return {"model_id": f"{oracle.model_id:08X}", "board": cfg.board.name, "target": cfg.target,
+            "scenario": cfg.scenario.name, "sentences_sha256": selection_digest(chosen)}
 
 
 def check_identity(out_dir: Path, identity: dict[str, Any]) -> None:
@@ -406,8 +407,7 @@ def _open_journal(cfg: RunConfig) -> tuple[dict[int, dict[str, Any]], dict[str, 
               file=sys.stderr)
     if bad:
         note["unreadable_lines"] = bad
-        print(f"hil run: {path}: {bad} unreadable line(s) ignored; their sentences are asked "
-              f"again", file=sys.stderr)
+        print(f"hil run: {path}: {bad} unreadable line(s) ignored, asked again", file=sys.stderr)
     return journal.finished(journal.read_results(path)), note
 
 
@@ -418,10 +418,10 @@ def _run_locked(cfg: RunConfig, oracle: Oracle,
 
     elf, sizes = BoardSession(cfg.board, cfg.target, elf=cfg.elf, run_dir=cfg.out_dir,
                               oracle=oracle).prepare()
-    results_path = cfg.out_dir / "results.jsonl"
-    done, journal = _open_journal(cfg)
+    done, repaired = _open_journal(cfg)
     pending = [s for s in chosen if s.index not in done]
-    ctx = JobContext(cfg=cfg, elf=elf, oracle=oracle, writer=ResultsWriter(results_path),
+    ctx = JobContext(cfg=cfg, elf=elf, oracle=oracle,
+                     writer=ResultsWriter(results_path := cfg.out_dir / "results.jsonl"),
                      timeout_s=cfg.timeout_s or cfg.scenario.timeout_s,
                      retries=cfg.retries if cfg.retries is not None else cfg.scenario.retries)
     t0 = time.perf_counter()
@@ -433,18 +433,18 @@ def _run_locked(cfg: RunConfig, oracle: Oracle,
     unanswered, refused = sm.open_and_refused(records, wanted)
     errors = [*map(str, ctx.errors), *([sm.incomplete_text(cfg.out_dir, records, unanswered)]
                                        if unanswered else [])]
-    todo = {s.index for s in pending}
     summary = sm.summarize(cfg, records, sizes=sizes, hello=ctx.hello, targets=ctx.infos,
                         wall_s=wall, processed=len(pending), skipped=len(done),
                         total=len(chosen), error="\n".join(errors) or None,
-                        answered=sum(r["status"] == "ok" and r["index"] in todo for r in records))
+                        answered=sum(r["status"] == "ok" and r["index"] not in done
+                                     for r in records))
     summary["reliability"] = {
         "restarts": len(ctx.restarts), "max_restarts": cfg.max_restarts,
         "restart_reasons": ctx.restarts[:20], "faults": cfg.faults,
         "faults_injected": ctx.fault_stats.as_dict() if ctx.fault_stats is not None else None,
         "missing": sorted(wanted - {int(r["index"]) for r in records})[:50],
         "unanswered": unanswered[:50], "refused": [int(r["index"]) for r in refused][:50],
-        "journal": journal,
+        "journal": repaired,
     }
     failed = sm.check_expectations(summary, cfg.scenario.expect)
     if refused:
