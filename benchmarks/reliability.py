@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hil.boards import BOARDS  # noqa: E402
-from hil.results import read_results  # noqa: E402
+from hil.results import finished, read_results  # noqa: E402
 from hil.runner import RunConfig, run  # noqa: E402
 from hil.scenario import SCENARIO_DIR, load_scenario  # noqa: E402
 
@@ -242,6 +242,10 @@ def _judge(out: Path, n: int, code: int) -> dict[str, Any]:
             "passed_incomplete": int(code == 0 and len(final) < n)}
 
 
+def _complete(out: Path) -> bool:
+    return bool(json.loads((out / "summary.json").read_text()).get("complete"))
+
+
 def _chaos_board(board: str, work: Path, n: int) -> list[dict[str, Any]]:
     """Each case of issue #17 as `hil` runs on one board: (case, exit codes, lost, passed)."""
     base = ["run", "--board", board, "--quiet", "--limit", str(n)]
@@ -286,9 +290,12 @@ def _chaos_board(board: str, work: Path, n: int) -> list[dict[str, Any]]:
     case("B5 ... after --resume", out, code, {0})
     out = work / f"{board}-timeout"
     case("B6 every request times out", out,
-         _hil(*base, "--out", str(out), "--timeout", "0.001", "--retries", "0",
+         _hil(*base, "--out", str(out), "--timeout", "0.000001", "--retries", "0",
               "--max-restarts", "0", "--hello-timeout", "60"), {3})
-    for damage, data_ in (("empty", b""), ("crc", MODEL.read_bytes()[:-1] + b"\0")):
+    rows[-1]["expected_code"] |= rows[-1]["code"] == 0 and _complete(out)  # a 1 us answer
+    crc = bytearray(MODEL.read_bytes())
+    crc[len(crc) // 2] ^= 0x01
+    for damage, data_ in (("empty", b""), ("crc", bytes(crc))):
         blob = work / f"{damage}.bin"
         blob.write_bytes(data_)
         rows.append({"board": board, "case": f"B8 hil build, {damage} blob", "lost": 0,
@@ -309,19 +316,23 @@ def section_chaos(args: argparse.Namespace) -> dict[str, Any]:
         _hil("run", "--board", "netduinoplus2", "--scenario", str(scen), "--limit",
              str(args.sentences), "--out", str(clean), "--quiet")
         t_clean = time.time() - t0
+        faults = ["--faults", args.big_faults, "--max-restarts", "1000"]  # on every pass
         codes = [_hil("run", "--board", "netduinoplus2", "--scenario", str(scen), "--limit",
-                      str(args.sentences), "--out", str(faulty), "--quiet", "--faults",
-                      "corrupt=0.01,drop=0.01,seed=1", "--max-restarts", "1000")]
-        while codes[-1] == 3 and len(codes) < 10:
-            codes.append(_hil("run", "--resume", str(faulty), "--quiet"))
+                      str(args.sentences), "--out", str(faulty), "--quiet", *faults)]
+        first = json.loads((faulty / "summary.json").read_text())["reliability"]
+        answered = [len(finished(read_results(faulty / "results.jsonl")))]
+        while codes[-1] == 3 and len(codes) < args.passes:
+            codes.append(_hil("run", "--resume", str(faulty), "--quiet", *faults))
+            answered.append(len(finished(read_results(faulty / "results.jsonl"))))
         want = {r["index"]: (r["pred"], r["logits"]) for r in read_results(clean / "results.jsonl")}
         got = {r["index"]: (r.get("pred"), r.get("logits"))
                for r in read_results(faulty / "results.jsonl") if r["status"] == "ok"}
-        big = {"sentences": args.sentences, "exit_codes": codes, "answered": len(got),
+        big = {"sentences": args.sentences, "faults": args.big_faults, "exit_codes": codes,
+               "final_after_each_pass": answered, "answered": len(got),
                "equal_to_clean": got == want, "clean_seconds": round(t_clean, 1),
                "faulty_seconds": round(time.time() - t0 - t_clean, 1),
-               "faulty_first_run": json.loads((faulty / "summary.json").read_text())
-               ["reliability"]["faults_injected"]}
+               "faulty_first_run": first["faults_injected"],
+               "unanswered_first_run": first["unanswered"][:50]}
     return {"rows": rows, "runs": len(rows), "lost": sum(r["lost"] for r in rows),
             "passed_incomplete": sum(r["passed_incomplete"] for r in rows),
             "unexpected_codes": sum(not r["expected_code"] for r in rows), "big": big}
@@ -346,6 +357,9 @@ def main() -> int:
     p.add_argument("--tag", default="", help="suffix of the section's JSON (several soaks)")
     p.add_argument("--kill-every", type=int, default=97, help="answers between kills")
     p.add_argument("--sentences", type=int, default=1000, help="chaos: the big faulty run")
+    p.add_argument("--big-faults", default="corrupt=0.01,drop=0.01,seed=1",
+                   help="chaos: --faults of the big run, kept on every --resume pass")
+    p.add_argument("--passes", type=int, default=3, help="chaos: big run + resumes, at most")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.section == "report":
@@ -380,10 +394,12 @@ def _chaos_md(c: dict[str, Any]) -> list[str]:
     md += [f"| {r['board']} | {r['case']} | {r['code']} | {'yes' if r['expected_code'] else 'NO'}"
            f" | {r['lost']} | {r['passed_incomplete']} |" for r in c["rows"]]
     md += ["", f"{b['sentences']} sentences on netduinoplus2 (QEMU) with `--faults "
-           f"corrupt=0.01,drop=0.01,seed=1`, then `--resume` until done: exit codes "
-           f"{b['exit_codes']}, answered {b['answered']}/{b['sentences']}, equal to an undisturbed "
+           f"{b['faults']}` on the run and on every `--resume` pass: exit codes "
+           f"{b['exit_codes']}, finally answered after each pass {b['final_after_each_pass']}, "
+           f"answered {b['answered']}/{b['sentences']}, equal to an undisturbed "
            f"run (pred + logits per sentence): **{b['equal_to_clean']}**; faults injected in the "
-           f"first run {b['faulty_first_run']}; undisturbed run {b['clean_seconds']} s, faulty "
+           f"first run {b['faulty_first_run']}, unanswered after it (first 50) "
+           f"{b.get('unanswered_first_run')}; undisturbed run {b['clean_seconds']} s, faulty "
            f"run + resumes {b['faulty_seconds']} s.", ""]
     return md
 
