@@ -22,16 +22,27 @@ helpers; nothing upstream imports it. The `hil run --live` dashboard is hil.live
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from hil.boards import Board, get_board
-from hil.errors import HilError, WrongFirmware, exit_code_of
+from hil.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_EXPECTATIONS,
+    EXIT_OK,
+    EXIT_RUN_ERROR,
+    HilError,
+    WrongFirmware,
+    exit_code_of,
+)
 from hil.live import LiveDashboard, spark  # noqa: F401 - `hil run --live`, re-exported
+from hil.paths import runs_dir
 from hil.protocol import DeviceError, DeviceTimeout, LinkClosed
 from hil.report import nbytes, softmax
+from hil.scenario import text_problem
 from hil.session import Answer, BoardSession, resolve
 from hil.targets import TargetError
 
@@ -154,6 +165,10 @@ class ConsoleSession:
         """Send one sentence; a dead link is reported and the target rebooted once."""
         self._n += 1
         note = ""
+        problem = text_problem(text)
+        if problem is not None:  # bytes that were not UTF-8: say so, keep going, send nothing
+            self.errors.append(problem)
+            return Turn(self._n, text, "error", note=f"bad input, not sent: {problem}")
         if not self.session.alive() or self.link_state != "up":
             note = self._reconnect("the link was down")
             if self.link_state != "up":
@@ -298,14 +313,17 @@ def render_screen(session: ConsoleSession, turn: Turn | None, history: list[Turn
 
 def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
                 interactive: bool) -> int:
-    """Read sentences until EOF/`:quit`/Ctrl-C; returns the exit code (0, or 3 if the device
-    could never be reached). The target is stopped on every way out."""
+    """Read sentences until EOF/`:quit`/Ctrl-C; returns the exit code, as for `hil run`: 3 if
+    the device could never be reached or a sentence went unanswered (lost), 1 if one was
+    refused (device error, or input that is not UTF-8), else 0. The target is stopped on every
+    way out."""
     from rich.console import Console
 
     console = Console(file=stdout, force_terminal=interactive or None, highlight=False)
     history: list[Turn] = []
     turn: Turn | None = None
     notice = ""
+    seen: set[str] = set()  # statuses of the turns: the exit code
     try:
         try:
             session.connect()
@@ -313,7 +331,7 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
             session.errors.append(str(exc).splitlines()[0])
             print(f"hil console: {exc}", file=sys.stderr)
             if not interactive:
-                return 3
+                return EXIT_RUN_ERROR
         if not interactive:
             print(f"# {session.status()}", file=sys.stderr, flush=True)
         while True:
@@ -344,6 +362,7 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
             if turn is not None:
                 history.append(turn)
             turn = session.classify(text)
+            seen.add(turn.status)
             if not interactive:
                 stdout.write(turn.plain() + "\n")
                 stdout.flush()
@@ -355,7 +374,7 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
         session.close()
         msg = f"hil console: stopped {session.target_name}" + (f" (pid {pid})" if pid else "")
         print(msg, file=sys.stderr, flush=True)
-    return 0
+    return EXIT_RUN_ERROR if "lost" in seen else EXIT_EXPECTATIONS if "error" in seen else EXIT_OK
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -363,7 +382,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     try:
         board = get_board(args.board)
         target = args.target or board.default_target
-        run_dir = Path(args.out or Path("out") / f"console-{board.name}-{target}")
+        run_dir = Path(args.out or runs_dir() / f"console-{board.name}-{target}")
         run_dir.mkdir(parents=True, exist_ok=True)
         session = ConsoleSession(board, target, resolve(args.model), run_dir,
                                  elf=Path(args.elf) if args.elf else None, port=args.port,
@@ -371,9 +390,11 @@ def cmd_console(args: argparse.Namespace) -> int:
         session.build()
     except KeyError as exc:
         print(f"hil console: {exc.args[0]}", file=sys.stderr)
-        return 2
+        return EXIT_ENVIRONMENT
     except HilError as exc:
         print(f"hil console: {exc}", file=sys.stderr)
         return exit_code_of(exc)
+    if isinstance(sys.stdin, io.TextIOWrapper):  # invalid UTF-8 must reach us, not kill us
+        sys.stdin.reconfigure(errors="surrogateescape")
     interactive = not args.plain and sys.stdin.isatty() and sys.stdout.isatty()
     return run_console(session, sys.stdin, sys.stdout, interactive)

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hil.boards import BOARDS, Board, KiB, MiB, get_board
-from hil.errors import EXIT_EXPECTATIONS, EnvironmentMissing, HilError, UsageError, exit_code_of
+from hil.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_EXPECTATIONS,
+    EnvironmentMissing,
+    HilError,
+    UsageError,
+    exit_code_of,
+)
+from hil.paths import runs_dir
 from hil.targets import TARGETS
 
 if TYPE_CHECKING:
@@ -58,11 +66,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the firmware for one board and model; print its sizes against the chip's limits."""
     from hil import firmware as fw
-    from hil.session import resolve
+    from hil.quant.blob import refuse_like_device
+    from hil.session import Oracle, resolve
 
     try:
         board = get_board(args.board)
         model = resolve(args.model)
+        refuse_like_device(model)  # size, CRC, version: the device's words, before the build
+        Oracle.load(model)  # and the tensors the engine needs
         elf = fw.build(board, model, log_path=Path(args.out) / f"build-{board.name}.log"
                        if args.out else None)
     except (KeyError, HilError) as exc:
@@ -90,7 +101,7 @@ def _not_here_message(board: Board, target: str, why: str) -> str:
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The RunConfig for `hil run` (from the arguments, and run.json on --resume); raises
     UsageError (exit 2) for anything that is asked wrongly or missing here."""
-    from hil.runner import RunConfig, load_run_meta, parse_shard
+    from hil.runner import RunConfig, check_config, load_run_meta, parse_shard
     from hil.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario, resolve_model
     from hil.targets import target_class
 
@@ -118,17 +129,20 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     if why:
         raise EnvironmentMissing(_not_here_message(board, target, why))
     out_dir = Path(args.resume or args.out or
-                   Path("out") / f"{board.name}-{target}-{scenario.name}")
-    return RunConfig(
+                   runs_dir() / f"{board.name}-{target}-{scenario.name}")
+    cfg = RunConfig(
         board=board, target=target, scenario=scenario, model_path=model_path, out_dir=out_dir,
         limit=args.limit if args.limit is not None else meta.get("limit"), jobs=args.jobs,
         shard=shard, resume=bool(args.resume),  # type: ignore[arg-type]
         elf=Path(args.elf) if args.elf else None, port=args.port,
-        serial_number=args.serial_number, timeout_s=args.timeout,
+        serial_number=args.serial_number, place=args.place or meta.get("place"),
+        flash=args.flash, timeout_s=args.timeout,
         retries=args.retries, hello_timeout_s=args.hello_timeout, faults=args.faults,
         max_restarts=args.max_restarts, json_path=Path(args.json) if args.json else None,
         profile=args.profile, execution_metrics=args.execution_metrics,
     )
+    check_config(cfg)
+    return cfg
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -142,8 +156,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except HilError as exc:
         print(exc if str(exc).startswith("hil run:") else f"hil run: {exc}", file=sys.stderr)
         return exit_code_of(exc)
-    sentences = cfg.scenario.load_sentences()
-    total = len(sentences[:cfg.limit] if cfg.limit else sentences)
+    from hil.runner import select
+
+    chosen = select(cfg.scenario.load_sentences(), cfg.limit, cfg.shard)
+    total = len(chosen)
+    for s in (s for s in chosen if s.problem):  # told before anything boots; the run goes on
+        print(f"hil run: sentence #{s.index} cannot be sent: {s.problem}; it is recorded as "
+              f"error BAD_TEXT and the run goes on", file=sys.stderr)
     cfg.progress = None if args.quiet else print_progress(total)
     live: Any = contextlib.nullcontext()
     if args.live:  # rich dashboard on a terminal, plain lines elsewhere
@@ -161,6 +180,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except HilError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
         return exit_code_of(exc)
+    except OSError as exc:  # the file system said no: one line naming the file and the fix
+        print(f"hil run: cannot write {exc.filename or cfg.out_dir}: {exc.strerror}; free space "
+              f"or permissions there, or pick another --out", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:  # the runner already killed the targets and kept the results
         print(f"hil run: interrupted; every finished result is in {cfg.out_dir / 'results.jsonl'}"
               f"; continue with `hil run --resume {cfg.out_dir}`", file=sys.stderr)
@@ -180,7 +203,8 @@ def _finish(args: argparse.Namespace, out_dir: Path, code: int, summary: dict[st
     except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run's verdict
         print(f"hil run: reports not written: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not args.out and not args.resume:  # default layout: out/summary.json = the latest run
-        shutil.copyfile(out_dir / "summary.json", Path("out") / "summary.json")
+        runs_dir().mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out_dir / "summary.json", runs_dir() / "summary.json")
     print(text)
     if code == EXIT_EXPECTATIONS:
         print(f"hil run: expectations failed: {'; '.join(summary['failed'])}", file=sys.stderr)
@@ -213,12 +237,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="only the first N sentences")
     p.add_argument("--jobs", type=int, default=1, help="N target instances in parallel")
     p.add_argument("--shard", help="K/N: run the K-th of N blocks of the sentences")
-    p.add_argument("--out", help="run directory (default out/<board>-<target>-<scenario>)")
+    p.add_argument("--out", help="run directory (default hil-runs/<board>-<target>-<scenario>; "
+                                 "$HIL_RUNS_DIR moves hil-runs)")
     p.add_argument("--json", help="also write the summary JSON here")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
     p.add_argument("--elf", help="use this firmware instead of building it")
     p.add_argument("--port", help="serial port (serial target); default: auto-detect")
     p.add_argument("--serial-number", help="pick the board by its probe's USB serial number")
+    p.add_argument("--place", help="labgrid place(s): names or shell patterns, comma-separated; "
+                                   "default $LG_PLACE (docs/farm.md)")
+    p.add_argument("--flash", action="store_true",
+                   help="a real board (--target serial): build and flash the firmware first "
+                        "through its on-board debugger (`hil flash`)")
     p.add_argument("--timeout", type=float, help="seconds per sentence (default: scenario's)")
     p.add_argument("--hello-timeout", type=float,
                    help="seconds to wait for the boot HELLO (default: the target's, "

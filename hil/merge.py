@@ -148,7 +148,8 @@ def merge(shard_dirs: list[Path], out: Path) -> tuple[int, dict[str, Any]]:
         os.fsync(f.fileno())
     os.replace(tmp, out / "results.jsonl")
     meta = {**shards[0].meta, "shard": None, "merged_from": [str(s.path) for s in shards],
-            "jobs": sum(int(s.meta.get("jobs") or 1) for s in shards)}
+            "jobs": sum(int(s.meta.get("jobs") or 1) for s in shards),
+            "identity": None}  # a shard's identity names its own block of sentences
     (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
     first = shards[0].summary
     fw = first.get("firmware")

@@ -107,7 +107,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="shipped model name (hil/models/<name>) or path to a blob")
     p.add_argument("--elf", help="boot this firmware instead of building it")
     p.add_argument("--port", help="serial port (serial target)")
-    p.add_argument("--out", help="folder for logs (default out/console-<board>-<target>)")
+    p.add_argument("--out", help="folder for logs (default hil-runs/console-<board>-<target>)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per sentence")
     p.add_argument("--plain", action="store_true",
                    help="one line per sentence even on a terminal (automatic without one)")

@@ -9,8 +9,9 @@ expectations.
 
 The format: one JSON object per line, appended and fsync'd as each answer arrives. Every record
 has `index` (the sentence's position in the scenario: the key for resume, shards and merge
-order), `text`, `label`, `status` (`ok`, `error` = the device refused, `timeout` = no answer,
-asked again on resume) and, when ok, the judged answer (hil.session.Answer.record).
+order), `text`, `label`, `status` (`ok`; `error` = refused for good, by the device or, for text
+that cannot be sent, by the host; `timeout` = no answer or link damage, asked again on resume)
+and, when ok, the judged answer (hil.session.Answer.record). Torn tails: repair_journal.
 
 Data flows one way: this module imports boards, targets (for their facts) and the quant blob
 reader; every front end and report imports it.
@@ -29,19 +30,24 @@ from typing import Any
 from hil.boards import BOARDS
 from hil.errors import UsageError
 from hil.oracle import softmax  # noqa: F401 - the one host softmax, used by the reports
+from hil.scenario import judge_expectations
 from hil.targets import TARGETS
 
 WORST_ROWS = 50  # rows in the worst-cases table: enough to act on, small enough to read
 
 # ---- the file ----------------------------------------------------------------------------------
+# Error codes that mean the request or its answer was damaged on the link, not refused by the
+# device: such a record is not final (docs/design.md, contract 6), so --resume asks it again.
+LINK_DAMAGE_CODES = ("BAD_FRAME", "CRC", "TIMEOUT", "FAULT", "LOST")
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """All complete records; a torn last line (killed mid-write) is skipped, not fatal."""
+    """All complete records; a torn or unreadable line is skipped here (repair_journal reports
+    and removes a torn tail before a resume appends)."""
     if not path.is_file():
         return []
     out = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
                 rec = json.loads(line)
@@ -52,33 +58,78 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def is_final(rec: dict[str, Any]) -> bool:
+    """A device's own final answer: a result, or a refusal that is not link damage. A BAD_FRAME
+    'error' written by an older hil is link damage too, so it is asked again."""
+    if rec.get("status") == "ok":
+        return True
+    return rec.get("status") == "error" and \
+        str((rec.get("error") or {}).get("code")) not in LINK_DAMAGE_CODES
+
+
 def finished(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """index -> last final record (ok or device error). Timeouts are not final: resume retries."""
-    done: dict[int, dict[str, Any]] = {}
-    for rec in records:
-        if rec.get("status") in ("ok", "error"):
-            done[int(rec["index"])] = rec
-    return done
+    """index -> last final record (is_final). Timeouts and link damage are not: resume retries."""
+    return {int(rec["index"]): rec for rec in records if is_final(rec)}
+
+
+def repair_journal(path: Path) -> tuple[bytes, int]:
+    """Cut a torn last line (a write killed half way: no newline, or not JSON) off results.jsonl,
+    so the next append starts on a line of its own instead of gluing onto the fragment and
+    silently losing both. Returns (the torn bytes cut, whole lines that do not parse)."""
+    data = path.read_bytes() if path.is_file() else b""
+    cut = data.rfind(b"\n", 0, len(data) - 1 if data.endswith(b"\n") else len(data)) + 1
+    torn = data[cut:]
+    if torn and (not torn.endswith(b"\n") or not _parses(torn)):
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+            os.fsync(f.fileno())
+        data = data[:cut]
+    else:
+        torn = b""
+    return torn, sum(1 for line in data.splitlines() if line.strip() and not _parses(line))
+
+
+def _parses(line: bytes) -> bool:
+    """Whether one journal line is a whole JSON record."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One journal line. Text that is not valid Unicode (a lone surrogate from the scenario) is
+    written \\u-escaped instead of failing the write and, with it, the whole run."""
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record, ensure_ascii=True) + "\n").encode("ascii")
 
 
 class ResultsWriter:
-    """Append-only, one JSON line per result, flushed and fsync'd before the next request."""
+    """Append-only, one JSON line per result: the whole line in one write(2) on an O_APPEND
+    descriptor, then fsync, before the next request; a crash can tear at most the last line."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        data = encode_record(record)
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            if self._fd is None:
+                raise ValueError(f"{self.path}: journal already closed")
+            written = os.write(self._fd, data)
+            while written < len(data):  # a short write (full disk, signal): finish the line
+                written += os.write(self._fd, data[written:])
+            os.fsync(self._fd)
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def latest_in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,8 +138,7 @@ def latest_in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[int, dict[str, Any]] = {}
     for rec in records:
         idx = int(rec["index"])
-        if idx in latest and latest[idx].get("status") in ("ok", "error") \
-                and rec.get("status") == "timeout":
+        if idx in latest and is_final(latest[idx]) and not is_final(rec):
             continue
         latest[idx] = rec
     return [latest[i] for i in sorted(latest)]
@@ -99,23 +149,19 @@ def merge_in_order(path: Path) -> list[dict[str, Any]]:
     file and rename, so a crash here still leaves a valid file."""
     ordered = latest_in_order(read_results(path))
     tmp = path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in ordered:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    with open(tmp, "wb") as f:
+        f.write(b"".join(encode_record(rec) for rec in ordered))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return ordered
 
 
-# ---- one run on disk --------------------------------------------------------
+# ---- one run on disk: loading ------------------------------------------------------------------
 
 
 class ReportError(UsageError):
     """The path given is not a results file or a run directory."""
-
-
-# ---- loading -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -143,15 +189,12 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def model_info(model_path: str | None) -> tuple[list[str] | None, float | None]:
     """(label names, logit scale) from a model blob's metadata; (None, None) if unreadable."""
-    if not model_path:
-        return None, None
-    path = Path(model_path)
-    if not path.is_file():
+    if not model_path or not Path(model_path).is_file():
         return None, None
     try:
         from hil.quant.blob import read_blob
 
-        blob = read_blob(path.read_bytes())
+        blob = read_blob(Path(model_path).read_bytes())
     except Exception:  # noqa: BLE001 - a report must not die on a blob it only reads labels from
         return None, None
     labels = blob.meta.get("labels")
@@ -326,8 +369,7 @@ def latency_source(target: str, unit: str | None) -> str:
 
 
 def is_emulated(target: str) -> bool:
-    cls = TARGETS.get(target)
-    return bool(cls and cls.emulated)
+    return bool(TARGETS.get(target) and TARGETS[target].emulated)
 
 
 def _first(*values: Any) -> Any:
@@ -394,17 +436,13 @@ def _memory(run: RunData, ok_recs: list[dict[str, Any]], board: str) -> dict[str
     hello = (run.summary or {}).get("hello") or {}
     fw = (run.summary or {}).get("firmware") or {}
     b = BOARDS.get(board)
-    return {
-        "flash": s.get("flash_bytes"),
-        "static_ram": s.get("static_ram_bytes"),
-        "stack": max((int(r.get("stack") or 0) for r in ok_recs), default=None),
-        "stack_region": fw.get("stack") or None,
-        "arena": max((int(r.get("arena") or 0) for r in ok_recs), default=None),
-        "arena_capacity": hello.get("arena") or None,
-        "ram_peak": s.get("ram_peak_bytes"),
-        "board_flash": s.get("board_flash_bytes") or (b.flash_bytes if b else None) or None,
-        "board_ram": s.get("board_ram_bytes") or (b.ram_bytes if b else None) or None,
-    }
+    return {"flash": s.get("flash_bytes"), "static_ram": s.get("static_ram_bytes"),
+            "stack": max((int(r.get("stack") or 0) for r in ok_recs), default=None),
+            "stack_region": fw.get("stack") or None,
+            "arena": max((int(r.get("arena") or 0) for r in ok_recs), default=None),
+            "arena_capacity": hello.get("arena") or None, "ram_peak": s.get("ram_peak_bytes"),
+            "board_flash": s.get("board_flash_bytes") or (b.flash_bytes if b else None) or None,
+            "board_ram": s.get("board_ram_bytes") or (b.ram_bytes if b else None) or None}
 
 
 def _worst(run: RunData, a: Analysis) -> list[dict[str, Any]]:
@@ -448,28 +486,3 @@ def _expectations(run: RunData, a: Analysis) -> dict[str, dict[str, Any]]:
               "max_cycles_p95": a.cycle_stats["p95"], "max_ram_bytes": None}
     verdicts, _ = judge_expectations(expect, actual, ram_limited=bool(a.memory.get("board_ram")))
     return verdicts
-
-
-def judge_expectations(expect: dict[str, float], actual: dict[str, float | None], *,
-                       ram_limited: bool) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Each expectation against its measured value: (verdicts by name, failures as text).
-
-    `min_*` must be reached, `max_*` not exceeded; a value that was not measured fails (a
-    verdict cannot rest on a number nobody took), except the RAM limit of a board that has
-    none (native), which does not apply (ok None).
-    """
-    verdicts: dict[str, dict[str, Any]] = {}
-    failed: list[str] = []
-    for name, limit in expect.items():
-        value = actual.get(name)
-        if name == "max_ram_bytes" and not ram_limited:
-            verdicts[name] = {"limit": limit, "value": None, "ok": None,
-                              "note": "not applicable: this board has no RAM limit"}
-            continue
-        good = value is not None and (value >= limit if name.startswith("min_")
-                                      else value <= limit)
-        verdicts[name] = {"limit": limit, "value": value, "ok": good}
-        if not good:
-            failed.append(f"{name}: expected {'>=' if name.startswith('min_') else '<='} "
-                          f"{limit:g}, got {'not measured' if value is None else f'{value:g}'}")
-    return verdicts, failed

@@ -18,7 +18,7 @@ torch; the CLI, the Robot library and the benchmarks import it.
 
 from __future__ import annotations
 
-import json
+import re
 import sys
 import threading
 import time
@@ -27,18 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil import results as journal
 from hil.boards import Board
-from hil.errors import (
-    EXIT_EXPECTATIONS,
-    EXIT_OK,
-    HilError,
-    NoHello,
-    RunError,
-    UsageError,
-    exit_code_of,
-)
+from hil.errors import HilError, NoHello, RunError, UsageError
 from hil.protocol import DeviceError, DeviceFault, DeviceTimeout, Hello, LinkClosed
-from hil.results import ResultsWriter, finished, merge_in_order, read_results
+from hil.quant.blob import refuse_like_device
+from hil.results import LINK_DAMAGE_CODES, ResultsWriter, merge_in_order
+from hil.run_folder import (  # noqa: F401 - load_run_meta: the CLI's
+    check_identity,
+    folder_lock,
+    load_run_meta,
+    run_identity,
+    save_run_meta,
+)
 from hil.scenario import Scenario, Sentence
 from hil.session import BoardSession, Oracle
 from hil.targets import Target, target_class
@@ -63,6 +64,8 @@ class RunConfig:
     elf: Path | None = None  # prebuilt firmware; None = build it
     port: str | None = None  # serial target
     serial_number: str | None = None
+    place: str | None = None  # labgrid target: place names or patterns (docs/farm.md)
+    flash: bool = False  # a real board: flash the firmware first (hil.flash)
     timeout_s: float | None = None  # None = the scenario's
     retries: int | None = None
     hello_timeout_s: float | None = None
@@ -153,7 +156,7 @@ def open_session(ctx: JobContext, name: str) -> BoardSession:
     """A started session for one job (hil.session: HELLO, protocol and model checked)."""
     cfg = ctx.cfg
     session = BoardSession(cfg.board, cfg.target, elf=ctx.elf, run_dir=cfg.out_dir,
-                           port=cfg.port, serial_number=cfg.serial_number,
+                           port=cfg.port, serial_number=cfg.serial_number, place=cfg.place,
                            timeout=ctx.timeout_s, retries=ctx.retries,
                            hello_timeout=cfg.hello_timeout_s, name=name, oracle=ctx.oracle,
                            profile=cfg.profile, execution_metrics=cfg.execution_metrics,
@@ -203,20 +206,29 @@ def hello_dict(hello: Hello | None) -> dict[str, Any]:
 
 
 def classify_one(ctx: JobContext, session: BoardSession, s: Sentence, job: int) -> dict[str, Any]:
-    """Ask (the Device retries), judge; returns the record (status ok | error | timeout)."""
+    """Ask (the Device retries), judge; returns the record (status ok | error | timeout). A text
+    that cannot be sent is recorded as its error without asking: it must not stop the run."""
     rec: dict[str, Any] = {"index": s.index, "text": s.text, "label": s.label, "job": job}
+    if s.problem is not None:  # never sent: a final refusal by the host, with the reason
+        rec.update(status="error", error={"code": "BAD_TEXT", "reason": s.problem})
+        return rec
+    received = session.need_device().bytes_received
     try:
         answer = session.ask(s.text)
     except DeviceFault as exc:
         rec.update(status="timeout", host_ids=ctx.oracle.ids(s.text),
                    error={"code": "FAULT", "reason": str(exc)})
         return rec
-    except DeviceTimeout as exc:
+    except DeviceTimeout as exc:  # bytes came but no valid answer: damaged (CRC), not hung
+        alive = session.need_device().bytes_received > received
         rec.update(status="timeout", host_ids=ctx.oracle.ids(s.text),
-                   error={"code": "TIMEOUT", "reason": str(exc)})
+                   error={"code": "CRC" if alive else "TIMEOUT", "reason": str(exc)})
         return rec
     except DeviceError as exc:
-        rec.update(status="error", host_ids=ctx.oracle.ids(s.text),
+        # Link damage that outlived the retries is not the device's answer: retryable, so that
+        # --resume asks again. Only the device's own refusals (TOO_LONG, ...) are final.
+        damaged = str(exc.code) in LINK_DAMAGE_CODES
+        rec.update(status="timeout" if damaged else "error", host_ids=ctx.oracle.ids(s.text),
                    error={"code": str(exc.code), "reason": str(exc.reason)})
         return rec
     rec["host_ids"] = answer.host_ids
@@ -285,7 +297,7 @@ def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
             if ctx.cfg.progress is not None:
                 ctx.cfg.progress(rec)
             i += 1
-            if rec["status"] == "timeout":
+            if rec["status"] == "timeout" and rec["error"]["code"] in ("TIMEOUT", "FAULT"):
                 session.close()  # a device that stopped answering gets a fresh boot
                 session = None
                 session = _boot(ctx, f"{name}-reboot{s.index}")
@@ -307,41 +319,91 @@ def run_job(ctx: JobContext, job: int, sentences: list[Sentence]) -> None:
 # ---- the run ---------------------------------------------------------------------------------
 
 
-def save_run_meta(cfg: RunConfig) -> None:
-    meta = {"board": cfg.board.name, "target": cfg.target, "scenario": cfg.scenario.as_dict(),
-            "model": str(cfg.model_path), "limit": cfg.limit,
-            "shard": list(cfg.shard) if cfg.shard else None, "jobs": cfg.jobs}
-    (cfg.out_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
-
-
-def load_run_meta(out_dir: Path) -> dict[str, Any]:
-    path = out_dir / "run.json"
-    if not path.is_file():
-        raise UsageError(f"--resume {out_dir}: no run.json there (not a run directory)")
-    return json.loads(path.read_text())
+def check_config(cfg: RunConfig) -> None:
+    """Refuse numbers that cannot mean anything (UsageError, exit 2): a negative --limit used to
+    slice from the end, and a zero timeout used to fall back to the scenario's silently."""
+    bad = [f"{name} must be {rule}, got {value}" for name, value, rule, ok in (
+        ("--limit", cfg.limit, ">= 1", cfg.limit is None or cfg.limit >= 1),
+        ("--jobs", cfg.jobs, ">= 1", cfg.jobs >= 1),
+        ("--timeout", cfg.timeout_s, "> 0 seconds", cfg.timeout_s is None or cfg.timeout_s > 0),
+        ("--hello-timeout", cfg.hello_timeout_s, "> 0 seconds",
+         cfg.hello_timeout_s is None or cfg.hello_timeout_s > 0),
+        ("--retries", cfg.retries, ">= 0", cfg.retries is None or cfg.retries >= 0),
+        ("--max-restarts", cfg.max_restarts, ">= 0", cfg.max_restarts >= 0)) if not ok]
+    if bad:
+        raise UsageError("; ".join(bad))
 
 
 def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     """Run the scenario; returns (exit code, summary). Raises a HilError (with its exit code)
-    only before anything ran: a bad blob, a build that failed or does not fit. Target failures
-    become `summary["error"]` and exit code 3 (2 when a tool is missing), with every finished
-    result on disk."""
-    from hil.summary import check_expectations, summarize, write_summary
-
+    only before anything ran: bad arguments, a bad blob, a locked or foreign run folder, a build
+    that failed or does not fit. Target failures become `summary["error"]` and exit code 3 (2
+    when a tool is missing), with every finished result on disk; the code is the verdict
+    (hil.summary.verdict)."""
+    check_config(cfg)
     if cfg.jobs > 1 and not target_class(cfg.target, cfg.board).parallel:
         raise UsageError(f"--jobs > 1 needs one board per job; the {cfg.target} target has one")
-    oracle = Oracle.load(cfg.model_path)  # a bad blob stops here, before anything is written
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    save_run_meta(cfg)
-    elf, sizes = BoardSession(cfg.board, cfg.target, elf=cfg.elf, run_dir=cfg.out_dir,
-                              oracle=oracle).prepare()
-    results_path = cfg.out_dir / "results.jsonl"
+    refuse_like_device(cfg.model_path)  # a bad blob stops here, before anything is written
+    oracle = Oracle.load(cfg.model_path)
     chosen = select(cfg.scenario.load_sentences(), cfg.limit, cfg.shard)
-    done = finished(read_results(results_path)) if cfg.resume else {}
-    if not cfg.resume and results_path.exists():
-        results_path.unlink()  # a fresh run in an old directory starts clean
+    identity = run_identity(cfg, oracle, chosen)
+    with folder_lock(cfg.out_dir):
+        if cfg.resume:
+            check_identity(cfg.out_dir, identity)
+        save_run_meta(cfg, identity)
+        return _run_locked(cfg, oracle, chosen)
+
+
+def _flash_first(cfg: RunConfig) -> Path | None:
+    """--flash: build the firmware (or take --elf) and flash it to the real board through its
+    debugger before the run (hil.flash); None without --flash. Only for a target that boots
+    what the user flashed: an emulator loads the ELF itself."""
+    if not cfg.flash:
+        return None
+    if target_class(cfg.target, cfg.board).builds_firmware:
+        raise UsageError(f"--flash is for a real board; the {cfg.target} target loads the "
+                         f"firmware itself")
+    from hil import firmware as fw
+    from hil.flash import flash
+
+    elf = cfg.elf or fw.build(cfg.board, cfg.model_path, log_path=cfg.out_dir / "build.log",
+                              dest=cfg.out_dir / "firmware.elf")
+    flash(cfg.board, elf, probe=cfg.serial_number, log_path=cfg.out_dir / "flash.log")
+    return elf
+
+
+def _open_journal(cfg: RunConfig) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """(finished records, what the journal repair found). A fresh run starts a clean file; a
+    resumed one first cuts a torn last line away (that sentence is then asked again)."""
+    path = cfg.out_dir / "results.jsonl"
+    if not cfg.resume:
+        path.unlink(missing_ok=True)  # a fresh run in an old directory starts clean
+        return {}, {}
+    torn, bad = journal.repair_journal(path)
+    note: dict[str, Any] = {}
+    if torn:
+        m = re.search(rb'"index":\s*(\d+)', torn)
+        note = {"torn_bytes": len(torn), "torn_index": int(m[1]) if m else None}
+        print(f"hil run: {path}: the last line was cut off ({len(torn)} bytes"
+              f"{f', sentence #{m[1].decode()}' if m else ''}); removed, it is asked again",
+              file=sys.stderr)
+    if bad:
+        note["unreadable_lines"] = bad
+        print(f"hil run: {path}: {bad} unreadable line(s) ignored, asked again", file=sys.stderr)
+    return journal.finished(journal.read_results(path)), note
+
+
+def _run_locked(cfg: RunConfig, oracle: Oracle,
+                chosen: list[Sentence]) -> tuple[int, dict[str, Any]]:
+    """The run proper, with the folder locked and run.json written."""
+    from hil import summary as sm
+
+    elf, sizes = BoardSession(cfg.board, cfg.target, elf=_flash_first(cfg) or cfg.elf,
+                              run_dir=cfg.out_dir, oracle=oracle).prepare()
+    done, repaired = _open_journal(cfg)
     pending = [s for s in chosen if s.index not in done]
-    ctx = JobContext(cfg=cfg, elf=elf, oracle=oracle, writer=ResultsWriter(results_path),
+    ctx = JobContext(cfg=cfg, elf=elf, oracle=oracle,
+                     writer=ResultsWriter(results_path := cfg.out_dir / "results.jsonl"),
                      timeout_s=cfg.timeout_s or cfg.scenario.timeout_s,
                      retries=cfg.retries if cfg.retries is not None else cfg.scenario.retries)
     t0 = time.perf_counter()
@@ -350,21 +412,28 @@ def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     ctx.writer.close()
     wanted = {s.index for s in chosen}
     records = [r for r in merge_in_order(results_path) if int(r["index"]) in wanted]
-    summary = summarize(cfg, records, sizes=sizes, hello=ctx.hello, targets=ctx.infos,
+    unanswered, refused = sm.open_and_refused(records, wanted)
+    errors = [*map(str, ctx.errors), *([sm.incomplete_text(cfg.out_dir, records, unanswered)]
+                                       if unanswered else [])]
+    summary = sm.summarize(cfg, records, sizes=sizes, hello=ctx.hello, targets=ctx.infos,
                         wall_s=wall, processed=len(pending), skipped=len(done),
-                        total=len(chosen), error="\n".join(map(str, ctx.errors)) or None)
+                        total=len(chosen), error="\n".join(errors) or None,
+                        answered=sum(r["status"] == "ok" and r["index"] not in done
+                                     for r in records))
     summary["reliability"] = {
         "restarts": len(ctx.restarts), "max_restarts": cfg.max_restarts,
         "restart_reasons": ctx.restarts[:20], "faults": cfg.faults,
         "faults_injected": ctx.fault_stats.as_dict() if ctx.fault_stats is not None else None,
         "missing": sorted(wanted - {int(r["index"]) for r in records})[:50],
+        "unanswered": unanswered[:50], "refused": [int(r["index"]) for r in refused][:50],
+        "journal": repaired,
     }
     summary.update(target_class(cfg.target, cfg.board).run_metrics(cfg.out_dir))
-    failed = check_expectations(summary, cfg.scenario.expect)
-    write_summary(summary, cfg.out_dir / "summary.json", cfg.json_path)
-    if ctx.errors:
-        return max(exit_code_of(e) for e in ctx.errors if exit_code_of(e) != EXIT_OK), summary
-    return (EXIT_EXPECTATIONS if failed else EXIT_OK), summary
+    failed = sm.check_expectations(summary, cfg.scenario.expect)
+    if refused:
+        failed.append(sm.refused_text(refused, len(chosen)))
+    sm.write_summary(summary, cfg.out_dir / "summary.json", cfg.json_path)
+    return sm.verdict(ctx.errors, unanswered, failed), summary
 
 
 def _run_jobs(ctx: JobContext, pending: list[Sentence]) -> None:

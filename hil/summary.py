@@ -15,15 +15,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hil.errors import EXIT_EXPECTATIONS, EXIT_OK, EXIT_RUN_ERROR, exit_code_of
 from hil.firmware import ElfSizes
-from hil.results import RunData, analyse, judge_expectations, stats
+from hil.results import RunData, analyse, is_final, stats
+from hil.scenario import judge_expectations
 
 
 def summarize(cfg: Any, records: list[dict[str, Any]], *, sizes: ElfSizes | None,
               hello: dict[str, Any], targets: list[dict[str, Any]], wall_s: float,
-              processed: int, skipped: int, total: int, error: str | None) -> dict[str, Any]:
+              processed: int, skipped: int, total: int, error: str | None,
+              answered: int | None = None) -> dict[str, Any]:
     """The summary document (see the module docstring); `cfg` is a hil.runner.RunConfig. The
-    numbers come from hil.results.analyse, the same analysis the reports use."""
+    numbers come from hil.results.analyse, the same analysis the reports use. Throughput counts
+    the sentences answered in this run (`answered`), not those attempted: a run that timed out
+    on everything must not claim a high rate."""
+    answered = processed if answered is None else answered
     so_far = {"board": cfg.board.name, "target": cfg.target, "scenario": cfg.scenario.name,
               "hello": hello, "error": error}
     a = analyse(RunData(name=cfg.out_dir.name, results_path=cfg.out_dir / "results.jsonl",
@@ -60,7 +66,8 @@ def summarize(cfg: Any, records: list[dict[str, Any]], *, sizes: ElfSizes | None
             "board_ram_bytes": cfg.board.ram_bytes or None,
         },
         "throughput": {
-            "sentences_per_s": (processed / wall_s) if wall_s > 0 and processed else None,
+            "sentences_per_s": (answered / wall_s) if wall_s > 0 and answered else None,
+            "answered_this_run": answered,
             "wall_s": round(wall_s, 3),
             "processed_this_run": processed,
             "skipped_resumed": skipped,
@@ -76,7 +83,7 @@ def summarize(cfg: Any, records: list[dict[str, Any]], *, sizes: ElfSizes | None
 
 
 def check_expectations(summary: dict[str, Any], expect: dict[str, float]) -> list[str]:
-    """Judge the scenario's expectations (hil.results.judge_expectations); records the verdicts
+    """Judge the scenario's expectations (hil.scenario.judge_expectations); records the verdicts
     in the summary and returns the failures, with numbers."""
     s = summary["summary"]
     actual = {"min_accuracy": s["accuracy"], "min_agreement": s["agreement"],
@@ -86,6 +93,49 @@ def check_expectations(summary: dict[str, Any], expect: dict[str, float]) -> lis
     summary["expectations"] = verdicts
     summary["failed"] = failed
     return failed
+
+
+def open_and_refused(records: list[dict[str, Any]],
+                     wanted: set[int]) -> tuple[list[int], list[dict[str, Any]]]:
+    """(selected sentences with no final answer, records the device or host refused for good)."""
+    final = {int(r["index"]): r for r in records if is_final(r)}
+    return (sorted(wanted - set(final)),
+            [r for i, r in sorted(final.items()) if r["status"] != "ok"])
+
+
+def incomplete_text(out_dir: Path, records: list[dict[str, Any]], unanswered: list[int]) -> str:
+    """Why the run is not complete, by cause, and how to finish it."""
+    by_index = {int(r["index"]): r for r in records}
+    causes: dict[str, int] = {}
+    for i in unanswered:
+        code = str((by_index.get(i, {}).get("error") or {}).get("code") or "never asked")
+        causes[code] = causes.get(code, 0) + 1
+    return (f"{len(unanswered)} selected sentence(s) unanswered ("
+            f"{', '.join(f'{k} {v}' for k, v in sorted(causes.items()))}; first "
+            f"{', '.join(f'#{i}' for i in unanswered[:10])}); `hil run --resume {out_dir}` "
+            f"asks them again")
+
+
+def refused_text(refused: list[dict[str, Any]], total: int) -> str:
+    """The expectation every run has: each selected sentence gets an answer, not a refusal."""
+    codes: dict[str, int] = {}
+    for r in refused:
+        code = str((r.get("error") or {}).get("code"))
+        codes[code] = codes.get(code, 0) + 1
+    return (f"answered: {len(refused)} of {total} sentences refused ("
+            f"{', '.join(f'{k} {v}' for k, v in sorted(codes.items()))}; first "
+            f"{', '.join('#' + str(r['index']) for r in refused[:10])})")
+
+
+def verdict(errors: list[BaseException], unanswered: list[int], failed: list[str]) -> int:
+    """The exit code (README, "Exit codes"): a run error's own code (3, or 2 for a missing
+    tool); 3 when any selected sentence is unanswered (timeout, fault, link damage, never sent);
+    1 when an expectation failed or a sentence was refused (TOO_LONG, BAD_TEXT); else 0."""
+    if errors:
+        return max(exit_code_of(e) for e in errors if exit_code_of(e) != EXIT_OK)
+    if unanswered:
+        return EXIT_RUN_ERROR
+    return EXIT_EXPECTATIONS if failed else EXIT_OK
 
 
 def write_summary(summary: dict[str, Any], *paths: Path | None) -> None:
@@ -136,7 +186,8 @@ def render_text(summary: dict[str, Any]) -> str:
     tp = summary["throughput"]
     if tp["sentences_per_s"]:
         lines.append(f"  end to end: {tp['sentences_per_s']:.2f} sentences/s "
-                     f"({tp['processed_this_run']} in {tp['wall_s']:.1f} s, jobs {tp['jobs']})")
+                     f"({tp.get('answered_this_run', tp['processed_this_run'])} answered in "
+                     f"{tp['wall_s']:.1f} s, jobs {tp['jobs']})")
     for f in summary.get("failed", []):
         lines.append(f"  EXPECTATION FAILED {f}")
     if summary.get("error"):

@@ -196,7 +196,7 @@ def test_console_plain_lines_from_a_pipe(native_elf: Path, oracle: object, tmp_p
         [sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
          str(native_elf), "--out", str(tmp_path)],
         input="\n".join(sentences) + "\n", capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # a refused sentence (TOO_LONG) is not a pass
     lines = proc.stdout.splitlines()
     assert len(lines) == 4, proc.stdout  # blank lines are skipped, one line per sentence
     assert "\x1b[" not in proc.stdout  # no escape codes without a terminal
@@ -283,3 +283,19 @@ def test_hil_run_live_without_a_terminal_and_reports_written(tmp_path: Path,
 def test_hil_console_rejects_a_board_target_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["console", "--board", "native", "--target", "qemu"]) == 2
     assert "does not run on qemu" in capsys.readouterr().err
+
+
+def test_console_survives_input_that_is_not_utf8(native_elf: Path, tmp_path: Path) -> None:
+    """B1: invalid UTF-8 piped in used to crash the console with a traceback. Now that line is
+    an error with the reason, the next line is answered, and the exit code says one was refused."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
+         str(native_elf), "--out", str(tmp_path)],
+        input=b"show alarms\nbad \xff\xfe bytes\nplay music\n", capture_output=True,
+        timeout=60, cwd=ROOT)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert "Traceback" not in err and proc.returncode == 1, err
+    lines = out.splitlines()
+    assert len(lines) == 3 and "ref=bit-exact" in lines[0] and "ref=bit-exact" in lines[2]
+    assert "status=error" in lines[1] and "bad input, not sent" in lines[1]
+    assert "not valid Unicode" in lines[1]

@@ -52,3 +52,22 @@ def test_no_probe_is_exit_2_with_what_to_do(board: str, tmp_path: Path,
     err = capsys.readouterr().err
     assert "no debug probe" in err and "plug the board in" in err
     assert (tmp_path / "fw.flash.log").read_text().startswith("$ ")
+
+
+@pytest.mark.skipif(shutil.which("openocd") is None, reason="openocd not installed")
+def test_run_flash_first_without_a_probe_is_exit_2(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """`hil run --target serial --flash` builds, then OpenOCD finds no probe: exit 2 before any
+    port is opened, with the flash log in the run folder."""
+    out = tmp_path / "run"
+    assert cli.main(["run", "--board", "stm32f4", "--target", "serial", "--port", "/dev/null",
+                     "--flash", "--limit", "2", "--out", str(out)]) == 2
+    assert "no debug probe found for stm32f4" in capsys.readouterr().err
+    assert (out / "flash.log").is_file() and (out / "firmware.elf").is_file()
+
+
+def test_run_flash_on_an_emulator_is_refused(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["run", "--board", "netduinoplus2", "--flash", "--limit", "2", "--out",
+                     str(tmp_path / "r")]) == 2
+    assert "--flash is for a real board" in capsys.readouterr().err

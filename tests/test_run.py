@@ -356,3 +356,115 @@ def test_expectation_failures_exit_1_naming_which(model_blob: Path, tmp_path: Pa
     # native has no RAM limit: that expectation is reported as not applicable, not as failed
     assert s["expectations"]["max_ram_bytes"]["ok"] is None
     assert [f.split(":")[0] for f in s["failed"]] == ["max_cycles_p95"]
+
+
+# ---- issue #17: the exit code is the verdict ---------------------------------------------------
+
+
+def _scenario_with(tmp_path: Path, model: Path, texts: list[str]) -> Path:
+    data = tmp_path / "s.jsonl"
+    data.write_text("".join(json.dumps({"text": t}, ensure_ascii=True) + "\n" for t in texts))
+    scen = tmp_path / "s.yaml"
+    scen.write_text(f"name: s\nmodel: {model}\nsentences: {data}\ntimeout_s: 10\nretries: 1\n")
+    return scen
+
+
+@needs_native
+def test_bad_text_is_that_sentences_error_and_the_run_goes_on(
+        model_blob: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """B1: a lone surrogate used to stop every job, and every --resume, on the same sentence."""
+    texts = ["set an alarm", "bad \ud800 text", "play music", "x" * 2049, "what time is it"]
+    scen = _scenario_with(tmp_path, model_blob, texts)
+    out = tmp_path / "run"
+    code = hil("run", "--board", "native", "--scenario", str(scen), "--jobs", "2", "--out",
+               str(out), "--quiet")
+    err = capsys.readouterr().err
+    assert err.index("sentence #1 cannot be sent") < err.index("hil run: native on")  # at load
+    assert code == 1  # refusals (BAD_TEXT by the host, TOO_LONG by the device) are not a pass
+    recs = {r["index"]: r for r in read_results(out / "results.jsonl")}
+    assert sorted(recs) == [0, 1, 2, 3, 4]
+    assert recs[1]["status"] == "error" and recs[1]["error"]["code"] == "BAD_TEXT"
+    assert "not valid Unicode" in recs[1]["error"]["reason"]
+    assert recs[3]["error"]["code"] == "TOO_LONG"
+    assert all(recs[i]["status"] == "ok" and recs[i]["agree"] for i in (0, 2, 4))
+    s = summary_of(out)
+    assert s["reliability"]["refused"] == [1, 3] and s["complete"] is True
+    assert any(f.startswith("answered: 2 of 5 sentences refused") for f in s["failed"])
+    assert hil("run", "--resume", str(out), "--quiet") == 1  # final: not asked again, same code
+    assert summary_of(out)["throughput"]["processed_this_run"] == 0
+
+
+_FAKE = """
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from hil.protocol import encode_frame
+sys.stdout.buffer.write(encode_frame(0, "HELLO", sys.argv[1])); sys.stdout.flush()
+line = sys.stdin.buffer.readline()
+if sys.argv[2] == "fault":
+    sys.stdout.write("FAULT HardFault pc=0x08001234\\n"); sys.stdout.flush()
+time.sleep(120)
+"""
+
+
+@needs_native
+@pytest.mark.parametrize("mode", ["hang", "fault"])
+def test_unanswered_sentences_exit_3_and_claim_no_throughput(
+        model_blob: Path, tmp_path: Path, mode: str) -> None:
+    """B6: a device that stops answering (hung) or hard-faults: every sentence unanswered, so
+    exit 3 (it used to be 0), a reason per sentence, and no sentences/s claimed."""
+    from hil.session import Oracle
+
+    oracle = Oracle.load(model_blob)
+    hello = (f"proto=1 fw=0.1.0 board=native model={oracle.model_id:08X} labels=18 maxlen=64 "
+             "maxtext=2048 maxframe=2600 clock=1000000000 unit=ns flash=0 ram=0 arena=1048576")
+    fake = tmp_path / "fake.py"
+    fake.write_text(_FAKE)
+    cmd = [sys.executable, str(fake), hello, mode, str(ROOT)]
+
+    def factory(board, run_dir, elf, name):
+        return NativeTarget(board, run_dir, command=cmd, name=name)
+
+    cfg = RunConfig(board=BOARDS["native"], target="native",
+                    scenario=load_scenario("nlu_scenario"), model_path=model_blob,
+                    out_dir=tmp_path / "run", limit=2, elf=Path(sys.executable),
+                    target_factory=factory, timeout_s=0.5, retries=0)
+    code, s = run(cfg)
+    assert code == 3 and s["complete"] is False
+    assert s["reliability"]["unanswered"] == [0, 1]
+    assert "2 selected sentence(s) unanswered" in s["error"]
+    assert ("FAULT 2" if mode == "fault" else "TIMEOUT 2") in s["error"]
+    assert s["throughput"]["sentences_per_s"] is None
+    assert all(r["status"] == "timeout" for r in read_results(tmp_path / "run" / "results.jsonl"))
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("empty", "blob truncated"),
+    ("truncated", "blob truncated"),
+    ("crc", "blob checksum mismatch"),
+    ("version2", "unsupported blob or spec version"),
+    ("random", "not a model blob (bad magic)"),
+])
+def test_build_refuses_a_blob_the_device_would_refuse(
+        model_blob: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str,
+        words: str) -> None:
+    """B8: `hil build` used to build any bytes (exit 0) and the device refused them at boot."""
+    import random
+    import struct
+
+    data = bytearray(model_blob.read_bytes())
+    if damage == "empty":
+        data = bytearray()
+    elif damage == "truncated":
+        data = data[:1000]
+    elif damage == "crc":
+        data[-1] ^= 0x01
+    elif damage == "version2":
+        struct.pack_into("<I", data, 4, 2)
+    else:
+        data = bytearray(random.Random(1).randbytes(4096))
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(bytes(data))
+    code = hil("build", "--board", "native", "--model", str(bad))
+    err = capsys.readouterr().err
+    assert code == 2 and f"the device would refuse it at boot: {words}" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -273,6 +273,32 @@ def blob_to_c_header(data: bytes, symbol: str) -> str:
 
 # ---- `hil blob`: inspect a blob, wrap it in a C header ------------------------------------------
 
+# What the device prints for each status (firmware/src/model.c, ebq_strerror), so that a host-side
+# refusal reads like the boot-time one it prevents.
+DEVICE_WORDS = {ERR_TRUNCATED: "blob truncated", ERR_MAGIC: "not a model blob (bad magic)",
+                ERR_VERSION: "unsupported blob or spec version", ERR_CRC: "blob checksum mismatch",
+                ERR_TENSOR: "blob tensor missing or wrong dtype/shape"}
+
+
+def refuse_like_device(path: Any) -> Blob:
+    """The parsed blob at `path`, or a UsageError (exit 2) with the device's own words and the
+    host's detail. Why: a blob the firmware refuses used to build fine and fail only at boot
+    (`hil build` exited 0); checking before the build says so at once."""
+    from pathlib import Path
+
+    from hil.errors import UsageError
+
+    try:
+        return read_blob(Path(path).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"model blob {path}: {exc.strerror}; give a model name (hil/models) "
+                         f"or the path of a .bin blob") from None
+    except BlobError as exc:
+        raise UsageError(f"model blob {path} is not a valid EmbBERT-Q blob; the device would "
+                         f"refuse it at boot: "
+                         f"{DEVICE_WORDS.get(exc.code, 'unknown status')} ({exc})") from None
+
+
 def describe(blob: Blob) -> str:
     """A human-readable summary: header facts, metadata keys and the tensor table."""
     lines = [f"model blob v{blob.version}, {blob.total_len} bytes, model id {blob.model_id:08x}"]
