@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from hil.errors import UsageError
 from hil.scenario import selection_digest
 
+# `cfg` below is a hil.runner.RunConfig; typed Any so this module does not import its caller.
+
 if TYPE_CHECKING:
     from hil.oracle import Oracle
-    from hil.runner import RunConfig
     from hil.scenario import Sentence
 
 
@@ -51,7 +52,7 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def run_identity(cfg: RunConfig, oracle: Oracle, chosen: list[Sentence]) -> dict[str, Any]:
+def run_identity(cfg: Any, oracle: Oracle, chosen: list[Sentence]) -> dict[str, Any]:
     """What a folder's results belong to; --resume refuses a folder whose identity differs."""
     return {"model_id": f"{oracle.model_id:08X}", "board": cfg.board.name, "target": cfg.target,
             "scenario": cfg.scenario.name, "sentences_sha256": selection_digest(chosen)}
@@ -71,7 +72,7 @@ def check_identity(out_dir: Path, identity: dict[str, Any]) -> None:
                          f"scenario, sentences, --limit and --shard, or start a fresh --out")
 
 
-def save_run_meta(cfg: RunConfig, identity: dict[str, Any] | None = None) -> None:
+def save_run_meta(cfg: Any, identity: dict[str, Any] | None = None) -> None:
     """run.json: how to resume (the arguments) and what the results belong to (identity)."""
     meta = {"board": cfg.board.name, "target": cfg.target, "scenario": cfg.scenario.as_dict(),
             "model": str(cfg.model_path), "limit": cfg.limit,
