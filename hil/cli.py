@@ -7,6 +7,7 @@ handler returns the exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hil: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hil boards | head`: the reader left; nothing to say about it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, typed code
         if args.debug:
             traceback.print_exc()

@@ -134,18 +134,26 @@ def runnable_targets() -> dict[str, str]:
 
 
 def doctor(args: object = None) -> int:
-    """Print every check; exit 1 if something required is missing."""
+    """Print every check (or, with --json, the checks as JSON on stdout); exit 2 if something
+    required is missing (the exit code's meaning for every command: missing here)."""
     checks = all_checks()
+    missing = [c for c in checks if c.required and not c.ok]
+    if getattr(args, "json", False):
+        import dataclasses
+        import json
+
+        print(json.dumps({"ok": not missing, "checks": [dataclasses.asdict(c) for c in checks]},
+                         indent=2))
+        return 2 if missing else 0
     width = max(len(c.name) for c in checks)
     for c in checks:
         mark = "ok  " if c.ok else ("MISS" if c.required else "opt ")
         print(f"  [{mark}] {c.name:<{width}}  {c.detail}")
         if not c.ok and c.fix:
             print(f"  {'':6} {'':<{width}}  install: {c.fix}")
-    missing = [c for c in checks if c.required and not c.ok]
     if missing:
         print(f"hil doctor: {len(missing)} required item(s) missing: "
               f"{', '.join(c.name for c in missing)}")
-        return 1
+        return 2
     print("hil doctor: everything required is here")
     return 0

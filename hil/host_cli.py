@@ -42,6 +42,15 @@ def cmd_boards(args: argparse.Namespace) -> int:
     from hil.doctor import runnable_targets
 
     here = runnable_targets()
+    if args.json:
+        import json
+
+        print(json.dumps([{"board": b.name, "description": b.description, "cpu": b.cpu,
+                           "clock_hz": b.clock_hz, "flash_bytes": b.flash_bytes or None,
+                           "ram_bytes": b.ram_bytes or None, "default_target": b.default_target,
+                           "targets": {t: here[t] for t in b.targets}}
+                          for b in BOARDS.values()], indent=2))
+        return 0
     rows = [("board", "cpu", "clock", "flash", "ram", "targets (here)")]
     for b in BOARDS.values():
         targets = ", ".join(
@@ -83,8 +92,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"{elf}")
     print(f"  flash {sizes.flash} B (text+rodata {sizes.text}, data {sizes.data})"
           f"{f' of {board.flash_bytes} B' if board.flash_bytes else ''}")
-    print(f"  static RAM {sizes.static_ram} B (data {sizes.data}, bss incl. arena {sizes.bss}, "
-          f"stack {sizes.stack}){f' of {board.ram_bytes} B' if board.ram_bytes else ''}")
+    print(f"  RAM reserved {sizes.static_ram} B (data {sizes.data} + bss incl. arena {sizes.bss} "
+          f"+ the whole stack region {sizes.stack})"
+          f"{f' of {board.ram_bytes} B' if board.ram_bytes else ''}; `hil run` reports the RAM "
+          f"peak instead: data + bss + the stack actually used")
     return 0
 
 
@@ -138,7 +149,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         serial_number=args.serial_number, place=args.place or meta.get("place"),
         flash=args.flash, timeout_s=args.timeout,
         retries=args.retries, hello_timeout_s=args.hello_timeout, faults=args.faults,
-        max_restarts=args.max_restarts, json_path=Path(args.json) if args.json else None,
+        max_restarts=args.max_restarts,
+        json_path=Path(args.json) if args.json and args.json != "-" else None,
         profile=args.profile, execution_metrics=args.execution_metrics,
     )
     check_config(cfg)
@@ -205,7 +217,13 @@ def _finish(args: argparse.Namespace, out_dir: Path, code: int, summary: dict[st
     if not args.out and not args.resume:  # default layout: out/summary.json = the latest run
         runs_dir().mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out_dir / "summary.json", runs_dir() / "summary.json")
-    print(text)
+    if args.json == "-":  # the summary is the output; the text goes where the progress went
+        import json
+
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        print(text, file=sys.stderr)
+    else:
+        print(text)
     if code == EXIT_EXPECTATIONS:
         print(f"hil run: expectations failed: {'; '.join(summary['failed'])}", file=sys.stderr)
     elif code:
@@ -216,9 +234,14 @@ def _finish(args: argparse.Namespace, out_dir: Path, code: int, summary: dict[st
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register the host subcommands on the `hil` parser (called from hil/cli.py)."""
     p = sub.add_parser("boards", help="list boards, their memory and where they run")
+    p.add_argument("--json", action="store_true", help="the table as JSON on stdout")
     p.set_defaults(func=cmd_boards)
 
-    p = sub.add_parser("doctor", help="check toolchain, QEMU, Renode, serial ports")
+    p = sub.add_parser("doctor", help="check toolchain, QEMU, Renode, serial ports",
+                       description="What this machine can run, what is missing and the command "
+                                   "that installs it. Exit 0: everything required is here; 2: "
+                                   "something required is missing.")
+    p.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("build", help="build the firmware for a board and model")
@@ -228,7 +251,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for the build log")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("run", help="boot a target, stream a scenario, check every answer")
+    p = sub.add_parser(
+        "run", help="boot a target, stream a scenario, check every answer",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Build the firmware for the board and model, boot it on the target, stream "
+                    "the scenario's sentences,\ncheck every answer bit for bit against the host's "
+                    "integer reference and against its label, and\nwrite results.jsonl (as "
+                    "answers arrive), summary.json, report.html, junit.xml and summary.md.",
+        epilog="""examples:
+  hil run --board nrf52840                         the default scenario on Renode
+  hil run --board netduinoplus2 --limit 50 --live  50 sentences on QEMU, live view
+  hil run --board stm32f4 --jobs 2 --profile       two Renode instances, guest profile
+  hil run --resume hil-runs/nrf52840-renode-nlu_scenario   ask what is unanswered again
+  hil run --board native --json - | jq .summary    the summary as JSON on stdout
+
+exit codes:
+  0  every selected sentence answered and every expectation met
+  1  an expectation failed, a sentence was refused for good, or the model does not fit
+  2  something is missing or wrong here (tool, argument, scenario, blob, run folder)
+  3  the run failed or is incomplete; finished results are kept, --resume continues""")
     p.add_argument("--board", choices=sorted(BOARDS))
     p.add_argument("--target", choices=sorted(TARGETS),
                    help="default: the board's first target (see `hil boards`)")
@@ -239,7 +280,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", help="K/N: run the K-th of N blocks of the sentences")
     p.add_argument("--out", help="run directory (default hil-runs/<board>-<target>-<scenario>; "
                                  "$HIL_RUNS_DIR moves hil-runs)")
-    p.add_argument("--json", help="also write the summary JSON here")
+    p.add_argument("--json", help="also write the summary JSON here (`-`: to stdout, the text "
+                                  "summary then goes to stderr)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
     p.add_argument("--elf", help="use this firmware instead of building it")
     p.add_argument("--port", help="serial port (serial target); default: auto-detect")

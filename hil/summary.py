@@ -179,7 +179,7 @@ def render_text(summary: dict[str, Any]) -> str:
         return "n/a" if v is None else f"{v} B"
 
     lines.append(f"  peaks: stack {b(s['stack_peak_bytes'])}  arena {b(s['arena_peak_bytes'])}  "
-                 f"RAM {b(s['ram_peak_bytes'])}"
+                 f"RAM peak {b(s['ram_peak_bytes'])} (data+bss+stack used)"
                  f"{' of ' + b(s['board_ram_bytes']) if s['board_ram_bytes'] else ''}  "
                  f"flash {b(s['flash_bytes'])}"
                  f"{' of ' + b(s['board_flash_bytes']) if s['board_flash_bytes'] else ''}")

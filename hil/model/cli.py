@@ -82,22 +82,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=_needs_datasets(cmd_train), train_parser=t)
 
     e = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix of a model")
-    e.add_argument("model", nargs="?", default=DEFAULT_MODEL,
-                   help="model.pt, its directory or a shipped model name (default nlu_scenario)")
+    _model_option(e, DEFAULT_MODEL, "model.pt, its directory or a shipped model name "
+                                    "(default nlu_scenario)")
     e.add_argument("--data", help="dataset dir or name (default: the model's own dataset)")
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=int, default=0, help="first N texts only; 0 = all")
     e.add_argument("--json", dest="json_out", help="write the metrics JSON here")
-    e.set_defaults(func=_needs_datasets(cmd_evaluate))
+    e.set_defaults(func=_positional_model(_needs_datasets(cmd_evaluate)))
 
     m = sub.add_parser("model", help="model inspection")
     msub = m.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     i = msub.add_parser("info", help="parameters, bytes per tensor group, activation memory")
-    i.add_argument("model", nargs="?", default=None,
-                   help="model.pt / shipped name; default: the paper's EmbBERT-Q config")
+    _model_option(i, None, "model.pt / shipped name; default: the paper's EmbBERT-Q config")
     i.add_argument("--seq-len", type=int, default=None, help="default: the model's max_len")
     i.add_argument("--json", dest="json_out", help="write the numbers as JSON here")
-    i.set_defaults(func=cmd_model_info)
+    i.set_defaults(func=_positional_model(cmd_model_info))
     s = msub.add_parser("ship", help="copy a run's best model into hil/models/NAME with a card")
     s.add_argument("run_dir", help="the --out directory of `hil train`")
     s.add_argument("name", help="shipped model name (hil/models/NAME)")
@@ -176,6 +175,24 @@ def canonical_command(a: argparse.Namespace) -> str:
         parts += [flag] if act.nargs == 0 else [flag, shlex.quote(f"{v:g}" if isinstance(
             v, float) else str(v))]
     return " ".join(parts)
+
+
+def _model_option(p: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
+    """`--model M`, the one style of every command that takes a model (run, build, console,
+    quantize, evaluate, model info, blob); the old positional form still works, unlisted."""
+    p.add_argument("--model", default=default, help=help_text)
+    p.add_argument("model_arg", nargs="?", default=None, help=argparse.SUPPRESS)
+
+
+def _positional_model(handler: Callable[[argparse.Namespace], int]
+                      ) -> Callable[[argparse.Namespace], int]:
+    @functools.wraps(handler)
+    def run(a: argparse.Namespace) -> int:
+        if getattr(a, "model_arg", None):
+            a.model = a.model_arg
+        return handler(a)
+
+    return run
 
 
 def _needs_datasets(handler: Callable[[argparse.Namespace], int]

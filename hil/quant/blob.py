@@ -24,6 +24,7 @@ This module is numpy-only on purpose: `hil run` and the C tests read blobs witho
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import struct
@@ -316,11 +317,30 @@ def describe(blob: Blob) -> str:
     return "\n".join(lines)
 
 
-def _cmd_info(args: Any) -> int:
-    from pathlib import Path
+def _blob_path(args: Any, command: str) -> Any:
+    """--model (a shipped name or a path; the old positional form too) -> the blob's path, or
+    None after saying what is missing (exit 2)."""
+    from hil.paths import find_model
 
+    name = args.model or args.blob
+    if not name:
+        print(f"hil blob {command}: give --model NAME (a shipped model) or --model PATH.bin",
+              file=sys.stderr)
+        return None
     try:
-        print(describe(read_blob(Path(args.blob).read_bytes())))
+        return find_model(name, "model.bin")
+    except FileNotFoundError as e:
+        print(f"hil blob {command}: {e}", file=sys.stderr)
+        return None
+
+
+def _cmd_info(args: Any) -> int:
+    path = _blob_path(args, "info")
+    if path is None:
+        return 2
+    args.blob = str(path)
+    try:
+        print(describe(read_blob(path.read_bytes())))
     except (OSError, BlobError) as e:
         print(f"hil blob info: {args.blob}: {e}", file=sys.stderr)
         return 1
@@ -330,6 +350,10 @@ def _cmd_info(args: Any) -> int:
 def _cmd_header(args: Any) -> int:
     from pathlib import Path
 
+    path = _blob_path(args, "header")
+    if path is None:
+        return 2
+    args.blob = str(path)
     try:
         text = blob_to_c_header(Path(args.blob).read_bytes(), args.symbol)
     except (OSError, ValueError) as e:
@@ -349,10 +373,12 @@ def add_parsers(sub: Any) -> None:
                        description="Model blob tools (format: docs/model-blob.md).")
     bsub = p.add_subparsers(dest="blob_command", metavar="ACTION", required=True)
     info = bsub.add_parser("info", help="validate a blob and print its header, meta and tensors")
-    info.add_argument("blob", help="model blob (.bin)")
+    info.add_argument("blob", nargs="?", help=argparse.SUPPRESS)
+    info.add_argument("--model", help="a shipped model's name, or a model blob (.bin)")
     info.set_defaults(func=_cmd_info)
     hdr = bsub.add_parser("header", help="write a C header holding the blob's bytes")
-    hdr.add_argument("blob", help="model blob (.bin)")
+    hdr.add_argument("blob", nargs="?", help=argparse.SUPPRESS)
+    hdr.add_argument("--model", help="a shipped model's name, or a model blob (.bin)")
     hdr.add_argument("-o", "--out", default="-", help="output .h (default: stdout)")
     hdr.add_argument("--symbol", default="ebq_model_blob", help="C array name")
     hdr.set_defaults(func=_cmd_header)
