@@ -38,7 +38,6 @@ from hil.errors import (
     WrongFirmware,
     exit_code_of,
 )
-from hil.live import LiveDashboard, spark  # noqa: F401 - `hil run --live`, re-exported
 from hil.paths import runs_dir
 from hil.protocol import DeviceError, DeviceTimeout, LinkClosed
 from hil.report import nbytes, softmax

@@ -1,4 +1,4 @@
-"""`hil console` and the `hil run --live` dashboard, against the real `native` board.
+"""`hil console`, against the real `native` board (the `hil run --live` view: tests/test_live.py).
 
 The interactive console is driven the way a person drives it: `hil console --board native` runs
 under a pseudo-terminal (so rich sees a terminal and Ctrl-C is a real SIGINT from the line
@@ -10,8 +10,6 @@ and reboot it.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import re
 import select
@@ -26,7 +24,6 @@ import pytest
 
 from hil import cli
 from hil.boards import BOARDS
-from hil.console import LiveDashboard, spark
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
@@ -209,75 +206,6 @@ def test_console_plain_lines_from_a_pipe(native_elf: Path, oracle: object, tmp_p
         assert re.search(r"cycles=\d+\[ns \(host\)\]", line) and f"text={text!r}" in line
     assert "status=error" in lines[2] and "TOO_LONG" in lines[2]  # the device refused it
     assert re.search(r"stopped native \(pid \d+\)", proc.stderr)
-
-
-def test_live_dashboard_plain_lines_and_rich_view() -> None:
-    out = io.StringIO()
-    dash = LiveDashboard(40, "t", stream=out, labels=["alarm", "audio"])  # no tty: plain lines
-    assert dash.plain
-    with dash:
-        for i in range(40):
-            if i == 7:
-                dash.on_result({"index": i, "status": "error",
-                                "error": {"code": "TOO_LONG", "reason": "text over 2048"}})
-                continue
-            dash.on_result({"index": i, "status": "ok", "agree": i != 9, "correct": i % 4 != 0,
-                            "label": 1, "pred": 1, "cycles": 1_000_000 + i, "unit": "ns (host)",
-                            "tokens": 5})
-    lines = out.getvalue().splitlines()
-    assert any("last #7 error" in ln and "errors 1" in ln for ln in lines)
-    assert any("last #9 DISAGREE" in ln for ln in lines)
-    assert re.search(r"\[40/40\] [\d.]+/s ETA 0s  agreement 97\.4%  accuracy 74\.4%", lines[-1])
-    assert "\x1b[" not in out.getvalue()
-
-    from rich.console import Console
-
-    rich_out = io.StringIO()
-    Console(file=rich_out, width=120, force_terminal=False).print(dash)
-    view = rich_out.getvalue()
-    assert "40/40" in view and "sentences/s" in view and "agreement 97.4%" in view
-    assert "#7 error TOO_LONG: text over 2048" in view  # errors so far, though long ago
-    assert re.search(r"39 +ok +audio +audio +5 +1\.000", view)  # last results, newest first
-    table = view.split("status", 1)[1].split("errors so far")[0]
-    assert len(re.findall(r"│ +\d+ +(ok|DISAGREE|error)", table)) == 5  # only the last 5 kept
-    assert "median 1.000" in view
-    assert spark(dash.latencies) in view
-
-
-def test_live_dashboard_emulated_counts_become_labelled_milliseconds() -> None:
-    from rich.console import Console
-
-    dash = LiveDashboard(2, "t", stream=io.StringIO(), clock_hz=168_000_000, emulated=True)
-    dash.on_result({"index": 0, "status": "ok", "agree": True, "cycles": 1_680_000,
-                    "unit": "instructions (qemu icount)", "tokens": 3, "text": "wake me up"})
-    assert dash.latencies == [pytest.approx(10.0)]
-    out = io.StringIO()
-    Console(file=out, width=140, force_terminal=False).print(dash)
-    view = out.getvalue()
-    assert "latency ms (emulated: instructions (qemu icount) / 168 MHz)" in view
-    assert re.search(r"0 +ok +wake me up +3 +10\.000", view)
-
-
-def test_spark_shape() -> None:
-    assert spark([]) == ""
-    s = spark([1, 1, 1, 1, 2], bins=4)
-    assert len(s) == 4 and s[0] == "█" and s[1] == " " and s[-1] != " "
-
-
-def test_hil_run_live_without_a_terminal_and_reports_written(tmp_path: Path,
-                                                             native_elf: Path) -> None:
-    out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "run", "--board", "native", "--limit", "20",
-         "--elf", str(native_elf), "--out", str(out), "--live"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode in (0, 1), proc.stderr
-    assert "\x1b[" not in proc.stderr  # a pipe gets plain lines
-    assert re.search(r"\[20/20\] [\d.]+/s ETA 0s  agreement 100\.0%", proc.stderr)
-    for name in ("report.html", "junit.xml", "summary.md"):
-        assert (out / name).stat().st_size > 0
-    assert "## hil run run:" in (out / "summary.md").read_text()
-    assert json.loads((out / "summary.json").read_text())["summary"]["sentences"] == 20
 
 
 def test_hil_console_rejects_a_board_target_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
