@@ -41,7 +41,9 @@ class Tmux:
         exports = " ".join(f"{k}={v}" for k, v in {"TERM": "xterm-256color",
                                                     "PYTHONPATH": str(ROOT),
                                                     **(env or {})}.items())
-        shell = f"cd {cwd} && env {exports} {' '.join(command)}; echo EXIT=$?; sleep 600"
+        # COLUMNS/LINES from the caller would beat the pane's real size in rich
+        shell = (f"cd {cwd} && env -u COLUMNS -u LINES {exports} {' '.join(command)}; "
+                 "echo EXIT=$?; sleep 600")
         self._tmux("new-session", "-d", "-s", "t", "-x", str(cols), "-y", str(rows), shell)
 
     def _tmux(self, *args: str) -> str:
