@@ -11,7 +11,10 @@ How, so anyone can check the pictures are not mock-ups:
   with `tmux send-keys`; `tmux capture-pane -e -p` gives the screen text with its ANSI colours;
   rich turns that into an SVG (Text.from_ansi + export_svg, no re-layout) and headless Chromium
   photographs the SVG.
-- live dashboard: the same, for `hil run --live`, captured while it streams.
+- console at two sizes: 80x24 (the layout gets compact, the status bar and the label stay on
+  screen) and 160x45 (everything, with history); the history file is a fresh one per picture.
+- live dashboard: the same, for `hil run --live`, captured while it streams, and again once it
+  has ended (the final frame it leaves on screen).
 - HTML report: `hil run --board B --out DIR` writes DIR/report.html; Chromium photographs it as a
   browser shows it. `hil report NATIVE QEMU --html` makes the comparison page.
 """
@@ -29,7 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HIL = [sys.executable, "-m", "hil.cli"]
-COLS, ROWS = 118, 46
+CONSOLE_SIZES = ((80, 24), (160, 45))
+LIVE_COLS, LIVE_ROWS = 118, 30
 SENTENCES = ["set an alarm for seven am tomorrow", "what is the weather like in paris",
              "play the next song by the beatles", "order a large pepperoni pizza",
              "how many calories are in an avocado"]
@@ -61,12 +65,12 @@ def tmux(*args: str) -> str:
                           text=True).stdout
 
 
-def terminal_png(ansi: str, png: Path, title: str) -> None:
+def terminal_png(ansi: str, png: Path, title: str, cols: int) -> None:
     """Captured terminal text (with ANSI colours) -> SVG via rich -> PNG via Chromium."""
     from rich.console import Console
     from rich.text import Text
 
-    con = Console(record=True, width=COLS, file=open("/dev/null", "w"),  # noqa: SIM115
+    con = Console(record=True, width=cols, file=open("/dev/null", "w"),  # noqa: SIM115
                   force_terminal=True, color_system="truecolor")
     lines = ansi.rstrip("\n").split("\n")
     while lines and not lines[-1].strip():
@@ -93,19 +97,23 @@ def wait_screen(session: str, pattern: str, timeout: float = 120) -> str:
     raise SystemExit(f"tmux {session}: {pattern!r} not on screen within {timeout} s:\n{text}")
 
 
-def console_shot(board: str, out: Path, logs: Path) -> None:
+def console_shot(board: str, out: Path, logs: Path, cols: int, rows: int) -> None:
     session = "hil-shot-console"
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    cmd = " ".join([*HIL, "console", "--board", board, "--out", str(logs / "console")])
-    tmux("new-session", "-d", "-s", session, "-x", str(COLS), "-y", str(ROWS),
-         f"cd {ROOT} && TERM=xterm-256color {cmd}; sleep 60")
+    hist = logs / f"console-history-{cols}x{rows}"
+    hist.unlink(missing_ok=True)
+    cmd = " ".join([*HIL, "console", "--board", board, "--out", str(logs / "console"),
+                    "--history", str(hist)])
+    tmux("new-session", "-d", "-s", session, "-x", str(cols), "-y", str(rows),
+         f"cd {ROOT} && env -u COLUMNS -u LINES TERM=xterm-256color {cmd}; sleep 60")
     try:
         wait_screen(session, r"sentence>")
         for n, text in enumerate(SENTENCES, 1):
             tmux("send-keys", "-t", session, text, "Enter")
-            wait_screen(session, rf"#{n} +{re.escape(text[:30])}(.|\n)*sentence>")
+            wait_screen(session, rf"#{n} +{re.escape(text[:20])}(.|\n)*sentence>")
         ansi = tmux("capture-pane", "-t", session, "-p", "-e")
-        terminal_png(ansi, out / "console.png", f"hil console --board {board}")
+        terminal_png(ansi, out / f"console-{cols}x{rows}.png",
+                     f"hil console --board {board} ({cols}x{rows})", cols)
         tmux("send-keys", "-t", session, "C-c")
         wait_screen(session, r"stopped", 20)
     finally:
@@ -113,14 +121,18 @@ def console_shot(board: str, out: Path, logs: Path) -> None:
 
 
 def live_shot(board: str, out: Path, logs: Path) -> None:
+    """`hil run --live` mid-run (100..299 of 300 done) and the frame it leaves at the end."""
     session = "hil-shot-live"
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    shutil.rmtree(logs / "live", ignore_errors=True)
     cmd = " ".join([*HIL, "run", "--board", board, "--out", str(logs / "live"), "--live"])
-    tmux("new-session", "-d", "-s", session, "-x", str(COLS), "-y", "24",
-         f"cd {ROOT} && TERM=xterm-256color {cmd}; sleep 60")
+    tmux("new-session", "-d", "-s", session, "-x", str(LIVE_COLS), "-y", str(LIVE_ROWS),
+         f"cd {ROOT} && env -u COLUMNS -u LINES TERM=xterm-256color {cmd}; echo EXIT=$?; "
+         "sleep 60")
+    title = f"hil run --board {board} --live"
     try:
         end = time.monotonic() + 300
-        while True:  # capture mid-run: between 100 and 299 of 300 done
+        while True:
             ansi = tmux("capture-pane", "-t", session, "-p", "-e")
             m = re.search(r"\b(\d+)/300\b", re.sub(r"\x1b\[[0-9;]*m", "", ansi))
             if m and 100 <= int(m.group(1)) < 300:
@@ -128,7 +140,10 @@ def live_shot(board: str, out: Path, logs: Path) -> None:
             if time.monotonic() > end or (m and int(m.group(1)) == 300):
                 raise SystemExit(f"hil run --live: no mid-run screen to capture:\n{ansi}")
             time.sleep(0.2)
-        terminal_png(ansi, out / "run-live.png", f"hil run --board {board} --live")
+        terminal_png(ansi, out / "run-live.png", f"{title} (mid-run)", LIVE_COLS)
+        wait_screen(session, r"EXIT=\d", 300)
+        ansi = tmux("capture-pane", "-t", session, "-p", "-e")
+        terminal_png(ansi, out / "run-live-end.png", f"{title} (ended)", LIVE_COLS)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
@@ -152,15 +167,22 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--board", default="netduinoplus2")
     ap.add_argument("--logs", default=str(ROOT / "out" / "screenshots"))
+    ap.add_argument("--only", default="report,console,live",
+                    help="comma-separated subset of report,console,live")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     out, logs = Path(args.out), Path(args.logs)
     out.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     if shutil.which("tmux") is None:
         sys.exit("needs tmux: apt-get install -y --no-install-recommends tmux")
-    report_shots(args.board, out, logs)
-    console_shot(args.board, out, logs)
-    live_shot(args.board, out, logs)
+    if "report" in only:
+        report_shots(args.board, out, logs)
+    if "console" in only:
+        for cols, rows in CONSOLE_SIZES:
+            console_shot(args.board, out, logs, cols, rows)
+    if "live" in only:
+        live_shot(args.board, out, logs)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,12 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
 from hil.boards import Board, get_board
+from hil.console_view import HELP, TOP_K, Turn, render_screen
 from hil.errors import (
     EXIT_ENVIRONMENT,
     EXIT_EXPECTATIONS,
@@ -38,57 +39,12 @@ from hil.errors import (
     WrongFirmware,
     exit_code_of,
 )
-from hil.live import LiveDashboard, spark  # noqa: F401 - `hil run --live`, re-exported
 from hil.paths import runs_dir
 from hil.protocol import DeviceError, DeviceTimeout, LinkClosed
-from hil.report import nbytes, softmax
+from hil.report import softmax
 from hil.scenario import text_problem
 from hil.session import Answer, BoardSession, resolve
 from hil.targets import TargetError
-
-HISTORY = 8  # sentences kept on screen under the current one
-TOP_K = 5  # probability bars shown (all when the model has fewer classes)
-
-
-# ---- one classified sentence --------------------------------------------------------------------
-
-
-@dataclass
-class Turn:
-    """What the console shows for one sentence (also the plain line's fields)."""
-
-    n: int
-    text: str
-    status: str  # ok | error | lost
-    label: str = ""
-    probs: list[tuple[str, float]] = field(default_factory=list)  # top-k, host-computed
-    tokens: list[str] = field(default_factory=list)  # device ids as host vocabulary strings
-    cycles: int | None = None
-    unit: str = ""
-    latency_ms: float | None = None
-    emulated: bool = False
-    stack: int | None = None
-    arena: int | None = None
-    agree: bool | None = None  # logits bit-exact with the host reference
-    ids_match: bool | None = None  # device ids == host tokenizer ids
-    note: str = ""  # reset seen, reconnected, error text
-
-    def plain(self) -> str:
-        """One line, `key=value` separated by two spaces; the text last, quoted."""
-        if self.status != "ok":
-            return f"#{self.n}  status={self.status}  {self.note}  text={self.text!r}"
-        top = self.probs[0][1] if self.probs else 0.0
-        lat = "n/a" if self.latency_ms is None else f"{self.latency_ms:.3f}ms"
-        parts = [f"#{self.n}", f"label={self.label}", f"p={top:.3f}(host)",
-                 f"tokens={len(self.tokens)}", f"cycles={self.cycles}[{self.unit}]",
-                 f"latency={lat}{'(emulated)' if self.emulated else ''}",
-                 f"stack={self.stack}B", f"arena={self.arena}B",
-                 f"ref={'bit-exact' if self.agree else 'DIFFERS'}"]
-        if self.note:
-            parts.append(f"note={self.note!r}")
-        parts.append(f"text={self.text!r}")
-        return "  ".join(parts)
-
 
 # ---- the device session -------------------------------------------------------------------------
 
@@ -104,7 +60,7 @@ class ConsoleSession:
 
     def __init__(self, board: Board, target: str, model_path: Path, run_dir: Path,
                  elf: Path | None = None, port: str | None = None, timeout_s: float = 30.0,
-                 hello_timeout_s: float | None = None) -> None:
+                 hello_timeout_s: float | None = None, min_confidence: float = 0.8) -> None:
         self.session = BoardSession(board, target, model=model_path, elf=elf, run_dir=run_dir,
                                     port=port, timeout=timeout_s, retries=1,
                                     hello_timeout=hello_timeout_s)
@@ -117,6 +73,9 @@ class ConsoleSession:
         self.link_state = "down"
         self.errors: list[str] = []
         self.boots = 0
+        self.min_confidence = min_confidence
+        self.tally: Counter[str] = Counter()  # sentences by outcome, for `:stats`
+        self.resets = 0
         self._n = 0
 
     @property
@@ -162,7 +121,15 @@ class ConsoleSession:
     # -- one sentence --
 
     def classify(self, text: str) -> Turn:
-        """Send one sentence; a dead link is reported and the target rebooted once."""
+        """Send one sentence and count what came of it (`:stats`)."""
+        turn = self._classify(text)
+        self.tally[turn.status] += 1
+        self.tally["low confidence"] += turn.low
+        self.tally["truncated"] += bool(turn.truncated)
+        return turn
+
+    def _classify(self, text: str) -> Turn:
+        """One sentence; a dead link is reported and the target rebooted once."""
         self._n += 1
         note = ""
         problem = text_problem(text)
@@ -206,7 +173,9 @@ class ConsoleSession:
             n=self._n, text=a.text, status="ok", label=a.label_name,
             probs=[(self.name(i), probs[i]) for i in ranked], tokens=tokens, cycles=a.cycles,
             unit=a.unit, latency_ms=a.latency_ms, emulated=a.emulated, stack=a.stack,
-            arena=a.arena, agree=a.agree, ids_match=a.ids_match, note=note)
+            arena=a.arena, agree=a.agree, ids_match=a.ids_match, note=note,
+            full_tokens=len(self.oracle.tokenizer.encode(a.text, max_len=1 << 30)),
+            min_confidence=self.min_confidence)
 
     def name(self, label: int) -> str:
         return self.oracle.label_name(label)
@@ -219,7 +188,36 @@ class ConsoleSession:
             self.session.reset()
         except (DeviceError, DeviceTimeout, LinkClosed) as exc:
             return f"reset failed: {str(exc).splitlines()[0]}"
+        self.resets += 1
         return "device reset: fresh HELLO received"
+
+    def model_info(self) -> str:
+        """`:model`: which model the host judges against, its labels and its token limit."""
+        o = self.oracle
+        h = self.hello
+        dev = (f"; the device runs model {h.model_hex}, max {h.maxtext} bytes of text"
+               if h is not None else "")
+        return (f"model {self.model_path.parent.name} ({self.model_path}), id "
+                f"{o.model_id:08X}; max {o.dims['max_len']} tokens including [CLS] (longer "
+                f"sentences are cut){dev}\n{len(self.labels)} labels: {', '.join(self.labels)}")
+
+    def stats(self) -> str:
+        """`:stats`: the device's own counters (STATS) beside what this session counted."""
+        t = self.tally
+        mine = (f"session: {sum(t[k] for k in ('ok', 'error', 'lost'))} sentences, ok "
+                f"{t['ok']}, refused {t['error']}, lost {t['lost']}, low confidence "
+                f"{t['low confidence']}, truncated {t['truncated']}; boots {self.boots}, "
+                f"resets {self.resets}, errors {len(self.errors)}")
+        if self.session.device is None:
+            return f"device: not connected\n{mine}"
+        try:
+            st = self.session.device.stats(timeout=min(self.session.timeout, 10.0))
+        except (DeviceError, DeviceTimeout, LinkClosed, OSError) as exc:
+            return f"device: STATS failed: {str(exc).splitlines()[0]}\n{mine}"
+        unit = self.hello.unit if self.hello is not None else "?"
+        extra = "".join(f", {k} {v}" for k, v in st.extra.items())
+        return (f"device (STATS, since its last boot): requests {st.requests}, errors "
+                f"{st.errors}, uptime {st.uptime} {unit}{extra}\n{mine}")
 
     def status(self) -> str:
         """The status line: board, target, firmware/model ids, link state, errors so far."""
@@ -231,99 +229,122 @@ class ConsoleSession:
                 f"link {self.link_state}{pid}  errors {len(self.errors)}")
 
 
-# ---- rendering ----------------------------------------------------------------------------------
-
-
-def _bar(frac: float, width: int = 28) -> str:
-    full = int(round(max(0.0, min(1.0, frac)) * width))
-    return "█" * full + "·" * (width - full)
-
-
-def render_screen(session: ConsoleSession, turn: Turn | None, history: list[Turn],
-                  notice: str = "") -> Any:
-    """The rich renderable for the console screen (`notice`: the answer to a `:` command)."""
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    status = Text(session.status(), style="reverse")
-    if session.errors:
-        status.append(f"  last error: {session.errors[-1][:80]}", style="reverse red")
-    parts: list[Any] = [status]
-    if notice:
-        parts.append(Text(notice, style="bold yellow"))
-    if turn is None:
-        parts.append(Panel("Type a sentence and press Enter. `:reset` reboots the device, "
-                           "`:quit` or Ctrl-D leaves, Ctrl-C stops.", title="hil console"))
-    elif turn.status != "ok":
-        parts.append(Panel(Text(f"{turn.text}\n\n{turn.status.upper()}: {turn.note}",
-                                style="bold red"), title=f"#{turn.n}"))
-    else:
-        body = Table.grid(padding=(0, 2))
-        body.add_column(justify="right", style="bold")
-        body.add_column()
-        top = turn.probs[0][1] if turn.probs else 0.0
-        body.add_row("label", Text(f"{turn.label}  ({top:.1%})", style="bold green"))
-        bars = Table.grid(padding=(0, 1))
-        for name, p in turn.probs:
-            bars.add_row(Text(name, style="cyan"), Text(_bar(p), style="green"),
-                         Text(f"{p:6.1%}"))
-        body.add_row("probabilities", bars)
-        body.add_row("", Text(f"host-computed: softmax(int32 logits x logit_scale "
-                              f"{session.logit_scale:.3g}); top {len(turn.probs)}",
-                              style="dim"))
-        body.add_row("tokens", Text(" ".join(turn.tokens), style="magenta"))
-        same = {True: "same ids as the host tokenizer", False: "ids DIFFER from the host's",
-                None: "ids not reported"}[turn.ids_match]
-        body.add_row("token count", f"{len(turn.tokens)} (as the device tokenized it; {same})")
-        emu = "emulated " if turn.emulated else ""
-        lat = "n/a" if turn.latency_ms is None else f"{turn.latency_ms:.3f} ms"
-        body.add_row("cost", f"{turn.cycles:,} {turn.unit}  ->  {emu}latency {lat}")
-        cap = session.hello.arena if session.hello is not None else 0
-        body.add_row("memory", f"stack high-water {nbytes(turn.stack)}   arena high-water "
-                               f"{nbytes(turn.arena)}" + (f" of {nbytes(cap)}" if cap else ""))
-        body.add_row("reference", Text("logits bit-exact with the host integer reference",
-                                       style="green") if turn.agree else
-                     Text("logits DIFFER from the host integer reference", style="bold red"))
-        if turn.note:
-            body.add_row("note", Text(turn.note, style="yellow"))
-        parts.append(Panel(body, title=f"#{turn.n}  {turn.text[:70]}", title_align="left"))
-    if history:
-        hist = Table(title="history", title_justify="left", expand=True)
-        for col, just in (("#", "right"), ("sentence", "left"), ("label", "left"),
-                          ("p (host)", "right"), ("tok", "right"), ("latency", "right"),
-                          ("ref", "left")):
-            hist.add_column(col, justify=just, no_wrap=True,  # type: ignore[arg-type]
-                            overflow="ellipsis", ratio=1 if col == "sentence" else None)
-        for t in history[-HISTORY:][::-1]:
-            if t.status != "ok":
-                hist.add_row(str(t.n), t.text[:60], Text(t.status, style="red"), "", "", "", "")
-                continue
-            hist.add_row(str(t.n), t.text[:60], t.label, f"{t.probs[0][1]:.0%}",
-                         str(len(t.tokens)),
-                         f"{t.latency_ms:.3f} ms{' (emu)' if t.emulated else ''}",
-                         Text("exact", style="green") if t.agree else Text("DIFF", style="red"))
-        parts.append(hist)
-    return Group(*parts)
-
-
 # ---- the console loop ---------------------------------------------------------------------------
 
 
+QUIT = (":quit", ":q", ":exit")
+
+
+def command(session: ConsoleSession, text: str) -> str | None:
+    """The answer to a `:` command, or None when `text` is a sentence. Why a colon word is
+    never sent: `:help` classified as a sentence (issue #19) answers nothing anyone asked."""
+    word = text.strip().split(" ", 1)[0].lower()
+    if len(word) < 2 or word[0] != ":" or not word[1].isalpha():
+        return None
+    if word == ":help":
+        return HELP
+    if word == ":model":
+        return session.model_info()
+    if word == ":stats":
+        return session.stats()
+    if word == ":reset":
+        notice = session.reset()
+        if "failed" in notice:
+            session.errors.append(notice)
+        return notice
+    return f"unknown command {word}: nothing sent (:help lists the commands)"
+
+
+class _Loop:
+    """One console run's state: the turns so far, the notice to show, how input is read."""
+
+    def __init__(self, session: ConsoleSession, stdin: IO[str], stdout: IO[str],
+                 interactive: bool, history_file: Path | None) -> None:
+        from rich.console import Console
+
+        self.session = session
+        self.stdin, self.stdout = stdin, stdout
+        self.interactive = interactive
+        self.console = Console(file=stdout, force_terminal=interactive or None, highlight=False)
+        self.history: list[Turn] = []
+        self.turn: Turn | None = None
+        self.notice = ""
+        self.seen: set[str] = set()  # statuses of the turns: the exit code
+        self.lines = 0
+        self.prompt = _prompt_session(history_file) if interactive else None
+
+    def read(self) -> str | None:
+        """The next line (None at EOF), after redrawing the screen on a terminal."""
+        self.lines += 1
+        if self.prompt is None:
+            line = self.stdin.readline()
+            return line.rstrip("\r\n") if line else None
+        self.console.clear()
+        self.console.print(render_screen(self.session, self.turn, self.history, self.notice,
+                                         size=tuple(self.console.size)))  # type: ignore[arg-type]
+        self.notice = ""
+        try:
+            return str(self.prompt.prompt("sentence> "))
+        except EOFError:
+            return None
+
+    def say(self, text: str, err: bool = False) -> None:
+        """A notice: on the next screen, or `# ` lines (stdout; stderr for hints) when plain."""
+        if self.interactive:
+            self.notice = text
+            return
+        stream = sys.stderr if err else self.stdout
+        stream.write("".join(f"# {ln}\n" for ln in text.splitlines()))
+        stream.flush()
+
+    def handle(self, text: str) -> bool:
+        """One line: a command, a sentence, or an empty line (said, never silently dropped).
+        False means leave."""
+        if not text.strip():
+            self.say(f"line {self.lines}: empty, nothing sent (type a sentence, or :help)",
+                     err=True)
+            return True
+        if text.strip().lower() in QUIT:
+            return False
+        answer = command(self.session, text)
+        if answer is not None:
+            self.say(answer)
+            return True
+        if self.turn is not None:
+            self.history.append(self.turn)
+        self.turn = self.session.classify(text)
+        self.seen.add(self.turn.status)
+        if not self.interactive:
+            self.stdout.write(self.turn.plain() + "\n")
+            self.stdout.flush()
+        return True
+
+
+def _prompt_session(history_file: Path | None) -> Any:
+    """prompt_toolkit's line editor: Left/Right, Ctrl-A/E, and Up/Down through the sentences of
+    earlier runs too (a FileHistory); in memory only when the file cannot be written."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+
+    history: History = InMemoryHistory()
+    if history_file is not None:
+        try:
+            history_file.parent.mkdir(parents=True, exist_ok=True)
+            history_file.touch()
+            history = FileHistory(str(history_file))
+        except OSError as exc:
+            print(f"hil console: history not kept ({history_file}: {exc.strerror})",
+                  file=sys.stderr)
+    return PromptSession(history=history)
+
+
 def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
-                interactive: bool) -> int:
+                interactive: bool, history_file: Path | None = None) -> int:
     """Read sentences until EOF/`:quit`/Ctrl-C; returns the exit code, as for `hil run`: 3 if
     the device could never be reached or a sentence went unanswered (lost), 1 if one was
     refused (device error, or input that is not UTF-8), else 0. The target is stopped on every
     way out."""
-    from rich.console import Console
-
-    console = Console(file=stdout, force_terminal=interactive or None, highlight=False)
-    history: list[Turn] = []
-    turn: Turn | None = None
-    notice = ""
-    seen: set[str] = set()  # statuses of the turns: the exit code
+    loop = _Loop(session, stdin, stdout, interactive, history_file)
     try:
         try:
             session.connect()
@@ -335,46 +356,25 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
         if not interactive:
             print(f"# {session.status()}", file=sys.stderr, flush=True)
         while True:
-            if interactive:
-                console.clear()
-                console.print(render_screen(session, turn, history, notice))
-                notice = ""
-                try:
-                    line = console.input("[bold]sentence> [/]")
-                except EOFError:
-                    break
-            else:
-                line = stdin.readline()
-                if not line:
-                    break
-            text = line.rstrip("\r\n")
-            if not text.strip():
-                continue
-            if text.strip() in (":quit", ":q", ":exit"):
+            text = loop.read()
+            if text is None or not loop.handle(text):
                 break
-            if text.strip() == ":reset":
-                notice = session.reset()
-                if "failed" in notice:
-                    session.errors.append(notice)
-                if not interactive:
-                    print(f"# {notice}", flush=True)
-                continue
-            if turn is not None:
-                history.append(turn)
-            turn = session.classify(text)
-            seen.add(turn.status)
-            if not interactive:
-                stdout.write(turn.plain() + "\n")
-                stdout.flush()
     except KeyboardInterrupt:
         if interactive:
-            console.print("\n[yellow]interrupted[/]")
+            loop.console.print("\n[yellow]interrupted[/]")
     finally:
         pid = session.pid
         session.close()
         msg = f"hil console: stopped {session.target_name}" + (f" (pid {pid})" if pid else "")
         print(msg, file=sys.stderr, flush=True)
+    seen = loop.seen
     return EXIT_RUN_ERROR if "lost" in seen else EXIT_EXPECTATIONS if "error" in seen else EXIT_OK
+
+
+def history_path() -> Path:
+    """Where the console keeps the sentences typed (Up recalls them, across runs): beside the
+    run folders, so $HIL_RUNS_DIR moves it too."""
+    return runs_dir() / "console-history"
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -386,7 +386,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         session = ConsoleSession(board, target, resolve(args.model), run_dir,
                                  elf=Path(args.elf) if args.elf else None, port=args.port,
-                                 timeout_s=args.timeout)
+                                 timeout_s=args.timeout, min_confidence=args.min_confidence)
         session.build()
     except KeyError as exc:
         print(f"hil console: {exc.args[0]}", file=sys.stderr)
@@ -397,4 +397,5 @@ def cmd_console(args: argparse.Namespace) -> int:
     if isinstance(sys.stdin, io.TextIOWrapper):  # invalid UTF-8 must reach us, not kill us
         sys.stdin.reconfigure(errors="surrogateescape")
     interactive = not args.plain and sys.stdin.isatty() and sys.stdout.isatty()
-    return run_console(session, sys.stdin, sys.stdout, interactive)
+    history = None if args.history == "" else Path(args.history or history_path())
+    return run_console(session, sys.stdin, sys.stdout, interactive, history)

@@ -1,4 +1,4 @@
-"""`hil console` and the `hil run --live` dashboard, against the real `native` board.
+"""`hil console`, against the real `native` board (the `hil run --live` view: tests/test_live.py).
 
 The interactive console is driven the way a person drives it: `hil console --board native` runs
 under a pseudo-terminal (so rich sees a terminal and Ctrl-C is a real SIGINT from the line
@@ -10,8 +10,6 @@ and reboot it.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import re
 import select
@@ -23,10 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_live import Tmux
 
 from hil import cli
 from hil.boards import BOARDS
-from hil.console import LiveDashboard, spark
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
@@ -198,7 +196,8 @@ def test_console_plain_lines_from_a_pipe(native_elf: Path, oracle: object, tmp_p
         input="\n".join(sentences) + "\n", capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 1, proc.stderr  # a refused sentence (TOO_LONG) is not a pass
     lines = proc.stdout.splitlines()
-    assert len(lines) == 4, proc.stdout  # blank lines are skipped, one line per sentence
+    assert len(lines) == 4, proc.stdout  # one line per sentence on stdout
+    assert "# line 2: empty, nothing sent" in proc.stderr  # the blank line is answered
     assert "\x1b[" not in proc.stdout  # no escape codes without a terminal
     labels = _labels()
     for line, text in zip([lines[0], lines[1], lines[3]], [sentences[0], sentences[2],
@@ -209,75 +208,6 @@ def test_console_plain_lines_from_a_pipe(native_elf: Path, oracle: object, tmp_p
         assert re.search(r"cycles=\d+\[ns \(host\)\]", line) and f"text={text!r}" in line
     assert "status=error" in lines[2] and "TOO_LONG" in lines[2]  # the device refused it
     assert re.search(r"stopped native \(pid \d+\)", proc.stderr)
-
-
-def test_live_dashboard_plain_lines_and_rich_view() -> None:
-    out = io.StringIO()
-    dash = LiveDashboard(40, "t", stream=out, labels=["alarm", "audio"])  # no tty: plain lines
-    assert dash.plain
-    with dash:
-        for i in range(40):
-            if i == 7:
-                dash.on_result({"index": i, "status": "error",
-                                "error": {"code": "TOO_LONG", "reason": "text over 2048"}})
-                continue
-            dash.on_result({"index": i, "status": "ok", "agree": i != 9, "correct": i % 4 != 0,
-                            "label": 1, "pred": 1, "cycles": 1_000_000 + i, "unit": "ns (host)",
-                            "tokens": 5})
-    lines = out.getvalue().splitlines()
-    assert any("last #7 error" in ln and "errors 1" in ln for ln in lines)
-    assert any("last #9 DISAGREE" in ln for ln in lines)
-    assert re.search(r"\[40/40\] [\d.]+/s ETA 0s  agreement 97\.4%  accuracy 74\.4%", lines[-1])
-    assert "\x1b[" not in out.getvalue()
-
-    from rich.console import Console
-
-    rich_out = io.StringIO()
-    Console(file=rich_out, width=120, force_terminal=False).print(dash)
-    view = rich_out.getvalue()
-    assert "40/40" in view and "sentences/s" in view and "agreement 97.4%" in view
-    assert "#7 error TOO_LONG: text over 2048" in view  # errors so far, though long ago
-    assert re.search(r"39 +ok +audio +audio +5 +1\.000", view)  # last results, newest first
-    table = view.split("status", 1)[1].split("errors so far")[0]
-    assert len(re.findall(r"│ +\d+ +(ok|DISAGREE|error)", table)) == 5  # only the last 5 kept
-    assert "median 1.000" in view
-    assert spark(dash.latencies) in view
-
-
-def test_live_dashboard_emulated_counts_become_labelled_milliseconds() -> None:
-    from rich.console import Console
-
-    dash = LiveDashboard(2, "t", stream=io.StringIO(), clock_hz=168_000_000, emulated=True)
-    dash.on_result({"index": 0, "status": "ok", "agree": True, "cycles": 1_680_000,
-                    "unit": "instructions (qemu icount)", "tokens": 3, "text": "wake me up"})
-    assert dash.latencies == [pytest.approx(10.0)]
-    out = io.StringIO()
-    Console(file=out, width=140, force_terminal=False).print(dash)
-    view = out.getvalue()
-    assert "latency ms (emulated: instructions (qemu icount) / 168 MHz)" in view
-    assert re.search(r"0 +ok +wake me up +3 +10\.000", view)
-
-
-def test_spark_shape() -> None:
-    assert spark([]) == ""
-    s = spark([1, 1, 1, 1, 2], bins=4)
-    assert len(s) == 4 and s[0] == "█" and s[1] == " " and s[-1] != " "
-
-
-def test_hil_run_live_without_a_terminal_and_reports_written(tmp_path: Path,
-                                                             native_elf: Path) -> None:
-    out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "hil.cli", "run", "--board", "native", "--limit", "20",
-         "--elf", str(native_elf), "--out", str(out), "--live"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode in (0, 1), proc.stderr
-    assert "\x1b[" not in proc.stderr  # a pipe gets plain lines
-    assert re.search(r"\[20/20\] [\d.]+/s ETA 0s  agreement 100\.0%", proc.stderr)
-    for name in ("report.html", "junit.xml", "summary.md"):
-        assert (out / name).stat().st_size > 0
-    assert "## hil run run:" in (out / "summary.md").read_text()
-    assert json.loads((out / "summary.json").read_text())["summary"]["sentences"] == 20
 
 
 def test_hil_console_rejects_a_board_target_mismatch(capsys: pytest.CaptureFixture[str]) -> None:
@@ -299,3 +229,119 @@ def test_console_survives_input_that_is_not_utf8(native_elf: Path, tmp_path: Pat
     assert len(lines) == 3 and "ref=bit-exact" in lines[0] and "ref=bit-exact" in lines[2]
     assert "status=error" in lines[1] and "bad input, not sent" in lines[1]
     assert "not valid Unicode" in lines[1]
+
+
+# ---- issue #19: line editing, history, commands, truncation, confidence, small terminals ----
+
+
+def _console_in_tmux(elf: Path, tmp: Path, cols: int, rows: int, *extra: str) -> Tmux:
+    return Tmux([sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
+                 str(elf), "--out", str(tmp / "logs"), "--history", str(tmp / "history"),
+                 *extra], cols, rows)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+@pytest.mark.parametrize("cols,rows", [(80, 24), (160, 45)])
+def test_console_fits_the_terminal_status_and_label_stay_on_screen(
+        native_elf: Path, oracle: object, tmp_path: Path, cols: int, rows: int) -> None:
+    """At 80x24 the status bar and the label used to scroll off the top. tmux is the terminal:
+    capture-pane is exactly what a person sees."""
+    term = _console_in_tmux(native_elf, tmp_path, cols, rows)
+    try:
+        term.wait_for(r"sentence>")
+        texts = ["set an alarm for seven am tomorrow", "what is the weather like in paris",
+                 "play the next song by the beatles", "order a large pepperoni pizza",
+                 "how many calories are in an avocado"]
+        for n, text in enumerate(texts, 1):
+            term.keys(text, "Enter")
+            screen = term.wait_for(rf"#{n} +{text}(.|\n)*sentence>")
+        lines = screen.rstrip("\n").split("\n")
+        assert len(lines) <= rows
+        assert lines[0].startswith("board native  target native"), screen  # the top row
+        ref = oracle.logits(oracle.ids(texts[-1]))  # type: ignore[attr-defined]
+        want = _labels()[max(range(len(ref)), key=lambda i: (ref[i], -i))]
+        assert re.search(rf"label\s+{want}\s+\(\d+\.\d%\)", screen), screen
+        assert "bit-exact with the host integer reference" in screen
+        assert max(len(ln) for ln in lines) <= cols
+        if rows >= 45:  # room for everything: full bars, the history of the first four
+            assert "host-computed" in screen and "history" in screen
+            for n, text in enumerate(texts[:4], 1):
+                assert re.search(rf"│\s+{n} │ {text}", screen), screen
+        assert re.search(r"sentence>\s*$", screen)  # the prompt is the last thing shown
+    finally:
+        term.close()
+
+
+def test_console_line_editing_history_across_runs_and_commands(
+        native_elf: Path, tmp_path: Path) -> None:
+    """Up and Left used to print `^[[A^[[D`. Now: Left moves in the line, Up recalls earlier
+    sentences, also those of an earlier run (a history file); `:` words are commands."""
+    hist = tmp_path / "history"
+    argv = [sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
+            str(native_elf), "--out", str(tmp_path / "logs"), "--history", str(hist)]
+    con = PtyConsole(argv, ROOT)
+    try:
+        con.wait_for(r"sentence>")
+        con.type("play musc" + "\x1b[D" + "i\r")  # Left, then insert: "play music"
+        screen = con.wait_for(r"#1 +play music\b(.|\n)*sentence>")
+        assert "^[[" not in screen
+        con.type("\x04")  # Ctrl-D leaves
+        assert con.proc.wait(15) == 0
+    finally:
+        con.close()
+    assert "play music" in hist.read_text()
+    con = PtyConsole(argv, ROOT)  # a new run: Up recalls the last one's sentence
+    try:
+        con.wait_for(r"sentence>")
+        con.type("\x1b[A\r")
+        con.wait_for(r"#1 +play music\b(.|\n)*sentence>")
+        con.type(":help\r")
+        screen = con.wait_for(r":model(.|\n)*sentence>")
+        assert all(c in screen for c in (":help", ":reset", ":quit", ":stats"))
+        assert "#2" not in screen  # a command is not a sentence
+        con.type(":model\r")
+        screen = con.wait_for(r"labels: alarm(.|\n)*sentence>")
+        assert re.search(r"model nlu_scenario .*id [0-9A-F]{8}", screen)
+        assert "max 64 tokens" in screen.replace("\n", " ")
+        con.type(":stats\r")
+        screen = con.wait_for(r"device \(STATS(.|\n)*sentence>")
+        assert re.search(r"requests \d+, errors 0, uptime \d+", screen)
+        assert "session: 1 sentences, ok 1" in screen
+        con.type("\r")  # an empty line is answered, not dropped silently
+        con.wait_for(r"empty, nothing sent(.|\n)*sentence>")
+        con.type(":frobnicate\r")
+        con.wait_for(r"unknown command :frobnicate(.|\n)*sentence>")
+        con.type(":quit\r")
+        assert con.proc.wait(15) == 0
+    finally:
+        con.close()
+
+
+def test_console_says_truncated_and_flags_low_confidence(native_elf: Path, oracle: object,
+                                                        tmp_path: Path) -> None:
+    """A 700-character sentence was cut to 64 tokens without a word, and nonsense was shown in
+    green; percentages are floored, so 99.96% never shows as 100%."""
+    long = " ".join(["please set an alarm for seven tomorrow morning"] * 15)
+    argv = [sys.executable, "-m", "hil.cli", "console", "--board", "native", "--elf",
+            str(native_elf), "--out", str(tmp_path / "logs"), "--history", ""]
+    con = PtyConsole(argv, ROOT)
+    try:
+        con.wait_for(r"sentence>")
+        con.type(long + "\r")
+        screen = con.wait_for(r"reference(.|\n)*sentence>")
+        full = len(oracle.tokenizer.encode(long, max_len=1 << 30))  # type: ignore[attr-defined]
+        assert full > 64 and f"truncated to 64 of {full} tokens" in screen, screen
+        assert not re.search(r"\b100\.0%", screen)
+        con.type("xqzv blorp\r")
+        screen = con.wait_for(r"#2 +xqzv blorp(.|\n)*sentence>")
+        assert re.search(r"label\s+\w+\s+\(\d+\.\d%\)\s+LOW CONFIDENCE: below "
+                         r"--min-confidence 80%", screen), screen
+    finally:
+        con.close()
+    proc = subprocess.run(argv[:-2] + ["--min-confidence", "0.5"],
+                          input=f"xqzv blorp\n{long}\nset an alarm for seven am tomorrow\n",
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    lines = proc.stdout.splitlines()
+    assert "confidence=LOW" not in lines[0]  # 79.5% passes a 0.5 threshold
+    assert f"truncated=64/{full}" in lines[1]
+    assert re.search(r"p=0\.999\(host\)", lines[2]), lines[2]  # 0.99985, floored
