@@ -182,7 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         live = LiveDashboard(total, f"hil run {cfg.board.name} on {cfg.target}: "
                              f"{cfg.scenario.name}", clock_hz=cfg.board.clock_hz,
-                             emulated=TARGETS[cfg.target].emulated, labels=cfg.scenario.labels)
+                             emulated=TARGETS[cfg.target].emulated, labels=cfg.scenario.labels,
+                             ram_bytes=cfg.board.ram_bytes or None)
         cfg.progress = live.on_result
     print(f"hil run: {cfg.board.name} on {cfg.target}, scenario {cfg.scenario.name}, model "
           f"{cfg.model_path}, out {cfg.out_dir}", file=sys.stderr)
