@@ -252,6 +252,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for the build log")
     p.set_defaults(func=cmd_build)
 
+    _add_run_parser(sub)
+
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    """`hil run`'s options (add_parsers' longest part)."""
     p = sub.add_parser(
         "run", help="boot a target, stream a scenario, check every answer",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -51,10 +51,12 @@ def test_deaf_device_is_rebooted_and_resume_retries(tmp_path: Path) -> None:
     assert [r["status"] for r in records] == ["ok"] * 3 + ["timeout"] + ["ok"] * 3 + ["timeout"]
     assert records[3]["error"]["code"] == "TIMEOUT"
     assert "no answer within 0.5 s" in records[3]["error"]["reason"]
-    assert s["error"] is None and s["summary"]["errors"] == 2
+    # Unanswered sentences are not a pass (exit 3), and the summary says how to resume them.
+    assert code == 3 and s["summary"]["errors"] == 2
+    assert "2 selected sentence(s) unanswered" in s["error"] and "--resume" in s["error"]
     assert s["summary"]["agreement"] == 1.0  # every answer that came is bit-exact
     assert (out / "native-native-job0-reboot3.log").is_file()  # a fresh boot after the timeout
     code, s = run(config(out, Faults(), resume=True))
     assert s["throughput"]["processed_this_run"] == 2  # only the two that timed out
     assert [r["status"] for r in read_results(out / "results.jsonl")] == ["ok"] * 8
-    assert s["summary"]["errors"] == 0 and s["complete"]
+    assert code == 0 and s["summary"]["errors"] == 0 and s["complete"]
