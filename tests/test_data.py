@@ -31,6 +31,11 @@ def test_clean_follows_the_readme() -> None:
     assert data.clean("caf\u0065\u0301 \x93q\x94 soft\xadhyphen\u200b  \t end ") == \
         "caf\u00e9 \u201cq\u201d softhyphen end"
     assert data.dedup([(" a ", 0), ("a", 1), ("", 0), ("b", 1)]) == [("a", 0), ("b", 1)]
+    # what 20 Newsgroups and Yahoo taught (the team's copy keeps or drops exactly these):
+    assert data.clean("&quot x &param=1 &quot;") == "&quot x &param=1 \""  # `;` needed
+    assert data.clean("<I wrote> <META a='1' /><EM/7!=UL> <Q x> <ADDRESS>") == \
+        "<EM/7!=UL> <Q x> <ADDRESS>"  # not tags: a name then `/`; q and address
+    assert data.clean("issued.\x0c1993 it is from\x1cif") == "issued.1993 it is fromif"
 
 
 def test_stratified_split_allots_by_largest_remainder() -> None:
