@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.data_recipes import RECIPES, Example, clean, dedup, stratified_split
+from hil.data_recipes import NO_RECIPE, RECIPES, Example, clean, dedup, stratified_split
 from hil.errors import EnvironmentMissing, HilError, UsageError, exit_code_of
 from hil.paths import cache_dir, datasets_dir
 
@@ -121,6 +121,8 @@ REFERENCE = {
         "labels.json": "b8b10dbcdb544d48072dec7cde15f6b377006e1bc0fcdab1a1f903990f6a28c8",
         "train.jsonl.gz": "7645ab1da866909d449eb2487ef8e0180075a72032487779513581cdf347ed4b",
         "test.jsonl.gz": "1f16f0a51071f9662d21df9e368275365c4138f46e0a12aca1e6b2fddc70c4d3"},
+    "pretrain": {
+        "corpus.txt.gz": "96d552667450aa4afaf126b7353e15c082a9b03a9a14220be5fff8dad7ed788d"},
 }
 #: What `hil data fetch` builds without names: the shipped models' datasets.
 DEFAULT_FETCH = ("nlu_scenario", "sms_spam", "imdb")
@@ -217,7 +219,8 @@ def status(name: str) -> str:
     """One line for `hil data list`: where the dataset is and whether it matches the reference."""
     where = [r / name for r in dict.fromkeys([datasets_dir(), fetch_root()]) if (r / name).is_dir()]
     if not where:
-        how = f"hil data fetch {name}" if name in RECIPES else "no recipe to fetch it yet"
+        how = f"hil data fetch {name}" if name in RECIPES else \
+            NO_RECIPE.get(name, "no recipe to fetch it yet")
         return f"{name:16} missing ({how})"
     if name not in REFERENCE:
         return f"{name:16} {where[0]}  (no reference checksums to compare)"

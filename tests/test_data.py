@@ -74,6 +74,14 @@ def test_missing_dataset_names_the_fetch_command(tmp_path: Path) -> None:
     assert "hil data fetch nlu_scenario" in proc.stderr
 
 
+def test_list_says_why_a_dataset_has_no_recipe(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HIL_DATA_DIR", str(tmp_path))
+    assert "hil data fetch banking77" in data.status("banking77")
+    for name in ("tweets_sentiment", "spam_assassin", "pretrain"):
+        assert name not in data.RECIPES and "no recipe yet: " in data.status(name)
+
+
 @pytest.fixture(scope="module")
 def fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("datasets")
