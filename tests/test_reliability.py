@@ -416,6 +416,28 @@ def test_link_damage_is_retryable_and_resume_equals_a_clean_run(tmp_path: Path) 
     assert got == want
 
 
+@needs_native
+def test_frame_faults_resumed_with_faults_on_equal_a_clean_run(tmp_path: Path) -> None:
+    """Issue #17 item 1 at small scale: 5% of frames lost and 5% damaged, both ways, and the
+    faults still on for every --resume: the boots are spared, so sentences get answered, and
+    the finished file equals an undisturbed run's (the benchmark does 1,000 on netduinoplus2)."""
+    clean, out = tmp_path / "clean", tmp_path / "run"
+    run(config(clean, limit=40))
+    spec = "drop_frame=0.05,corrupt_frame=0.05,seed=9"
+    code, s = run(config(out, limit=40, faults=spec, timeout_s=0.5, retries=2))
+    injected = s["reliability"]["faults_injected"]
+    assert injected.get("drop_frame") and injected.get("corrupt_frame"), injected
+    passes = 1
+    while code == 3 and passes < 5:
+        code, s = run(config(out, limit=40, resume=True, faults=spec, timeout_s=0.5,
+                             retries=2))
+        passes += 1
+    assert code == 0 and s["complete"], (passes, s["error"])
+    want = {r["index"]: (r["pred"], r["logits"]) for r in read_results(clean / "results.jsonl")}
+    got = {r["index"]: (r["pred"], r["logits"]) for r in check_nothing_lost(out, 40)}
+    assert got == want
+
+
 # ---- issue #17: the text limit, not the escaped frame's --------------------------------------
 
 
