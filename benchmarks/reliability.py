@@ -10,6 +10,7 @@ is too slow for pytest. Every number in docs/reliability.md comes from here:
     python benchmarks/reliability.py report   # benchmarks/results/reliability.{json,md}
     python benchmarks/reliability.py chaos    # issue #17's cases on native + netduinoplus2, and
                                               # 1,000 sentences under faults, resumed
+                                              # (benchmarks/reliability_chaos.py)
 
 Each section writes benchmarks/results/reliability_<section>.json; `report` merges them with
 reliability_fuzz.json (benchmarks/reliability_fuzz.py) into one markdown table.
@@ -30,9 +31,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reliability_chaos import add_arguments, chaos_md, section_chaos  # noqa: E402
+
 from hil.boards import BOARDS  # noqa: E402
 from hil.paths import SCENARIO_DIR  # noqa: E402
-from hil.results import finished, read_results  # noqa: E402
+from hil.results import read_results  # noqa: E402
 from hil.runner import RunConfig, run  # noqa: E402
 from hil.scenario import load_scenario  # noqa: E402
 
@@ -227,118 +230,6 @@ def section_kill(args: argparse.Namespace) -> dict[str, Any]:
         print(board, json.dumps(res), file=sys.stderr, flush=True)
     return out
 
-def _hil(*argv: str) -> int:
-    """`hil` as its own process (as a user runs it); returns the exit code."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "hil.cli", *argv], cwd=ROOT, env=env,
-                          capture_output=True, timeout=3600).returncode
-
-
-def _judge(out: Path, n: int, code: int) -> dict[str, Any]:
-    """Lost = a selected sentence with no record at all; passed-incomplete = exit 0 while a
-    selected sentence has no final answer (the two lies issue #17 is about)."""
-    recs = {r["index"]: r for r in read_results(out / "results.jsonl")}
-    final = [i for i, r in recs.items() if r["status"] == "ok" or r["status"] == "error"]
-    return {"code": code, "lost": n - len(set(recs) & set(range(n))),
-            "passed_incomplete": int(code == 0 and len(final) < n)}
-
-
-def _complete(out: Path) -> bool:
-    return bool(json.loads((out / "summary.json").read_text()).get("complete"))
-
-
-def _chaos_board(board: str, work: Path, n: int) -> list[dict[str, Any]]:
-    """Each case of issue #17 as `hil` runs on one board: (case, exit codes, lost, passed)."""
-    base = ["run", "--board", board, "--quiet", "--limit", str(n)]
-    rows: list[dict[str, Any]] = []
-
-    def case(name: str, out: Path, code: int, want: set[int]) -> None:
-        rows.append({"board": board, "case": name, **_judge(out, n, code),
-                     "expected_code": code in want})
-
-    texts = [json.loads(x)["text"] for x in
-             load_scenario("nlu_scenario").sentences_path.read_text().splitlines()[:n - 2]]
-    data = work / f"{board}-bad.jsonl"
-    data.write_text("".join(json.dumps({"text": t}) + "\n"
-                            for t in [*texts[:3], "bad \ud800", "x" * 2049, *texts[3:]]))
-    scen = work / f"{board}-bad.yaml"
-    scen.write_text(f"name: bad\nmodel: nlu_scenario\nsentences: {data}\ntimeout_s: 10\n")
-    out = work / f"{board}-badtext"
-    case("B1 lone surrogate + TOO_LONG, --resume", out, max(
-        _hil(*base, "--scenario", str(scen), "--out", str(out)),
-        _hil("run", "--resume", str(out), "--quiet")), {1})
-    out = work / f"{board}-torn"
-    _hil(*base, "--out", str(out))
-    path = out / "results.jsonl"
-    path.write_bytes(path.read_bytes()[:-40])
-    case("B2 torn last line, --resume", out, _hil("run", "--resume", str(out), "--quiet"), {0})
-    out = work / f"{board}-twice"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "hil.cli", *base, "--out", str(out)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for _ in range(2)]
-    codes = sorted(p.wait(3600) for p in procs)
-    case("B3 two runs into one --out", out, codes[0], {0})
-    rows[-1]["expected_code"] = codes in ([0, 2], [0, 0])  # [0, 0]: the first ended first
-    case("B4 --resume with another scenario", out,
-         _hil("run", "--resume", str(out), "--quiet", "--scenario", "nlu_smoke"), {2})
-    rows[-1]["passed_incomplete"] = 0  # refused: the folder's own run is complete
-    out = work / f"{board}-corrupt"
-    code = _hil(*base, "--out", str(out), "--faults", "corrupt=0.002,seed=3")
-    case("B5 --faults corrupt=0.002 (before resume)", out, code, {0, 3})
-    while code == 3 and _judge(out, n, code)["lost"] == 0 and len(rows) < 40:
-        code = _hil("run", "--resume", str(out), "--quiet")
-    case("B5 ... after --resume", out, code, {0})
-    out = work / f"{board}-timeout"
-    case("B6 every request times out", out,
-         _hil(*base, "--out", str(out), "--timeout", "0.000001", "--retries", "0",
-              "--max-restarts", "0", "--hello-timeout", "60"), {3})
-    rows[-1]["expected_code"] |= rows[-1]["code"] == 0 and _complete(out)  # a 1 us answer
-    crc = bytearray(MODEL.read_bytes())
-    crc[len(crc) // 2] ^= 0x01
-    for damage, data_ in (("empty", b""), ("crc", bytes(crc))):
-        blob = work / f"{damage}.bin"
-        blob.write_bytes(data_)
-        rows.append({"board": board, "case": f"B8 hil build, {damage} blob", "lost": 0,
-                     "code": (c := _hil("build", "--board", board, "--model", str(blob))),
-                     "passed_incomplete": int(c == 0), "expected_code": c == 2})
-    return rows
-
-
-def section_chaos(args: argparse.Namespace) -> dict[str, Any]:
-    """Issue #17's cases on native and netduinoplus2, then 1,000 sentences on netduinoplus2
-    under corrupt+drop faults resumed to the end and compared with an undisturbed run."""
-    with tempfile.TemporaryDirectory(prefix="hil-chaos-") as tmp:
-        work = Path(tmp)
-        rows = [r for b in ("native", "netduinoplus2") for r in _chaos_board(b, work, 20)]
-        scen = soak_scenario(work, 4)
-        clean, faulty = work / "clean", work / "faulty"
-        t0 = time.time()
-        _hil("run", "--board", "netduinoplus2", "--scenario", str(scen), "--limit",
-             str(args.sentences), "--out", str(clean), "--quiet")
-        t_clean = time.time() - t0
-        faults = ["--faults", args.big_faults, "--max-restarts", "1000"]  # on every pass
-        codes = [_hil("run", "--board", "netduinoplus2", "--scenario", str(scen), "--limit",
-                      str(args.sentences), "--out", str(faulty), "--quiet", *faults)]
-        first = json.loads((faulty / "summary.json").read_text())["reliability"]
-        answered = [len(finished(read_results(faulty / "results.jsonl")))]
-        while codes[-1] == 3 and len(codes) < args.passes:
-            codes.append(_hil("run", "--resume", str(faulty), "--quiet", *faults))
-            answered.append(len(finished(read_results(faulty / "results.jsonl"))))
-        want = {r["index"]: (r["pred"], r["logits"]) for r in read_results(clean / "results.jsonl")}
-        got = {r["index"]: (r.get("pred"), r.get("logits"))
-               for r in read_results(faulty / "results.jsonl") if r["status"] == "ok"}
-        big = {"sentences": args.sentences, "faults": args.big_faults, "exit_codes": codes,
-               "final_after_each_pass": answered, "answered": len(got),
-               "equal_to_clean": got == want, "clean_seconds": round(t_clean, 1),
-               "faulty_seconds": round(time.time() - t0 - t_clean, 1),
-               "faulty_first_run": first["faults_injected"],
-               "unanswered_first_run": first["unanswered"][:50]}
-    return {"rows": rows, "runs": len(rows), "lost": sum(r["lost"] for r in rows),
-            "passed_incomplete": sum(r["passed_incomplete"] for r in rows),
-            "unexpected_codes": sum(not r["expected_code"] for r in rows), "big": big}
-
-
 SECTIONS = {"soak": section_soak, "faults": section_faults, "kill": section_kill,
             "chaos": section_chaos}
 
@@ -357,10 +248,7 @@ def main() -> int:
     p.add_argument("--elf", help="soak this prebuilt firmware (e.g. an old one) instead")
     p.add_argument("--tag", default="", help="suffix of the section's JSON (several soaks)")
     p.add_argument("--kill-every", type=int, default=97, help="answers between kills")
-    p.add_argument("--sentences", type=int, default=1000, help="chaos: the big faulty run")
-    p.add_argument("--big-faults", default="corrupt=0.01,drop=0.01,seed=1",
-                   help="chaos: --faults of the big run, kept on every --resume pass")
-    p.add_argument("--passes", type=int, default=3, help="chaos: big run + resumes, at most")
+    add_arguments(p)
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.section == "report":
@@ -379,32 +267,6 @@ def _load(name: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _chaos_md(c: dict[str, Any]) -> list[str]:
-    """The issue #17 table: every case, its exit code, and the two lies that must be 0."""
-    if not c:
-        return []
-    b = c["big"]
-    md = ["## Chaos: issue #17 (`python benchmarks/reliability.py chaos`)", "",
-          f"Runs tried {c['runs']}, sentences lost **{c['lost']}**, runs that passed while "
-          f"incomplete **{c['passed_incomplete']}**, exit codes other than expected "
-          f"{c['unexpected_codes']}; {c.get('seconds')} s. 20 sentences per run; `lost` = a "
-          "selected sentence with no record; `passed incomplete` = exit 0 with a selected "
-          "sentence not finally answered.", "",
-          "| board | case | exit code | expected | lost | passed incomplete |",
-          "|---|---|---|---|---|---|"]
-    md += [f"| {r['board']} | {r['case']} | {r['code']} | {'yes' if r['expected_code'] else 'NO'}"
-           f" | {r['lost']} | {r['passed_incomplete']} |" for r in c["rows"]]
-    md += ["", f"{b['sentences']} sentences on netduinoplus2 (QEMU) with `--faults "
-           f"{b['faults']}` on the run and on every `--resume` pass: exit codes "
-           f"{b['exit_codes']}, finally answered after each pass {b['final_after_each_pass']}, "
-           f"answered {b['answered']}/{b['sentences']}, equal to an undisturbed "
-           f"run (pred + logits per sentence): **{b['equal_to_clean']}**; faults injected in the "
-           f"first run {b['faulty_first_run']}, unanswered after it (first 50) "
-           f"{b.get('unanswered_first_run')}; undisturbed run {b['clean_seconds']} s, faulty "
-           f"run + resumes {b['faulty_seconds']} s.", ""]
-    return md
-
-
 def report() -> int:
     """Merge the section JSONs into reliability.json and a markdown report."""
     fuzz, faults, kill = (_load(n) for n in ("fuzz", "faults", "kill"))
@@ -414,7 +276,7 @@ def report() -> int:
           "{soak,faults,kill,report}` on 2 shared CPU cores (other jobs running). "
           "`lost` = sentences with no record in results.jsonl; `agreement` = answered sentences "
           "whose logits equal the host's integer reference bit for bit.", ""]
-    md += _chaos_md(_load("chaos"))
+    md += chaos_md(_load("chaos"))
     if fuzz:
         md += ["## Fuzzing (libFuzzer, clang 14, ASan + UBSan, leak detection on)", "",
                "Commands: `python benchmarks/reliability_fuzz.py` (all four targets at their "

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Protocol
 
 PROTO_VERSION = 1
-MAX_FRAME = 2600  # longest frame the device accepts ($ .. \n), announced in HELLO as maxframe
 MAX_TEXT = 2048  # longest CLASSIFY text in bytes, announced in HELLO as maxtext
+# Longest frame the device accepts ($ .. \n), announced in HELLO as maxframe: 3 x MAX_TEXT plus
+# the header, because escaping can triple a text (`$`, non-ASCII), and the limit is the text's.
+MAX_FRAME = 6176
 MAX_SEQ = 65535
 # Longest line the host accepts from a device: RESULT frames carry logits and ids, so they may
 # be longer than what the device accepts (e.g. 150 labels x 11 chars + 256 ids x 6 chars).

@@ -74,6 +74,14 @@ def test_constants_agree_with_c_header() -> None:
     assert _define("EBQ_PROTO_MAXSEQ") == MAX_SEQ
 
 
+def test_frame_limit_covers_the_worst_escaped_text() -> None:
+    """Issue #17: the limit a user meets is MAX_TEXT bytes of text in any content, so a text of
+    only `$` (or non-ASCII), every byte %XX, with the largest seq and a `\\r`, must fit a frame."""
+    worst = encode_frame(MAX_SEQ, "CLASSIFY", percent_encode("$" * MAX_TEXT))
+    assert len(worst) + 1 <= MAX_FRAME  # + the `\r` a terminal may add
+    assert MAX_FRAME - (len(worst) + 1) < 16  # and not much more: every byte is RAM on a board
+
+
 def test_protocol_doc_lists_every_code_and_type() -> None:
     doc = (HEADER.parents[2] / "docs" / "protocol.md").read_text()
     for name in (*MSG_TYPES, *ERROR_CODES):

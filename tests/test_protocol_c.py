@@ -18,6 +18,7 @@ from test_firmware_helpers import FIRMWARE, HOST_CC, NEED_HOST_CC
 
 from hil.protocol import (
     MAX_FRAME,
+    MAX_TEXT,
     MSG_TYPES,
     Frame,
     FrameReader,
@@ -177,6 +178,10 @@ def test_too_long_and_bad_frames(harness: Path) -> None:
     assert c_frames(harness, long_frame[:-1] + encode_frame(2, "OK")) == [("T", 42),
                                                                           ("F", 2, "OK", "")]
     assert c_frames(harness, b"$9 OK*00000000\n") == [("B", 9)]
+    # issue #17: MAX_TEXT bytes of `$`, tripled by escaping, still parse as one frame
+    worst = encode_frame(65535, "CLASSIFY", percent_encode("$" * MAX_TEXT))
+    assert c_frames(harness, worst[:-1] + b"\r\n") == [
+        ("F", 65535, "CLASSIFY", percent_encode("$" * MAX_TEXT))]
     assert c_frames(harness, b"$junk\n") == [("B", 0)]
 
 

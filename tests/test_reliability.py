@@ -414,3 +414,69 @@ def test_link_damage_is_retryable_and_resume_equals_a_clean_run(tmp_path: Path) 
     want = {r["index"]: (r["pred"], r["logits"]) for r in read_results(clean / "results.jsonl")}
     got = {r["index"]: (r["pred"], r["logits"]) for r in check_nothing_lost(out, 30)}
     assert got == want
+
+
+@needs_native
+def test_frame_faults_resumed_with_faults_on_equal_a_clean_run(tmp_path: Path) -> None:
+    """Issue #17 item 1 at small scale: 5% of frames lost and 5% damaged, both ways, and the
+    faults still on for every --resume: the boots are spared, so sentences get answered, and
+    the finished file equals an undisturbed run's (the benchmark does 1,000 on netduinoplus2)."""
+    clean, out = tmp_path / "clean", tmp_path / "run"
+    run(config(clean, limit=40))
+    spec = "drop_frame=0.05,corrupt_frame=0.05,seed=9"
+    code, s = run(config(out, limit=40, faults=spec, timeout_s=0.5, retries=2))
+    injected = s["reliability"]["faults_injected"]
+    assert injected.get("drop_frame") and injected.get("corrupt_frame"), injected
+    passes = 1
+    while code == 3 and passes < 5:
+        code, s = run(config(out, limit=40, resume=True, faults=spec, timeout_s=0.5,
+                             retries=2))
+        passes += 1
+    assert code == 0 and s["complete"], (passes, s["error"])
+    want = {r["index"]: (r["pred"], r["logits"]) for r in read_results(clean / "results.jsonl")}
+    got = {r["index"]: (r["pred"], r["logits"]) for r in check_nothing_lost(out, 40)}
+    assert got == want
+
+
+# ---- issue #17: the text limit, not the escaped frame's --------------------------------------
+
+
+def _texts_at_the_limit() -> list[tuple[str, str]]:
+    """2,000 and 2,048 bytes of `$` (3 bytes each on the wire) and of multi-byte UTF-8 (each byte
+    %XX on the wire): the worst cases for a limit that would count escaped bytes."""
+    euro, e_acute = "\u20ac", "\u00e9"  # 3 and 2 bytes in UTF-8
+    return [("$ x2000", "$" * 2000), ("$ x2048", "$" * 2048),
+            ("utf8 2000 B", euro * 666 + e_acute), ("utf8 2048 B", euro * 682 + e_acute)]
+
+
+@pytest.mark.parametrize("board", [
+    pytest.param("native", marks=needs_native),
+    pytest.param("netduinoplus2", marks=needs_qemu)])
+def test_text_limit_is_on_the_text_not_the_escaped_frame(tmp_path: Path, board: str) -> None:
+    """Up to MAX_TEXT bytes of any content are answered bit-exactly; one byte more is TOO_LONG."""
+    from hil import firmware as fw
+    from hil.oracle import Oracle
+    from hil.protocol import MAX_TEXT, Device, DeviceError
+    from hil.targets import QemuTarget
+
+    b = BOARDS[board]
+    elf = fw.build(b, MODEL, log_path=tmp_path / "build.log", dest=tmp_path / "firmware.elf")
+    target = (NativeTarget(b, tmp_path, elf=elf) if board == "native"
+              else QemuTarget(b, tmp_path, elf=elf))
+    oracle = Oracle(MODEL)
+    try:
+        dev = Device(target.start(), timeout=30.0, retries=0)
+        assert dev.wait_hello(60).maxtext == MAX_TEXT
+        for name, text in _texts_at_the_limit():
+            assert len(text.encode()) in (2000, MAX_TEXT), name
+            res = dev.classify(text)
+            ids = oracle.ids(text)
+            assert (res.ids, res.logits) == (ids, oracle.logits(ids)), name
+        for text in ("$" * (MAX_TEXT + 1), "\u20ac" * 683):  # 2,049 bytes
+            with pytest.raises(DeviceError) as err:
+                dev.classify(text)
+            assert err.value.code == "TOO_LONG"
+        res = dev.classify("wake me up at seven")  # and the device is still right afterwards
+        assert res.logits == oracle.logits(oracle.ids("wake me up at seven"))
+    finally:
+        target.stop()

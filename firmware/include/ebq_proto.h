@@ -19,10 +19,18 @@ extern "C" {
 #define EBQ_PROTO_VERSION 1
 #define EBQ_FW_VERSION "0.1.0"
 
-/* Longest frame the device accepts, `$` to `\n` inclusive (announced in HELLO as maxframe). */
-#define EBQ_PROTO_MAXFRAME 2600
-/* Longest CLASSIFY text in bytes after percent-decoding (announced in HELLO as maxtext). */
+/* Longest CLASSIFY text in bytes after percent-decoding (announced in HELLO as maxtext). The
+ * limit a user meets is this one, on the text, whatever its content. */
 #define EBQ_PROTO_MAXTEXT 2048
+/* Longest frame the device accepts, `$` to `\n` inclusive (announced in HELLO as maxframe).
+ * Why so much more than the text: every `$`, `*`, `%`, control and non-ASCII byte travels as
+ * %XX, so a text of MAXTEXT bytes can take 3 x MAXTEXT on the wire. The frame limit covers that
+ * worst case (proto.c checks it), so the text limit alone decides: 2,048 bytes of `$` or of UTF-8
+ * are answered, 2,049 bytes of anything get TOO_LONG. Cost: the parser buffer, ~6 KB of RAM
+ * (3,576 B more than the 2,600 it was); decoding escapes while receiving would save that. */
+#define EBQ_PROTO_MAXFRAME 6176
+/* Largest CLASSIFY frame: `$` seq(5) ` CLASSIFY ` 3 x text `*` crc(8) `\r\n`. */
+#define EBQ_PROTO_WORST_CLASSIFY (1 + 5 + 10 + 3 * EBQ_PROTO_MAXTEXT + 9 + 2)
 /* Largest sequence number. */
 #define EBQ_PROTO_MAXSEQ 65535
 

@@ -9,6 +9,10 @@
 
 #include <string.h>
 
+/* The text limit is the only one a user meets: the worst-case escaped text must fit a frame. */
+_Static_assert(EBQ_PROTO_MAXFRAME >= EBQ_PROTO_WORST_CLASSIFY,
+               "a MAXTEXT text escaped byte by byte must fit in EBQ_PROTO_MAXFRAME");
+
 #define X_NAME(n) #n,
 static const char *const k_msg_names[] = {"?", EBQ_MSG_TYPES(X_NAME)};
 static const char *const k_err_names[] = {"?", EBQ_ERROR_CODES(X_NAME)};

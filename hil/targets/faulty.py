@@ -8,10 +8,23 @@ This wraps a real target's Link. Two kinds of faults, both deterministic:
 - by request number (1-based, counting host writes that carry a frame): drop a request, flip one
   byte in it, or swallow everything from some request on (a device that stopped listening);
 - by rate, from a seeded RNG (`hil run --faults SPEC`): per byte in both directions drop, corrupt
-  (one bit flipped) and duplicate; per read/write a delay; per write a split into chunks written
-  separately; per request an in-band reset of the device mid-sentence (half the request, then a
-  RESET frame: the firmware answers OK and reboots through its own port_reset, SYSRESETREQ on a
-  board, re-exec on native) and a hard kill of the target's process (as `kill -9` would).
+  (one bit flipped) and duplicate; per frame (line) in both directions drop and corrupt; per
+  read/write a delay; per write a split into chunks written separately; per request an in-band
+  reset of the device mid-sentence (half the request, then a RESET frame: the firmware answers OK
+  and reboots through its own port_reset, SYSRESETREQ on a board, re-exec on native) and a hard
+  kill of the target's process (as `kill -9` would).
+
+Rate faults start after the boot handshake (issue #17): what is under test is the request/answer
+stream, and a boot greeting (banner + HELLO, ~170 bytes) damaged at 1% per byte almost never
+arrives whole, so every start would fail before the first sentence and a failed first boot is
+fatal by design. The link is armed by the host's first request that is not a HELLO, i.e. once
+the host has its HELLO; every (re)start of a target gets a clean boot again. `boot=1` arms it
+from the first byte instead, to test the boot path itself.
+
+Why per-frame rates too: a per-byte rate scales with frame length, and answers are long (a
+RESULT carries every logit and token id, several hundred bytes), so 1% per byte leaves almost no
+answer whole; `drop_frame=0.01` loses 1% of frames whatever their size, which is what "1% of
+messages damaged" means to most users. The unit is in the key; the old keys keep their meaning.
 
 Every fault is counted in `FaultStats` (shared by all links of one run) and noted in the target's
 transcript, so a report can say how many were injected and that none cost a sentence.
@@ -25,6 +38,7 @@ in frames under 91,607 bits), and a random 32-bit match is a 2^-32 chance per da
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field, fields
@@ -34,7 +48,12 @@ from typing import Any
 from hil.protocol import encode_frame
 from hil.targets.base import StreamLink, Target
 
-RATE_KEYS = ("drop", "corrupt", "dup", "delay", "split", "reset", "kill")
+RATE_KEYS = ("drop", "corrupt", "dup", "drop_frame", "corrupt_frame", "delay", "split", "reset",
+             "kill")
+_HELLO_RE = re.compile(rb"\$\d+ HELLO[ *]")  # a HELLO request: the boot handshake goes on
+# spec key -> Faults attribute, where they differ (the unit is in the spec key)
+_ATTR = {"drop": "byte_drop", "corrupt": "byte_corrupt", "dup": "byte_dup",
+         "drop_frame": "frame_drop", "corrupt_frame": "frame_corrupt"}
 
 
 @dataclass
@@ -48,6 +67,9 @@ class Faults:
     byte_drop: float = 0.0  # per byte, both directions
     byte_corrupt: float = 0.0  # per byte, both directions: one bit flipped
     byte_dup: float = 0.0  # per byte, both directions: sent twice
+    frame_drop: float = 0.0  # per frame (line), both directions: the whole line lost
+    frame_corrupt: float = 0.0  # per frame (line), both directions: one bit flipped in it
+    boot: int = 0  # 1: rate faults from the first byte (the boot too), 0: after the handshake
     delay: float = 0.0  # per read/write: wait delay_s first
     delay_s: float = 0.05
     split: float = 0.0  # per write: written in 2-5 chunks with short pauses
@@ -56,31 +78,34 @@ class Faults:
 
     def active(self) -> bool:
         return bool(self.drop or self.corrupt or self.deaf_from is not None or any(
-            getattr(self, f"byte_{k}" if k in ("drop", "corrupt", "dup") else k) > 0
-            for k in RATE_KEYS))
+            getattr(self, _ATTR.get(k, k)) > 0 for k in RATE_KEYS))
 
 
 def parse_faults(spec: str) -> Faults:
     """`drop=0.001,corrupt=0.001,dup=0.001,delay=0.01,split=0.2,reset=0.005,kill=0,seed=1`.
 
-    drop/corrupt/dup are per byte (both directions), delay and split per read/write, reset and
-    kill per request. `delay_s=` sets the delay. Unknown keys and rates outside 0..1 are errors.
+    drop/corrupt/dup are per byte (both directions), drop_frame/corrupt_frame per frame (both
+    directions), delay and split per read/write, reset and kill per request. `delay_s=` sets the
+    delay, `boot=1` lets the faults hit the boot handshake too (default: they start after it).
+    Unknown keys, rates outside 0..1 and boot other than 0/1 are errors.
     """
     f = Faults()
     names = {fl.name for fl in fields(Faults)}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         key, sep, value = item.partition("=")
         key = key.strip()
-        attr = f"byte_{key}" if key in ("drop", "corrupt", "dup") else key
-        if not sep or attr not in names or attr in ("deaf_from",):
+        attr = _ATTR.get(key, key)
+        if not sep or attr not in names or key in ("deaf_from", *_ATTR.values()):
             raise ValueError(f"--faults: {item!r} is not key=value with key in "
-                             f"{', '.join((*RATE_KEYS, 'delay_s', 'seed'))}")
+                             f"{', '.join((*RATE_KEYS, 'delay_s', 'seed', 'boot'))}")
         try:
-            num = int(value) if key == "seed" else float(value)
+            num = int(value) if key in ("seed", "boot") else float(value)
         except ValueError:
             raise ValueError(f"--faults: {key}={value!r} is not a number") from None
         if key in RATE_KEYS and not 0.0 <= num <= 1.0:
             raise ValueError(f"--faults: {key}={value} is not a probability (0..1)")
+        if key == "boot" and num not in (0, 1):
+            raise ValueError(f"--faults: boot={value} is not 0 or 1")
         setattr(f, attr, num)
     return f
 
@@ -116,6 +141,10 @@ class FaultyLink:
         self.rng = rng or random.Random(faults.seed)
         self.kill = kill  # callable that SIGKILLs the target's process, or None
         self.requests = 0
+        # Rate faults are off until the host's first non-HELLO request (the boot handshake is
+        # over), unless `boot=1`; see the module docstring.
+        self.armed = bool(faults.boot)
+        self._line = bytearray()  # device bytes of a frame not yet complete (per-frame faults)
 
     def _note(self, kind: str, text: str) -> None:
         self.stats.add(kind)
@@ -145,14 +174,44 @@ class FaultyLink:
             out.append(b)
         return bytes(out)
 
+    def _frame(self, line: bytes, direction: str) -> bytes:
+        """Per-frame drop / one bit flipped, counted; `line` is one whole line, `\\n` included."""
+        f, rng = self.faults, self.rng
+        if not (f.frame_drop or f.frame_corrupt) or not line.startswith(b"$"):
+            return line
+        r = rng.random()
+        if r < f.frame_drop:
+            self._note("drop_frame", f"{direction} frame {line[:24]!r}... dropped")
+            return b""
+        if r - f.frame_drop < f.frame_corrupt:
+            i, bit = rng.randrange(len(line)), rng.randrange(8)
+            self._note("corrupt_frame", f"{direction} frame {line[:24]!r}... byte {i} "
+                       f"bit {bit} flipped")
+            return line[:i] + bytes([line[i] ^ (1 << bit)]) + line[i + 1:]
+        return line
+
+    def _read_frames(self, data: bytes) -> bytes:
+        """Per-frame faults on the device's bytes: only whole lines are judged, so a partial
+        frame waits here for its end (an empty read lets it through as it is, so a line the
+        device never ends is not held back for ever)."""
+        if not data:
+            out, self._line = bytes(self._line), bytearray()
+            return out
+        self._line += data
+        end = self._line.rfind(b"\n") + 1
+        whole, self._line = bytes(self._line[:end]), self._line[end:]
+        return b"".join(self._frame(ln, "<") for ln in whole.splitlines(keepends=True))
+
     def _maybe_delay(self, where: str) -> None:
         if self.faults.delay and self.rng.random() < self.faults.delay:
             self._note("delay", f"{where} delayed {self.faults.delay_s:g} s")
             time.sleep(self.faults.delay_s)
 
     def write(self, data: bytes) -> None:
-        if data.startswith(b"$"):
+        is_request = data.startswith(b"$")
+        if is_request:
             self.requests += 1
+            self.armed = self.armed or not _HELLO_RE.match(data)
         n = self.requests
         f, rng = self.faults, self.rng
         if n in f.drop or (f.deaf_from is not None and n >= f.deaf_from):
@@ -161,7 +220,9 @@ class FaultyLink:
         if n in f.corrupt and len(data) > 4:
             self._note("request_corrupt", f"request {n} corrupted")
             data = data[:3] + bytes([data[3] ^ 0x01]) + data[4:]
-        is_request = data.startswith(b"$")
+        if not self.armed:
+            self.inner.write(data)
+            return
         if is_request and f.kill and self.kill is not None and rng.random() < f.kill:
             self._note("kill", f"request {n}: target process killed (SIGKILL)")
             self.inner.write(data[: len(data) // 2])
@@ -172,7 +233,9 @@ class FaultyLink:
             self.inner.write(data[: len(data) // 2] + encode_frame(0, "RESET"))
             return
         self._maybe_delay("write")
-        data = self._bytes(data, ">")
+        data = self._bytes(self._frame(data, ">"), ">")
+        if not data:
+            return
         if f.split and len(data) > 1 and rng.random() < f.split:
             cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 4))))
             self._note("split", f"request {n} written in {len(cuts) + 1} pieces")
@@ -184,6 +247,10 @@ class FaultyLink:
 
     def read(self, timeout: float) -> bytes:
         data = self.inner.read(timeout)
+        if not self.armed:
+            return data
+        if self.faults.frame_drop or self.faults.frame_corrupt:
+            data = self._read_frames(data)
         if data:
             self._maybe_delay("read")
             data = self._bytes(data, "<")
