@@ -96,7 +96,8 @@ def build(blob: Path, seqs: list[list[int]], out_dir: Path, dsp: bool,
 
 
 def run(elf: Path, timeout: float = 600) -> dict:
-    """Run the harness under QEMU; returns {"cal": ticks, "rows": [(ticks, logits)], "prof"}."""
+    """Run the harness under QEMU; returns {"cal": ticks, "rows": [(ticks, logits)], "prof",
+    "arena": [(painted high-water bytes, ebq_arena_bytes)]}."""
     cmd = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "null",
            "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
            "-kernel", str(elf)]
@@ -104,7 +105,7 @@ def run(elf: Path, timeout: float = 600) -> dict:
     text = p.stdout + p.stderr
     if p.returncode != 0 or "ENGINE-QEMU PASS" not in text:
         raise RuntimeError(f"QEMU run failed (exit {p.returncode}); tail:\n{text[-2000:]}")
-    out: dict = {"cal": None, "rows": [], "prof": []}
+    out: dict = {"cal": None, "rows": [], "prof": [], "arena": []}
     for line in text.splitlines():
         f = line.split()
         if not f:
@@ -113,6 +114,8 @@ def run(elf: Path, timeout: float = 600) -> dict:
             out["cal"] = int(f[2])
         elif f[0] == "R":
             out["rows"].append((int(f[2]), [int(v) for v in f[3:]]))
+        elif f[0] == "A":  # painted high-water mark, ebq_arena_bytes
+            out["arena"].append((int(f[2]), int(f[3])))
         elif f[0] == "P":
             out["prof"].append((f[1], int(f[2]), int(f[3])))
     return out

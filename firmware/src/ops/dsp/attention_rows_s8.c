@@ -238,49 +238,61 @@ static inline int32_t normalise(int32_t acc, int32_t inv_lo, int32_t hi_start)
     return (int32_t)((lo >> 30) | ((uint32_t)hi << 2));
 }
 
-static void attention_blocked(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
-                              int32_t *scratch, int16_t *wide, int32_t *attn)
+void ebq_dsp_attention_exp(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                           int16_t *wide, int32_t *sc, int16_t *e, ebq_dsp_inv *inv)
 {
     const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
-    const int8_t *y = p->y;
     const uint16_t *ids = p->ids;
-    int32_t *sc = scratch;                         /* 4n int32 */
-    int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of nk int16 */
-    int32_t *col = (int32_t *)(void *)(e + (size_t)nq * nk); /* 2 nk words */
-    int32_t big_e[EBQ_BLOCK], inv_lo[EBQ_BLOCK];
-    uint32_t inv_big[EBQ_BLOCK];
+    int32_t big_e[EBQ_BLOCK];
     int pads = 0;
     for (uint32_t j = 0; j < n; j++)
         pads |= ids[j] == 0;
     for (uint32_t r0 = 0; r0 < nq; r0 += 4) {
         const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
         ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
-        ebq_mm4(y, wide, dim, n, sc);
+        ebq_mm4(p->y, wide, dim, n, sc);
         exp_rows(nb, n, nk, sc, ids, pads, p->sm, p->exp_hi, p->exp_lo, e + (size_t)r0 * nk,
                  big_e + r0);
     }
     for (uint32_t r = 0; r < nq; r++) {
-        const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
-        inv_lo[r] = (int32_t)(uint32_t)inv;
-        inv_big[r] = inv >= ((int64_t)1 << 31);
+        const int64_t v = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
+        inv->lo[r] = (int32_t)(uint32_t)v;
+        inv->big[r] = v >= ((int64_t)1 << 31);
     }
+}
+
+void ebq_dsp_attention_cols(const ebq_attention_params *p, uint32_t nq, uint32_t c,
+                            const int16_t *e, int32_t *col, const ebq_dsp_inv *inv, int32_t *out,
+                            uint32_t stride)
+{
+    const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
     int32_t raw[4 * EBQ_BLOCK];
-    for (uint32_t c = 0; c < dim; c += 4) {
-        widen_cols(n, nk, dim, y + c, col);
-        wsum4(e, col, 2 * nk, nq, raw);
-        for (uint32_t r = 0; r < nq; r++) {
-            int32_t *ar = attn + (size_t)r * dim + c;
-            const int32_t *rr = raw + 4 * r;
-            const int32_t il = inv_lo[r];
-            if (inv_big[r]) {
-                for (uint32_t k = 0; k < 4; k++)
-                    ar[k] = normalise(rr[k], il, rr[k]);
-            } else {
-                ar[0] = normalise(rr[0], il, 0), ar[1] = normalise(rr[1], il, 0);
-                ar[2] = normalise(rr[2], il, 0), ar[3] = normalise(rr[3], il, 0);
-            }
+    widen_cols(n, nk, dim, p->y + c, col);
+    wsum4(e, col, 2 * nk, nq, raw);
+    for (uint32_t r = 0; r < nq; r++, out += stride) {
+        const int32_t *rr = raw + 4 * r;
+        const int32_t il = inv->lo[r];
+        if (inv->big[r]) {
+            for (uint32_t k = 0; k < 4; k++)
+                out[k] = normalise(rr[k], il, rr[k]);
+        } else {
+            out[0] = normalise(rr[0], il, 0), out[1] = normalise(rr[1], il, 0);
+            out[2] = normalise(rr[2], il, 0), out[3] = normalise(rr[3], il, 0);
         }
     }
+}
+
+static void attention_blocked(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                              int32_t *scratch, int16_t *wide, int32_t *attn)
+{
+    const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
+    int32_t *sc = scratch;                             /* 4n int32 */
+    int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of nk int16 */
+    int32_t *col = (int32_t *)(void *)(e + (size_t)nq * nk); /* 2 nk words */
+    ebq_dsp_inv inv;
+    ebq_dsp_attention_exp(p, nq, q, wide, sc, e, &inv);
+    for (uint32_t c = 0; c < dim; c += 4)
+        ebq_dsp_attention_cols(p, nq, c, e, col, &inv, attn + c, dim);
 }
 
 /* Dims that are not a multiple of 16: 4 queries at a time, one SMLAD loop per score. */

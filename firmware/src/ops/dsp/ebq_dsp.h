@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../ebq_ops.h"
+
 /* Unaligned-safe word load (compiles to one LDR; the callers' rows are 4-aligned anyway). */
 static inline uint32_t ebq_ld32(const void *p)
 {
@@ -299,5 +301,23 @@ static inline int8_t ebq_rq_sat8_fast(int32_t acc, int32_t m, int32_t rnd, int32
 {
     return (int8_t)__ssat(ebq_rq32_fast(acc, m, rnd, s1), 8);
 }
+
+/* The blocked attention of dsp/attention_rows_s8.c in two phases, for the fused layer rows
+ * (dsp/layer_rows_s8.c); dim % 16 == 0, nq <= EBQ_BLOCK. */
+typedef struct {
+    int32_t lo[EBQ_BLOCK]; /* low word of 2^46 // E per query (0: no real key) */
+    uint32_t big[EBQ_BLOCK]; /* 2^46 // E >= 2^31 */
+} ebq_dsp_inv;
+
+/* Phase 1: the e rows (nq rows of EBQ_KEYS_PAD(n) int16, zero for masked and padding keys) and
+ * 1/E of nq queries q (nq,D). wide: 4 widened rows (8 D bytes); sc: 4 n int32. */
+void ebq_dsp_attention_exp(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                           int16_t *wide, int32_t *sc, int16_t *e, ebq_dsp_inv *inv);
+
+/* Phase 2, channels c..c+3: out[r * stride + k] = attn of query r, channel c + k (Q16).
+ * col: 2 EBQ_KEYS_PAD(n) words (the transposed columns). */
+void ebq_dsp_attention_cols(const ebq_attention_params *p, uint32_t nq, uint32_t c,
+                            const int16_t *e, int32_t *col, const ebq_dsp_inv *inv, int32_t *out,
+                            uint32_t stride);
 
 #endif /* EBQ_DSP_H */
