@@ -49,7 +49,7 @@ def a8(v: int) -> int:
 def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16) -> int:
     """firmware/src/forward.c ebq_arena_bytes (docs/int8-spec.md section 4): x and y, then the
     largest kernel buffer, ebq_layer_rows_s8_get_buffer_size of the kernel set."""
-    d, u, nk = dim, MICRO, (n + 15) // 16 * 16  # EBQ_KEYS_PAD
+    d, u, nk = dim, MICRO, (n + 7) // 8 * 8  # EBQ_KEYS_PAD
     pc = 4 * u * d + 2 * u * d  # ebq_project_combine_s8_get_buffer_size
     att = 2 * u * d + 16 * n + 2 * (u + 4) * nk  # the attention's, for U queries
     work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8 (portable)
@@ -57,7 +57,7 @@ def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16) -> int:
         b = block_rows(n)
         p1, p2 = 8 * d + 16 * n, 4 * d + max(2 * b * d + 4 * d, pc)
         work = max(work, a8(2 * b * nk) + a8(8 * nk) + a8(max(p1, p2)))
-    work = max(work, 2 * u * d, 2 * u * emb_dim * 2)  # the fc and embedding buffers
+    work = max(work, 2 * u * d, 2 * u * emb_dim * 2 + u * d)  # the fc and embedding buffers
     return 2 * a8(n * d) + a8(work)
 
 

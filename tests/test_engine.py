@@ -115,7 +115,7 @@ def arena_bytes(dims: dict, n: int, dsp: bool = False) -> int:
     def a8(v: int) -> int:
         return (v + 7) // 8 * 8
 
-    d, u, nk = dims["dim"], 4, (n + 15) // 16 * 16  # EBQ_MICRO, EBQ_KEYS_PAD
+    d, u, nk = dims["dim"], 4, (n + 7) // 8 * 8  # EBQ_MICRO, EBQ_KEYS_PAD
     pc = 4 * u * d + 2 * u * d  # ebq_project_combine_s8_get_buffer_size
     att = 2 * u * d + 16 * n + 2 * (u + 4) * nk  # attention buffer for U queries
     work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8

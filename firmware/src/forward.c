@@ -31,7 +31,7 @@ static arena_sizes arena_sizes_of(const ebq_model *m, uint32_t n)
     z.xy = align_up((size_t)n * m->dim);
     size_t w = ebq_layer_rows_s8_get_buffer_size(n, m->dim);
     const size_t fc = ebq_fully_connected_s8_get_buffer_size(m->dim),
-                 emb = ebq_embedding_s8_get_buffer_size(m->emb_dim);
+                 emb = ebq_embedding_s8_get_buffer_size(m->emb_dim, m->dim);
     w = w > fc ? w : fc;
     z.work = align_up(w > emb ? w : emb);
     return z;

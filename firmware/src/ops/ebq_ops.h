@@ -96,10 +96,11 @@ typedef struct {
 void ebq_embedding_s8(const ebq_context *ctx, const ebq_model *m, const uint16_t *ids,
                       uint32_t t0, uint32_t rows, int8_t *out);
 
-/* EBQ_MICRO rows of E, widened to int16, for each of the token and the position rows. */
-static inline size_t ebq_embedding_s8_get_buffer_size(uint32_t emb_dim)
+/* EBQ_MICRO rows of E, widened to int16, for each of the token and the position rows, then
+ * EBQ_MICRO output rows of D (a tail of fewer rows is computed as a full block). */
+static inline size_t ebq_embedding_s8_get_buffer_size(uint32_t emb_dim, uint32_t dim)
 {
-    return 2u * EBQ_MICRO * emb_dim * sizeof(int16_t);
+    return 2u * EBQ_MICRO * emb_dim * sizeof(int16_t) + EBQ_MICRO * dim;
 }
 
 /* Row t of ebq_embedding_s8 for token `id`, in plain C (rows_s8.c). */
@@ -180,8 +181,8 @@ void ebq_attention_rows_s8(const ebq_context *ctx, const ebq_attention_params *p
 
 /* EBQ_MICRO widened query rows, then EBQ_ATT_SCRATCH_BYTES(n): the scores of 4 queries
  * (int32), the exp values of EBQ_BLOCK_ROWS(n) queries and 4 widened columns of y (int16, keys
- * rounded up to 16). */
-#define EBQ_KEYS_PAD(n) (((n) + 15u) & ~15u)
+ * rounded up to 8). */
+#define EBQ_KEYS_PAD(n) (((n) + 7u) & ~7u)
 #define EBQ_ATT_SCRATCH_BYTES_Q(n, nq) (16u * (n) + 2u * ((nq) + 4u) * EBQ_KEYS_PAD(n))
 #define EBQ_ATT_SCRATCH_BYTES(n) EBQ_ATT_SCRATCH_BYTES_Q(n, EBQ_BLOCK_ROWS(n))
 static inline size_t ebq_attention_rows_s8_get_buffer_size(uint32_t n, uint32_t dim)

@@ -112,7 +112,7 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
 
 /* The blocked path (dim % 16 == 0), for up to EBQ_BLOCK_ROWS(n) queries:
  * 1. per 4 queries: scores by ebq_mm4_s8 with the keys as the "weights" (sc[4j + r]), then the
- *    exp values as int16 rows e_r (nk = n rounded up to 16, zero beyond n and for masked keys);
+ *    exp values as int16 rows e_r (nk = n rounded up to 8, zero beyond n and for masked keys);
  * 2. per 4 channels: the channels' columns of y are widened once into int16 key pairs
  *    (y_j, y_j+1) (a 4x4 byte transpose: 4 LDR, 8 SXTB16, 8 PKH per 16 values), and every
  *    query's e row is the int16 "weight" row of wsum4 below: no unpacking in the inner loop.
@@ -121,7 +121,7 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
 /* raw[4r + k] = e_r . col_k for r < nq: e is nq rows of len_bytes / 2 int16 (pairs (e_j,
  * e_j+1)), col the 4 channels' pairs per 4 keys, 8 words: [k0 (j,j+1) (j+2,j+3)] [k1] [k2] [k3].
  * Per 16 keys: 4 LDRD of e, 8 LDM of columns, 32 SMLAD, 2 loop = 46 instructions for 64
- * MACs (len_bytes is a multiple of 32).
+ * MACs (len_bytes is a multiple of 32; wsum4_8 below takes multiples of 16).
  * Registers as ebq_mm4_s8 (EBQ_MM4_PROLOGUE): r0 e, r1 columns, r3/r12 e pairs, r8-r11 columns. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -142,6 +142,14 @@ __attribute__((naked)) static void wsum4(const int16_t *e, const int32_t *col,
     "smlad  r7, r12, r11, r7\n"
     __asm volatile(EBQ_MM4_PROLOGUE EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP
                        EBQ_MM4_EPILOGUE);
+}
+
+/* The same for len_bytes % 32 == 16 (keys rounded up to 8, not 16: short inputs): 8 keys per
+ * loop step. */
+__attribute__((naked)) static void wsum4_8(const int16_t *e, const int32_t *col,
+                                           uint32_t len_bytes, uint32_t nq, int32_t *raw)
+{
+    __asm volatile(EBQ_MM4_PROLOGUE EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_MM4_EPILOGUE);
 #undef EBQ_WSUM4_GROUP
 }
 #pragma GCC diagnostic pop
@@ -268,7 +276,10 @@ void ebq_dsp_attention_cols(const ebq_attention_params *p, uint32_t nq, uint32_t
     const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
     int32_t raw[4 * EBQ_BLOCK];
     widen_cols(n, nk, dim, p->y + c, col);
-    wsum4(e, col, 2 * nk, nq, raw);
+    if (nk % 16 == 0)
+        wsum4(e, col, 2 * nk, nq, raw);
+    else
+        wsum4_8(e, col, 2 * nk, nq, raw);
     for (uint32_t r = 0; r < nq; r++, out += stride) {
         const int32_t *rr = raw + 4 * r;
         const int32_t il = inv->lo[r];

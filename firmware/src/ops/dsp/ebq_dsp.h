@@ -225,7 +225,11 @@ static inline void ebq_pair_rq_load(ebq_pair_rq *p, uint32_t o, const int32_t *b
     }
 }
 
-/* out_dim x 128 weights w over `rows` (even) rows of x (row stride 128) by ebq_mm22_s16_128:
+/* 128 zero bytes: the partner of an odd last row (support/mat_mult_s8.c). */
+extern const int8_t ebq_zero_row128[128];
+
+/* out_dim x 128 weights w over `rows` rows of x (row stride 128) by ebq_mm22_s16_128 (an odd
+ * last row is paired with a zero row: `tile` must not store row r + 1 when it is `rows`):
  * rows widened in chunks of `chunk` (even) row pairs' worth, each output pair widened once per
  * chunk; `tile` gets the 4 sums of row pair r and output pair o with that pair's parameters.
  * wide: 4 * 128 + 2 * 128 * chunk bytes. Inlined with `tile` so the call disappears. */
@@ -240,8 +244,10 @@ static inline __attribute__((always_inline)) void ebq_mm22_rows(
     int32_t *ww = (int32_t *)(void *)wide, *xw = ww + d; /* output pair, then the row pairs */
     for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
         const uint32_t nr = rows - r0 < chunk ? rows - r0 : chunk;
-        for (uint32_t r = 0; r < nr; r += 2)
-            ebq_widen2(d, x + (size_t)(r0 + r) * d, x + (size_t)(r0 + r + 1) * d, xw + r / 2 * d);
+        for (uint32_t r = 0; r < nr; r += 2) /* an odd last row is paired with zeros */
+            ebq_widen2(d, x + (size_t)(r0 + r) * d,
+                       r0 + r + 1 < rows ? x + (size_t)(r0 + r + 1) * d : ebq_zero_row128,
+                       xw + r / 2 * d);
         for (uint32_t o = 0; o < out_dim; o += 2) {
             ebq_widen2(d, w + (size_t)o * d, w + (size_t)(o + 1) * d, ww);
             ebq_pair_rq p;

@@ -11,8 +11,8 @@
  *    accumulators into the output rows.
  *
  * The fused path takes D = 128 with every combination shift >= 2 (the shipped models); other
- * shapes run the unfused kernels (ebq_layer_rows_generic_s8). An odd last row is combined by
- * ebq_project_combine_rows_s8 from its attention row.
+ * shapes run the unfused kernels (ebq_layer_rows_generic_s8). An odd last row is paired with a
+ * zero row in the 2x2 kernel.
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -65,10 +65,10 @@ static void block_fused(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq
     /* 2. conv + SiLU into the query rows, widened by row pairs after the odd row's attention
      * and the output pair. */
     ebq_depthwise_conv_causal_s8(&p->conv, t0, nq, p->att.y, xt);
-    int32_t *att_odd = (int32_t *)(void *)region, *ww = att_odd + d, *cw = ww + d;
-    const uint32_t even = nq & ~1u;
-    for (uint32_t r = 0; r < even; r += 2)
-        ebq_widen2(d, xt + (size_t)r * d, xt + (size_t)(r + 1) * d, cw + r / 2 * d);
+    int32_t *ww = (int32_t *)(void *)region + d, *cw = ww + d; /* after a spare D words */
+    for (uint32_t r = 0; r < nq; r += 2) /* an odd last row is paired with zeros */
+        ebq_widen2(d, xt + (size_t)r * d, r + 1 < nq ? xt + (size_t)(r + 1) * d : ebq_zero_row128,
+                   cw + r / 2 * d);
     /* 3. per 4 channels: attention, then the 2 output pairs' projection and combination. */
     const ebq_fc_params *pr = &p->pc.proj;
     const int32_t sha = p->pc.out_a->sh[0];
@@ -76,31 +76,25 @@ static void block_fused(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq
     tile_ctx t = {at, xt, p->pc.out_a->m[0], (int32_t)1 << (sha - 2), sha - 1};
     for (uint32_t c = 0; c < d; c += 4) {
         ebq_dsp_attention_cols(&p->att, nq, c, e, col, &inv, at, 4);
-        if (nq & 1u)
-            for (uint32_t k = 0; k < 4; k++)
-                att_odd[c + k] = at[4 * (nq - 1) + k];
         for (uint32_t o = c; o < c + 4; o += 2) {
             ebq_widen2(d, pr->w + (size_t)o * d, pr->w + (size_t)(o + 1) * d, ww);
             ebq_pair_rq pq;
             ebq_pair_rq_load(&pq, o, pr->b, p->pc.out_b->m, p->pc.out_b->sh);
             const int32_t *xp = cw;
             const uint32_t k = o - c;
-            for (uint32_t r = 0; r < even; r += 2, xp += d) {
+            for (uint32_t r = 0; r < nq; r += 2, xp += d) {
                 int32_t a[4];
                 ebq_mm22_s16_128(xp, ww, a);
                 int8_t *oo = xt + (size_t)r * d + o;
                 const int32_t *ar = at + 4 * r + k;
                 oo[0] = comb(ar[0], a[0], &t, &pq, 0);
                 oo[1] = comb(ar[1], a[1], &t, &pq, 1);
+                if (r + 1 == nq) /* an odd last row's zero partner */
+                    break;
                 oo[d] = comb(ar[4], a[2], &t, &pq, 0);
                 oo[d + 1] = comb(ar[5], a[3], &t, &pq, 1);
             }
         }
-    }
-    if (nq & 1u) { /* the odd last row: its conv output is still in place */
-        int8_t *xr = xt + (size_t)(nq - 1) * d;
-        const ebq_context rest = {ww, ebq_project_combine_s8_get_buffer_size(d)};
-        ebq_project_combine_rows_s8(&rest, &p->pc, 1, xr, att_odd, xr);
     }
 }
 

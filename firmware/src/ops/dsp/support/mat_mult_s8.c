@@ -8,6 +8,8 @@
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_dsp.h"
 
+const int8_t ebq_zero_row128[128] __attribute__((aligned(8))) = {0};
+
 /* Registers (frame: EBQ_MM4_PROLOGUE in ebq_dsp.h): r0 weights (every output's row in turn),
  * r1 activations, r3/r12 weight words, lr unpacked weights, r4-r7 the 4 rows' accumulators,
  * r8-r11 the LDM'd activation pairs. The compiler cannot see the arguments of a naked
