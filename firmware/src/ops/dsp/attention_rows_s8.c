@@ -167,9 +167,54 @@ static inline void col_group(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
     col[6] = ebq_pair_hi(h0, h1), col[7] = ebq_pair_hi(h2, h3);
 }
 
+/* col_group for keys yc, yc + 128, ... up to end (row stride 128, 4 keys per step): 4 LDR,
+ * 8 SXTB16, 8 PKH, 2 STM = 24 instructions per 16 values, no spills. Registers: r0 keys, r1
+ * columns, r2 end; l0 r4, l1 r9, l2 r5, l3 r10, h0 r6, h1 r11, h2 r7, h3 r12, so that the
+ * outputs land in r4-r7 (col[0..3]) and r8-r11 (col[4..7]) for the two STMs. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+__attribute__((naked)) static void widen_cols128(const int8_t *yc, int32_t *col,
+                                                 const int8_t *end)
+{
+    __asm volatile("push   {r4-r11}\n"
+                   "1:\n"
+                   "ldr    r4, [r0], #128\n"
+                   "ldr    r9, [r0], #128\n"
+                   "ldr    r5, [r0], #128\n"
+                   "ldr    r10, [r0], #128\n"
+                   "sxtb16 r6, r4, ror #8\n"
+                   "sxtb16 r4, r4\n"
+                   "sxtb16 r11, r9, ror #8\n"
+                   "sxtb16 r9, r9\n"
+                   "sxtb16 r7, r5, ror #8\n"
+                   "sxtb16 r5, r5\n"
+                   "sxtb16 r12, r10, ror #8\n"
+                   "sxtb16 r10, r10\n"
+                   "pkhtb  r8, r9, r4, asr #16\n"
+                   "pkhbt  r4, r4, r9, lsl #16\n"
+                   "pkhtb  r9, r10, r5, asr #16\n"
+                   "pkhbt  r5, r5, r10, lsl #16\n"
+                   "pkhtb  r10, r11, r6, asr #16\n"
+                   "pkhbt  r6, r6, r11, lsl #16\n"
+                   "pkhtb  r11, r12, r7, asr #16\n"
+                   "pkhbt  r7, r7, r12, lsl #16\n"
+                   "stm    r1!, {r4-r7}\n"
+                   "stm    r1!, {r8-r11}\n"
+                   "cmp    r0, r2\n"
+                   "bne    1b\n"
+                   "pop    {r4-r11}\n"
+                   "bx     lr\n");
+}
+#pragma GCC diagnostic pop
+
 static void widen_cols(uint32_t n, uint32_t nk, uint32_t dim, const int8_t *yc, int32_t *col)
 {
     uint32_t j = 0;
+    if (dim == 128 && n >= 4) {
+        j = n & ~3u;
+        widen_cols128(yc, col, yc + (size_t)j * 128);
+        yc += (size_t)j * 128, col += 2 * j;
+    }
     for (; j + 4 <= n; j += 4, yc += 4 * dim, col += 8)
         col_group(ebq_ld32(yc), ebq_ld32(yc + dim), ebq_ld32(yc + 2 * dim),
                   ebq_ld32(yc + 3 * dim), col);
@@ -208,11 +253,16 @@ static void exp_rows(uint32_t nb, uint32_t n, uint32_t nk, const int32_t *sc, co
                      int16_t *e, int32_t *big_e)
 {
     const int32_t mult = sm->m[0], shift = sm->sh[0];
-    int32_t smax[4] = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
-    for (uint32_t j = 0; j < n; j++) /* the 4 queries' maxima in one pass over the keys */
-        if (!pads || ids[j] != 0)
-            for (uint32_t r = 0; r < 4; r++)
-                smax[r] = sc[4 * j + r] > smax[r] ? sc[4 * j + r] : smax[r];
+    /* The 4 queries' maxima in one pass over the keys, in registers. */
+    int32_t m0 = INT32_MIN, m1 = INT32_MIN, m2 = INT32_MIN, m3 = INT32_MIN;
+    for (uint32_t j = 0; j < n; j++) {
+        if (pads && ids[j] == 0)
+            continue;
+        const int32_t *s = sc + 4 * j;
+        m0 = s[0] > m0 ? s[0] : m0, m1 = s[1] > m1 ? s[1] : m1;
+        m2 = s[2] > m2 ? s[2] : m2, m3 = s[3] > m3 ? s[3] : m3;
+    }
+    const int32_t smax[4] = {m0, m1, m2, m3};
     for (uint32_t r = 0; r < nb; r++, e += nk) {
         int32_t sum = 0;
         if (!pads && shift >= 2 && mult > 0) { /* the usual case */

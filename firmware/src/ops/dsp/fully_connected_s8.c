@@ -212,9 +212,13 @@ void ebq_fully_connected_s8(const ebq_context *ctx, const ebq_fc_params *p, uint
         fast = rq->sh[o] >= 2;
     if (fast) {
         const uint32_t chunk = (uint32_t)((wide_bytes - pair) / pair) * 2;
-        const fc_ctx tile = {out, out_dim, rows};
-        ebq_mm22_rows(rows, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &tile);
-        return;
+        /* A last chunk of <= 4 rows would widen every weight again for them: the 4-row
+         * micro-kernel below takes them for less. */
+        const uint32_t rem = rows > chunk ? rows % chunk : 0;
+        const uint32_t mm = rem != 0 && rem <= EBQ_MICRO ? rows - rem : rows;
+        const fc_ctx tile = {out, out_dim, mm};
+        ebq_mm22_rows(mm, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &tile);
+        x += (size_t)mm * in_dim, out += (size_t)mm * out_dim, rows -= mm;
     }
     for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
         const uint32_t nb = rows - r < EBQ_MICRO ? rows - r : EBQ_MICRO;
