@@ -135,12 +135,42 @@ def engine_code_bytes() -> dict[str, int] | None:
             "model_view": model}
 
 
+def write_results(report: list[dict]) -> None:
+    """benchmarks/results/quant_memory.{json,md}: the arena per n, formula and painted."""
+    out = ROOT / "benchmarks" / "results"
+    (out / "quant_memory.json").write_text(json.dumps(report, indent=1) + "\n")
+    r = report[0]
+    lens = list(r["arena"])
+    painted = r["arena_painted"] or {}
+    lines = ["# Engine memory: the arena per sequence length", "",
+             "Measured with `python benchmarks/quant_memory.py --write`: the formula is "
+             "`ebq_arena_bytes` (docs/int8-spec.md section 4); *painted* is the high-water mark "
+             "of the arena painted with 0xA5 before each inference under QEMU (mps2-an386, "
+             "firmware/tests/engine_qemu.c). Targets (DSP kernels): <= 12 KiB for n <= 16, "
+             "<= 48 KiB (49,152) at 128, <= 80 KiB (81,920) at 256.", "",
+             f"Model `{r['blob']}` (D = 128; the arena depends on D and n only).", "",
+             "| n | DSP formula | DSP painted | portable formula | portable painted |",
+             "|---:|---:|---:|---:|---:|"]
+    for n in lens:
+        dp = painted.get("dsp", {}).get(n)
+        pp = painted.get("portable", {}).get(n)
+        lines.append(f"| {n} | {r['arena'][n]:,} | {'' if dp is None else f'{dp:,}'} | "
+                     f"{r['arena_portable'][n]:,} | {'' if pp is None else f'{pp:,}'} |")
+    c = r["engine_code"]
+    if c:
+        lines += ["", f"Engine code (Cortex-M4 -Os, DSP kernels): {c['text_rodata']:,} B text + "
+                  f"rodata; model view {c['model_view']:,} B RAM."]
+    (out / "quant_memory.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--blob", type=Path, action="append",
                     help="model blob(s) (default: every hil/models/*/model.bin)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-qemu", action="store_true", help="skip painting the arena on QEMU")
+    ap.add_argument("--write", action="store_true",
+                    help="also write benchmarks/results/quant_memory.{json,md}")
     args = ap.parse_args(argv)
     blobs = args.blob or sorted((ROOT / "hil" / "models").glob("*/model.bin"))
     code = engine_code_bytes()
@@ -164,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                        "arena_painted": painted, "flash_total": flash["total"] + code_flash,
                        "ram_peak_at_256": ram_peak, "ram_peak_at_max_len": ram_model,
                        "flash_plus_ram": flash["total"] + code_flash + ram_peak})
+    if args.write:
+        write_results(report)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
