@@ -96,6 +96,12 @@ static void row1(uint32_t in_dim, uint32_t no, const int8_t *w, const int16_t *w
 {
     const int32_t *xw = (const int32_t *)(const void *)wide;
     uint32_t o = 0;
+    if (in_dim % 8 == 0)
+        for (; o + 4 <= no; o += 4, raw += 16) {
+            int32_t a[4];
+            ebq_mv4_s8(w + (size_t)o * in_dim, xw, in_dim, a);
+            raw[0] = a[0], raw[4] = a[1], raw[8] = a[2], raw[12] = a[3];
+        }
     for (; o + 4 <= no; o += 4, raw += 16) {
         const int8_t *w0 = w + (size_t)o * in_dim, *w1 = w0 + in_dim, *w2 = w1 + in_dim,
                      *w3 = w2 + in_dim;
