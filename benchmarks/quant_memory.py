@@ -3,11 +3,18 @@
 Flash = the model blob (weights, quantization parameters, tables, tokenizer vocab, metadata) +
 the engine's code and constants (model.c, forward.c, ops, blob.c, tokenizer.c compiled for
 Cortex-M4 at -Os with the DSP kernels, from arm-none-eabi-size). RAM = the arena the forward
-pass needs for n tokens (ebq_arena_bytes, exact: the native test checks the arena's peak equals
-it on every sentence) + the model view (sizeof(struct ebq_model)). Targets: arena <= 96 KiB at
-n = 256; flash + peak RAM <= 600 kB.
+pass needs for n tokens + the model view (sizeof(struct ebq_model)).
 
-    python benchmarks/quant_memory.py [--blob hil/models/nlu_scenario/model.bin]
+The arena is measured, not only computed: firmware/tests/engine_qemu.c paints its arena (0xA5)
+before each inference under QEMU (mps2-an386, the same harness as benchmarks/quant_speed.py) and
+reports the offset past the last byte the engine wrote (the painted high-water mark); this is
+printed next to the formula (ebq_arena_bytes, docs/int8-spec.md section 4, mirrored by
+arena_bytes() below), for the DSP kernels (the Arm boards' default) and the portable ones. The
+painted mark can be below the formula (a buffer sized for the worst case is not always filled)
+but never above it; the script fails if it is. Targets (issue #20, DSP): <= 12 KiB for n <= 16,
+<= 48 KiB at n = 128, <= 80 KiB at n = 256; flash + peak RAM <= 600 kB.
+
+    python benchmarks/quant_memory.py [--blob hil/models/nlu_scenario/model.bin] [--no-qemu]
 """
 
 from __future__ import annotations
@@ -26,24 +33,57 @@ sys.path.insert(0, str(ROOT))
 
 from hil.quant.blob import read_blob  # noqa: E402
 
-LENGTHS = [16, 32, 64, 128, 256]
+LENGTHS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 MICRO = 4  # EBQ_MICRO in firmware/src/ops/ebq_ops.h
 
 
 def block_rows(n: int) -> int:
     """EBQ_BLOCK_ROWS(n) in firmware/src/ops/ebq_ops.h."""
-    return 32 if n <= 128 else 16
+    return min((n + 3) // 4 * 4, 28) if n <= 128 else 16
 
 
 def a8(v: int) -> int:
     return (v + 7) // 8 * 8
 
 
-def arena_bytes(dim: int, n: int) -> int:
-    """firmware/src/forward.c ebq_arena_bytes (docs/int8-spec.md section 4)."""
-    nk, b = (n + 15) // 16 * 16, block_rows(n)  # EBQ_KEYS_PAD, EBQ_BLOCK_ROWS
-    return 2 * a8(n * dim) + a8(16 * n + 2 * (b + 4) * nk) + a8(4 * b * dim) \
-        + a8(4 * MICRO * dim) + a8(b * dim) + a8(2 * MICRO * dim)
+def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16) -> int:
+    """firmware/src/forward.c ebq_arena_bytes (docs/int8-spec.md section 4): x and y, then the
+    largest kernel buffer, ebq_layer_rows_s8_get_buffer_size of the kernel set."""
+    d, u, nk = dim, MICRO, (n + 7) // 8 * 8  # EBQ_KEYS_PAD
+    pc = 4 * u * d + 2 * u * d  # ebq_project_combine_s8_get_buffer_size
+    att = 2 * u * d + 16 * n + 2 * (u + 4) * nk  # the attention's, for U queries
+    work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8 (portable)
+    if dsp:  # dsp/layer_rows_s8.c fused_bytes
+        b = block_rows(n)
+        p1, p2 = 8 * d + 16 * n, 4 * d + max(2 * b * d + 4 * d, pc)
+        work = max(work, a8(2 * b * nk) + a8(8 * nk) + a8(max(p1, p2)))
+    work = max(work, 2 * u * d, 2 * u * emb_dim * 2 + u * d)  # the fc and embedding buffers
+    return 2 * a8(n * d) + a8(work)
+
+
+def painted_arena(blob_path: Path, lengths: list[int]) -> dict[str, dict[int, int]] | None:
+    """The arena's painted high-water mark per n under QEMU, {"dsp": {n: bytes}, "portable"};
+    also checks that ebq_arena_bytes on the device equals arena_bytes() here."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import quant_speed as qs
+
+    if not qs.have_tools():
+        return None
+    dims = read_blob(blob_path.read_bytes()).meta["dims"]
+    seqs = qs.random_seqs(dims["vocab_size"], lengths, seed=3)
+    out: dict[str, dict[int, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for dsp in (True, False):
+            kind = "dsp" if dsp else "portable"
+            res = qs.run(qs.build(blob_path, seqs, Path(tmp) / kind, dsp))
+            out[kind] = {}
+            for n, (painted, formula) in zip(lengths, res["arena"], strict=True):
+                want = arena_bytes(dims["dim"], n, dsp, dims["emb_dim"])
+                if formula != want or painted > formula:
+                    raise SystemExit(f"{kind} n={n}: device ebq_arena_bytes {formula}, formula "
+                                     f"{want}, painted {painted}")
+                out[kind][n] = painted
+    return out
 
 
 def blob_breakdown(blob_path: Path) -> dict[str, int]:
@@ -95,11 +135,42 @@ def engine_code_bytes() -> dict[str, int] | None:
             "model_view": model}
 
 
+def write_results(report: list[dict]) -> None:
+    """benchmarks/results/quant_memory.{json,md}: the arena per n, formula and painted."""
+    out = ROOT / "benchmarks" / "results"
+    (out / "quant_memory.json").write_text(json.dumps(report, indent=1) + "\n")
+    r = report[0]
+    lens = list(r["arena"])
+    painted = r["arena_painted"] or {}
+    lines = ["# Engine memory: the arena per sequence length", "",
+             "Measured with `python benchmarks/quant_memory.py --write`: the formula is "
+             "`ebq_arena_bytes` (docs/int8-spec.md section 4); *painted* is the high-water mark "
+             "of the arena painted with 0xA5 before each inference under QEMU (mps2-an386, "
+             "firmware/tests/engine_qemu.c). Targets (DSP kernels): <= 12 KiB for n <= 16, "
+             "<= 48 KiB (49,152) at 128, <= 80 KiB (81,920) at 256.", "",
+             f"Model `{r['blob']}` (D = 128; the arena depends on D and n only).", "",
+             "| n | DSP formula | DSP painted | portable formula | portable painted |",
+             "|---:|---:|---:|---:|---:|"]
+    for n in lens:
+        dp = painted.get("dsp", {}).get(n)
+        pp = painted.get("portable", {}).get(n)
+        lines.append(f"| {n} | {r['arena'][n]:,} | {'' if dp is None else f'{dp:,}'} | "
+                     f"{r['arena_portable'][n]:,} | {'' if pp is None else f'{pp:,}'} |")
+    c = r["engine_code"]
+    if c:
+        lines += ["", f"Engine code (Cortex-M4 -Os, DSP kernels): {c['text_rodata']:,} B text + "
+                  f"rodata; model view {c['model_view']:,} B RAM."]
+    (out / "quant_memory.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--blob", type=Path, action="append",
                     help="model blob(s) (default: every hil/models/*/model.bin)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-qemu", action="store_true", help="skip painting the arena on QEMU")
+    ap.add_argument("--write", action="store_true",
+                    help="also write benchmarks/results/quant_memory.{json,md}")
     args = ap.parse_args(argv)
     blobs = args.blob or sorted((ROOT / "hil" / "models").glob("*/model.bin"))
     code = engine_code_bytes()
@@ -110,15 +181,21 @@ def main(argv: list[str] | None = None) -> int:
         flash = blob_breakdown(bp)
         code_flash = (code["text_rodata"] + code["data"]) if code else 0
         lens = sorted(set(LENGTHS + [dims["max_len"]]))
-        arena = {n: arena_bytes(dims["dim"], n) for n in lens}
+        arena = {n: arena_bytes(dims["dim"], n, True, dims["emb_dim"]) for n in lens}
+        arena_portable = {n: arena_bytes(dims["dim"], n, False, dims["emb_dim"]) for n in lens}
+        painted = None if args.no_qemu else painted_arena(bp, [n for n in lens
+                                                               if n <= dims["max_len"]])
         view = code["model_view"] if code else 0
         ram_peak = arena[256] + view  # a 256-token model's worst case
         ram_model = arena[dims["max_len"]] + view  # this model's worst case
         report.append({"blob": str(bp.relative_to(ROOT) if bp.is_relative_to(ROOT) else bp),
                        "max_len": dims["max_len"], "flash_blob": flash, "engine_code": code,
-                       "arena": arena, "flash_total": flash["total"] + code_flash,
+                       "arena": arena, "arena_portable": arena_portable,
+                       "arena_painted": painted, "flash_total": flash["total"] + code_flash,
                        "ram_peak_at_256": ram_peak, "ram_peak_at_max_len": ram_model,
                        "flash_plus_ram": flash["total"] + code_flash + ram_peak})
+    if args.write:
+        write_results(report)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -130,12 +207,18 @@ def main(argv: list[str] | None = None) -> int:
             c = r["engine_code"]
             print(f"  engine code (Cortex-M4 -Os, DSP kernels): {c['text_rodata']:,} B text+rodata,"
                   f" {c['data']:,} B data; model view {c['model_view']:,} B RAM")
-        print("  arena bytes: " + ", ".join(f"n={n}: {v:,}" for n, v in r["arena"].items()))
+        print("  arena bytes (formula, DSP kernels): " + ", ".join(
+            f"n={n}: {v:,}" for n, v in r["arena"].items()))
+        print("  arena bytes (formula, portable):    " + ", ".join(
+            f"n={n}: {v:,}" for n, v in r["arena_portable"].items()))
+        for kind, marks in (r["arena_painted"] or {}).items():
+            print(f"  arena painted on QEMU ({kind}): " + ", ".join(
+                f"n={n}: {v:,}" for n, v in marks.items()))
         print(f"  peak RAM of this model (arena at max_len {r['max_len']} + view): "
               f"{r['ram_peak_at_max_len']:,} B")
         print(f"  flash total {r['flash_total']:,} B; peak RAM (arena n=256 + view) "
               f"{r['ram_peak_at_256']:,} B; flash + RAM {r['flash_plus_ram']:,} B "
-              f"(target <= 600,000; arena at 256 {r['arena'][256]:,} <= 98,304)")
+              f"(target <= 600,000; arena at 256 {r['arena'][256]:,} <= 81,920)")
     return 0
 
 

@@ -96,7 +96,8 @@ def build(blob: Path, seqs: list[list[int]], out_dir: Path, dsp: bool,
 
 
 def run(elf: Path, timeout: float = 600) -> dict:
-    """Run the harness under QEMU; returns {"cal": ticks, "rows": [(ticks, logits)], "prof"}."""
+    """Run the harness under QEMU; returns {"cal": ticks, "rows": [(ticks, logits)], "prof",
+    "arena": [(painted high-water bytes, ebq_arena_bytes)]}."""
     cmd = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "null",
            "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
            "-kernel", str(elf)]
@@ -104,7 +105,7 @@ def run(elf: Path, timeout: float = 600) -> dict:
     text = p.stdout + p.stderr
     if p.returncode != 0 or "ENGINE-QEMU PASS" not in text:
         raise RuntimeError(f"QEMU run failed (exit {p.returncode}); tail:\n{text[-2000:]}")
-    out: dict = {"cal": None, "rows": [], "prof": []}
+    out: dict = {"cal": None, "rows": [], "prof": [], "arena": []}
     for line in text.splitlines():
         f = line.split()
         if not f:
@@ -113,6 +114,8 @@ def run(elf: Path, timeout: float = 600) -> dict:
             out["cal"] = int(f[2])
         elif f[0] == "R":
             out["rows"].append((int(f[2]), [int(v) for v in f[3:]]))
+        elif f[0] == "A":  # painted high-water mark, ebq_arena_bytes
+            out["arena"].append((int(f[2]), int(f[3])))
         elif f[0] == "P":
             out["prof"].append((f[1], int(f[2]), int(f[3])))
     return out
@@ -149,6 +152,26 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['n']} | {r['macs']:,} | {r['portable_instructions']:,} | "
                      f"{r['portable_instr_per_mac']:.2f} | {r['dsp_instructions']:,} | "
                      f"{r['dsp_instr_per_mac']:.2f} |")
+    boards = [b for b in ("stm32f4", "nrf52840") if f"{b}_cycles_est" in result["rows"][0]]
+    if boards:
+        import cycle_model as cm
+
+        lines += ["", "Estimated cycles (DSP kernels) beside the instructions: "
+                  "`benchmarks/cycle_model.py` prices every instruction QEMU executed by the "
+                  "Cortex-M4 TRM's cycle classes (LDR 2, or 1 pipelined after a load/store; STR 1; "
+                  "LDRD/STRD 3; LDM/STM/PUSH/POP 1 + N; multiplies and DSP MACs 1; SDIV/UDIV 7 of "
+                  "2..12; a taken branch + 2 cycles of pipeline refill (1..3)) plus flash wait "
+                  "states through the board's caches, and ms = cycles / clock. Boards: " +
+                  "; ".join(f"**{b}** {cm.BOARDS[b]['what']}" for b in boards) +
+                  ". Estimates, not measurements (the DWT counter on a board is the measurement); "
+                  "not modelled: address-generation interlocks, bus contention, interrupts.", "",
+                  "| n | DSP instructions | " + " | ".join(
+                      f"{b} est. cycles | {b} cycles/MAC | {b} est. ms" for b in boards) + " |",
+                  "|---:|---:|" + "---:|---:|---:|" * len(boards)]
+        for r in result["rows"]:
+            lines.append(f"| {r['n']} | {r['dsp_instructions']:,} | " + " | ".join(
+                f"{r[b + '_cycles_est']:,} | {r[b + '_cycles_per_mac_est']:.2f} | "
+                f"{r[b + '_ms_est']:.2f}" for b in boards) + " |")
     for kind, prof in result["profile"].items():
         if not prof:
             continue
@@ -164,7 +187,9 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--blob", type=Path, help="model blob (default: seeded random model)")
-    ap.add_argument("--lengths", type=int, nargs="*", default=[16, 32, 64, 128, 256])
+    ap.add_argument("--lengths", type=int, nargs="*", default=[1, 8, 16, 32, 64, 128, 256])
+    ap.add_argument("--no-cycles", action="store_true",
+                    help="skip the estimated cycles (benchmarks/cycle_model.py, DSP kernels)")
     ap.add_argument("--profile", type=int, help="per-kernel profile of layer 0 at this n")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--write", action="store_true",
@@ -190,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         seqs = random_seqs(dims["vocab_size"], lengths)
         ref = [R.forward(blob, s).tolist() for s in seqs]
         results = {}
+        cycles: dict = {}
         for dsp in (False, True):
             res = run(build(blob_path, seqs, tmpd, dsp, args.profile))
             if res["cal"] is None or abs(res["cal"] - 1_000_000 // INSTR_PER_TICK) > 1:
@@ -200,6 +226,13 @@ def main(argv: list[str] | None = None) -> int:
                     kind = "DSP" if dsp else "portable"
                     raise SystemExit(f"{kind} logits differ from the reference: not bit exact")
             results["dsp" if dsp else "portable"] = res
+            if dsp and not args.no_cycles:
+                import cycle_model as cm
+
+                if cm.have_tools():
+                    elf = tmpd / "engine_dsp.elf"
+                    plugin = cm.build_plugin(tmpd)
+                    cycles = {b: cm.run(elf, b, plugin)["windows"] for b in cm.BOARDS}
         rows = []
         for i, n in enumerate(lengths):
             mac = macs(dims, n)
@@ -208,12 +241,20 @@ def main(argv: list[str] | None = None) -> int:
                 ins = res["rows"][i][0] * INSTR_PER_TICK
                 row[f"{kind}_instructions"] = ins
                 row[f"{kind}_instr_per_mac"] = round(ins / mac, 3)
+            for board, windows in cycles.items():  # estimated, DSP kernels
+                import cycle_model as cm
+
+                cyc = windows[i][1]
+                row[f"{board}_cycles_est"] = cyc
+                row[f"{board}_cycles_per_mac_est"] = round(cyc / mac, 3)
+                row[f"{board}_ms_est"] = round(cyc / cm.BOARDS[board]["clock_hz"] * 1e3, 3)
             rows.append(row)
         prof = {kind: [{"kernel": k, "instructions": t * INSTR_PER_TICK, "macs": m,
                         "instr_per_mac": round(t * INSTR_PER_TICK / m, 2)}
                        for k, t, m in res["prof"]] for kind, res in results.items()}
     result = {"model": blob.meta.get("model"), "unit": "instructions (qemu icount)",
               "where": "QEMU mps2-an386 (Cortex-M4), -icount shift=0, engine_qemu.c, -O2",
+              "cycles_unit": "cycles (estimated: benchmarks/cycle_model.py, DSP kernels)",
               "rows": rows, "profile_n": args.profile, "profile": prof}
     if args.write:
         out = ROOT / "benchmarks" / "results"

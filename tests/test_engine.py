@@ -117,15 +117,21 @@ def check_bit_exact(engine: Path, blob_path: Path, seqs: list[list[int]]) -> Non
         assert int(f[1]) == arena_bytes(blob.meta["dims"], len(s))
 
 
-def arena_bytes(dims: dict, n: int) -> int:
-    """The arena formula of docs/int8-spec.md (firmware/src/forward.c ebq_arena_bytes)."""
+def arena_bytes(dims: dict, n: int, dsp: bool = False) -> int:
+    """The arena formula of docs/int8-spec.md section 4 (firmware/src/forward.c ebq_arena_bytes
+    with ebq_layer_rows_s8_get_buffer_size of the portable kernels, or of the DSP twins)."""
     def a8(v: int) -> int:
         return (v + 7) // 8 * 8
 
-    d, u, nk = dims["dim"], 4, (n + 15) // 16 * 16  # EBQ_MICRO, EBQ_KEYS_PAD
-    b = 32 if n <= 128 else 16  # EBQ_BLOCK_ROWS(n)
-    return 2 * a8(n * d) + a8(16 * n + 2 * (b + 4) * nk) + a8(4 * b * d) + a8(4 * u * d) \
-        + a8(b * d) + a8(2 * u * d)
+    d, u, nk = dims["dim"], 4, (n + 7) // 8 * 8  # EBQ_MICRO, EBQ_KEYS_PAD
+    pc = 4 * u * d + 2 * u * d  # ebq_project_combine_s8_get_buffer_size
+    att = 2 * u * d + 16 * n + 2 * (u + 4) * nk  # attention buffer for U queries
+    work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8
+    if dsp:
+        b = min((n + 3) // 4 * 4, 28) if n <= 128 else 16  # EBQ_BLOCK_ROWS(n)
+        p1, p2 = 8 * d + 16 * n, 4 * d + max(2 * b * d + 4 * d, pc)
+        work = max(work, a8(2 * b * nk) + a8(8 * nk) + a8(max(p1, p2)))
+    return 2 * a8(n * d) + a8(work)
 
 
 def test_engine_bit_exact_sentences(engine, request) -> None:

@@ -206,7 +206,8 @@ def test_attention_rows(lib, n: int, nq: int, pad) -> None:
         ids[:] = 0
     m, sh = quantize_multiplier(0.01 * 0.02 / np.sqrt(dim) * 256)
     params, keep = rqp(m, sh)
-    nk, blk = (n + 15) // 16 * 16, 32 if n <= 128 else 16  # EBQ_KEYS_PAD, EBQ_BLOCK_ROWS
+    nk = (n + 15) // 16 * 16  # EBQ_KEYS_PAD
+    blk = min((n + 3) // 4 * 4, 28) if n <= 128 else 16  # EBQ_BLOCK_ROWS
     ctx, buf = context(2 * 4 * dim + 16 * n + 2 * (blk + 4) * nk)  # ..._get_buffer_size
     att = AttentionParams(n, dim, y.ctypes.data, ids.ctypes.data, C.pointer(params),
                           hi.ctypes.data, lo.ctypes.data)

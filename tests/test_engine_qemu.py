@@ -77,3 +77,18 @@ def test_qemu_other_dims(tmp_path) -> None:
     seqs = [[2], [2, 0, 5], [2] + [int(v) for v in rng.integers(0, 8192, 39)],
             [2] + [int(v) for v in rng.integers(5, 8192, 10)]]
     check(blob_path, seqs, tmp_path)
+
+
+def test_qemu_every_length_monotonic(random_blob, tmp_path) -> None:  # noqa: F811
+    """Issue #20: every length 1..256 (DSP kernels, random model) is bit exact, and no length
+    costs more instructions than the next longer one (tails of 1-3 rows, odd rows, block
+    boundaries). About 15 s of QEMU for the 256 inferences."""
+    blob = read_blob(random_blob.read_bytes())
+    lengths = list(range(1, blob.meta["dims"]["max_len"] + 1))
+    seqs = qs.random_seqs(blob.meta["dims"]["vocab_size"], lengths)
+    res = qs.run(qs.build(random_blob, seqs, tmp_path / "all", True))
+    assert [logits for _, logits in res["rows"]] == [R.forward(blob, s).tolist() for s in seqs]
+    ins = [ticks * qs.INSTR_PER_TICK for ticks, _ in res["rows"]]
+    worse = [(n, ins[n - 1], ins[n]) for n in lengths[:-1] if ins[n - 1] > ins[n]]
+    assert not worse, f"(n, instructions at n, at n + 1): {worse}"
+    assert [p <= f for p, f in res["arena"]] == [True] * len(lengths)  # painted <= formula

@@ -1,11 +1,11 @@
 /*
  * forward.c - the EmbBERT-Q integer forward pass (docs/int8-spec.md), one comment per step.
  *
- * Memory: the arena holds x (n,D) int8 and y (n,D) int8 plus one block's buffers and the
- * kernels' scratch (arena_sizes). Each layer computes y = RMSNorm(x) for all rows, after which x
- * is dead: it first receives the queries of every row, then rows are processed in blocks of
- * EBQ_BLOCK_ROWS(n): the block's output overwrites its own queries once they are used. The last
- * layer computes row 0 ([CLS]) only.
+ * Memory: the arena holds x (n,D) int8 and y (n,D) int8 plus `work`, the kernels' scratch
+ * (arena_sizes). Each layer computes y = RMSNorm(x) for all rows, after which x is dead: it
+ * first receives the queries of every row (the projection may use all of `work`), then
+ * ebq_layer_rows_s8 turns them, block by block, into the layer's output (its buffer is `work`).
+ * The last layer computes row 0 ([CLS]) only.
  */
 #include <string.h>
 
@@ -17,45 +17,31 @@ static size_t align_up(size_t n)
     return (n + EBQ_ARENA_ALIGN - 1) & ~(size_t)(EBQ_ARENA_ALIGN - 1);
 }
 
-/* Arena layout for n tokens: x, y, then `work`, which is free scratch while the queries are
- * computed and is then split into the block buffers below, in this order. Every size is
- * rounded up to EBQ_ARENA_ALIGN; ebq_arena_bytes is the sum. B = EBQ_BLOCK_ROWS(n) rows,
- * U = EBQ_MICRO rows. */
+/* Arena layout for n tokens: x, y, then `work`, every size rounded up to EBQ_ARENA_ALIGN;
+ * ebq_arena_bytes is the sum. `work` is the largest buffer any step asks for: the layer rows
+ * (ebq_layer_rows_s8_get_buffer_size, per kernel set), the embedding's and the classifier's. */
 typedef struct {
-    size_t xy;      /* (n,D) int8, each of x and y                                       */
-    size_t scratch; /* every kernel's buffer: the attention's plus (U,D) int32, so that   */
-                    /* it also holds ebq_project_combine_s8's (h + widened rows) at any n */
-    size_t attn;    /* (B,D) int32                                                        */
-    size_t c;       /* (B,D) int8                                                         */
-    size_t work;    /* scratch + attn + c                                                 */
+    size_t xy;   /* (n,D) int8, each of x and y */
+    size_t work; /* every kernel's buffer        */
 } arena_sizes;
 
-static arena_sizes arena_sizes_of(uint32_t dim, uint32_t n)
+static arena_sizes arena_sizes_of(const ebq_model *m, uint32_t n)
 {
-    const size_t d = dim, b = EBQ_BLOCK_ROWS(n), u = EBQ_MICRO;
     arena_sizes z;
-    z.xy = align_up((size_t)n * d);
-    z.scratch = align_up(ebq_attention_rows_s8_get_buffer_size(n, dim)) + align_up(u * d * 4);
-    z.attn = align_up(b * d * 4);
-    z.c = align_up(b * d);
-    z.work = z.scratch + z.attn + z.c;
+    z.xy = align_up((size_t)n * m->dim);
+    size_t w = ebq_layer_rows_s8_get_buffer_size(n, m->dim);
+    const size_t fc = ebq_fully_connected_s8_get_buffer_size(m->dim),
+                 emb = ebq_embedding_s8_get_buffer_size(m->emb_dim, m->dim);
+    w = w > fc ? w : fc;
+    z.work = align_up(w > emb ? w : emb);
     return z;
 }
-
-typedef struct {
-    int8_t *x;        /* (n,D)  hidden states, then queries, then the next layer's input  */
-    int8_t *y;        /* (n,D)  normalised hidden states = keys = values                  */
-    uint8_t *work;    /* arena_sizes.work bytes: the block buffers below, or free scratch */
-    void *scratch;    /* every kernel's buffer (ebq_context)                              */
-    int32_t *attn;    /* (B,D)  attention output, Q16                                     */
-    int8_t *c;        /* (B,D)  conv output, then SiLU output                              */
-} ebq_run_state;
 
 size_t ebq_arena_bytes(const ebq_model *m, uint32_t n)
 {
     if (m == NULL)
         return 0;
-    const arena_sizes z = arena_sizes_of(m->dim, n);
+    const arena_sizes z = arena_sizes_of(m, n);
     return 2 * z.xy + z.work;
 }
 
@@ -80,14 +66,6 @@ static void *arena_alloc(ebq_arena *a, size_t bytes)
     return p;
 }
 
-/* The next `bytes` of a region being split (sizes already aligned). */
-static void *take(uint8_t **p, size_t bytes)
-{
-    void *r = *p;
-    *p += bytes;
-    return r;
-}
-
 static void stage(const ebq_hooks *hooks, uint32_t s, int end)
 {
     if (hooks != NULL && hooks->stage != NULL)
@@ -109,60 +87,43 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
     if (arena->used > arena->size || arena->size - arena->used < ebq_arena_bytes(m, n))
         return EBQ_ERR_NO_MEMORY;
 
-    const uint32_t d = m->dim, blk = EBQ_BLOCK_ROWS(n);
+    const uint32_t d = m->dim;
     const size_t start = arena->used;
-    const arena_sizes z = arena_sizes_of(d, n);
-    ebq_run_state s;
-    s.x = arena_alloc(arena, z.xy);
-    s.y = arena_alloc(arena, z.xy);
-    s.work = arena_alloc(arena, z.work);
-    uint8_t *p = s.work;
-    s.scratch = take(&p, z.scratch);
-    s.attn = take(&p, z.attn);
-    s.c = take(&p, z.c);
-    const ebq_context scratch = {s.scratch, z.scratch}, work = {s.work, z.work};
+    const arena_sizes z = arena_sizes_of(m, n);
+    int8_t *x = arena_alloc(arena, z.xy); /* hidden states, then queries, then the output */
+    int8_t *y = arena_alloc(arena, z.xy); /* normalised hidden states = keys = values     */
+    const ebq_context work = {arena_alloc(arena, z.work), z.work};
 
     /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
     stage(hooks, 0, 0);
     for (uint32_t t0 = 0; t0 < n; t0 += EBQ_MICRO)
-        ebq_embedding_s8(&scratch, m, ids, t0, (n - t0 < EBQ_MICRO) ? n - t0 : EBQ_MICRO,
-                         s.x + (size_t)t0 * d);
+        ebq_embedding_s8(&work, m, ids, t0, (n - t0 < EBQ_MICRO) ? n - t0 : EBQ_MICRO,
+                         x + (size_t)t0 * d);
     stage(hooks, 0, 1);
 
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const ebq_layer *w = &m->layers[l];
         const uint32_t rows = (l + 1 == m->n_layers) ? 1 : n; /* last layer: [CLS] only */
         const ebq_fc_params q = {d, d, w->q_w, w->q_b, &w->q_rq};
-        const ebq_attention_params att = {n, d, s.y, ids, &w->sm_rq, m->exp_hi, m->exp_lo};
-        const ebq_conv_params conv = {d, m->kernel, w->conv_w, w->conv_b, &w->conv_rq, w->silu};
-        const ebq_project_combine_params pc = {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a,
-                                               &w->out_b};
+        const ebq_layer_rows_params lr = {
+            {n, d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo},
+            {d, m->kernel, w->conv_w, w->conv_b, &w->conv_rq, w->silu},
+            {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a, &w->out_b}};
         stage(hooks, l + 1, 0);
         /* y = RMSNorm(x) for every row: y is the keys and values of every query. */
-        ebq_rmsnorm_s8(n, d, s.x, w->norm_rq.m, w->norm_rq.sh, s.y);
-        /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). Its scratch is
-         * all of `work`, free until the first block (the DSP kernel widens many rows at once). */
-        ebq_fully_connected_s8(&work, &q, rows, s.y, s.x);
-        /* Blocks of B rows: the optimised kernels reuse every key load and every transposed
-         * column of y for all B queries. */
-        for (uint32_t t0 = 0; t0 < rows; t0 += blk) {
-            const uint32_t nb = (rows - t0 < blk) ? rows - t0 : blk;
-            int8_t *xt = s.x + (size_t)t0 * d;
-            /* (a) attention of query rows t0.. over all real keys, Q16 in y's units. */
-            ebq_attention_rows_s8(&scratch, &att, nb, xt, s.attn);
-            /* (b) causal depthwise conv -> SiLU table (fused in the conv's stores). */
-            ebq_depthwise_conv_causal_s8(&conv, t0, nb, s.y, s.c);
-            /* (c) projection h = W c + b, then x[t] = sat8(rq(attn, a) - rq(h, b)), which
-             * overwrites the block's queries, now used (the attention's scratch is free). */
-            ebq_project_combine_s8(&scratch, &pc, nb, s.c, s.attn, xt);
-        }
+        ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);
+        /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). */
+        ebq_fully_connected_s8(&work, &q, rows, y, x);
+        /* Attention over all real keys, causal conv -> SiLU, projection h = W c + b and
+         * x[t] = sat8(rq(attn, a) - rq(h, b)), block by block over the query rows. */
+        ebq_layer_rows_s8(&work, &lr, rows, x);
         stage(hooks, l + 1, 1);
     }
 
     /* Classifier on [CLS]: the raw int32 accumulators are the logits (one weight scale). */
     stage(hooks, m->n_layers + 1, 0);
     const ebq_fc_params cls = {d, m->num_labels, m->cls_w, m->cls_b, NULL};
-    ebq_fully_connected_s32(&scratch, &cls, 1, s.x, logits);
+    ebq_fully_connected_s32(&work, &cls, 1, x, logits);
     stage(hooks, m->n_layers + 1, 1);
 
     arena->used = start;

@@ -4,7 +4,9 @@
  * Links the engine, the shared Cortex-M startup (ports/cortex-m) and the mps2-an386 board file,
  * the model blob (app/model_blob.S) and a generated header of token-id sequences
  * (engine_qemu_ids.h: EBQ_N_SEQ, ebq_seq_off[EBQ_N_SEQ + 1], ebq_seq_ids[]). For each sequence
- * it prints, through semihosting,  "R <i> <ticks> <logit 0> ...", then "ENGINE-QEMU PASS" and
+ * it prints, through semihosting,  "R <i> <ticks> <logit 0> ..." and "A <i> <painted bytes>
+ * <ebq_arena_bytes>" (the arena is painted before each call; the painted high-water mark is the
+ * offset past the last byte the engine wrote), then "ENGINE-QEMU PASS" and
  * exits with status 0 (semihosting SYS_EXIT_EXTENDED); a load error exits 1.
  *
  * Timing (benchmarks/quant_speed.py): run QEMU with -icount shift=0, so one guest instruction
@@ -24,6 +26,7 @@ extern const uint8_t ebq_blob_start[], ebq_blob_end[];
 
 static ebq_model g_model;
 static uint8_t g_arena[96 * 1024] __attribute__((aligned(8)));
+#define EBQ_PAINT 0xA5u /* the arena's paint: bytes never written keep it */
 
 static void semihost(uint32_t op, const void *arg)
 {
@@ -61,6 +64,19 @@ static void finish(uint32_t code)
     }
 }
 
+/* Markers around each measured ebq_forward for benchmarks/cycle_model.py (its QEMU plugin
+ * counts from the start of ebq_mark_begin to the start of ebq_mark_end); distinct bodies so
+ * that no optimisation folds them into one. */
+volatile uint32_t ebq_mark_count;
+__attribute__((noinline, noipa)) void ebq_mark_begin(void)
+{
+    ebq_mark_count += 1u;
+}
+__attribute__((noinline, noipa)) void ebq_mark_end(void)
+{
+    ebq_mark_count += 2u;
+}
+
 /* 4 instructions per iteration (subs, bne + 2 nops): calibrates ticks -> instructions. */
 static void calibrate(uint32_t iters)
 {
@@ -83,53 +99,39 @@ static void prof_line(const char *name, uint64_t ticks, uint64_t macs)
 
 static void profile(const ebq_model *m)
 {
-    const uint32_t n = EBQ_PROFILE, d = m->dim, blk = EBQ_BLOCK_ROWS(n);
+    const uint32_t n = EBQ_PROFILE, d = m->dim;
     static uint16_t ids[EBQ_PROFILE];
     for (uint32_t t = 0; t < n; t++)
         ids[t] = (uint16_t)(5u + (t * 37u) % (m->vocab_size - 5u));
     /* The arena as ebq_forward lays it out (forward.c arena_sizes; EBQ_PROFILE is a multiple of
-     * 8, so no padding): x, y, then work = the kernels' scratch, attn, c. */
-    const size_t scratch_bytes = ebq_attention_rows_s8_get_buffer_size(n, d) + EBQ_MICRO * d * 4;
+     * 8, so no padding): x, y, then work = the kernels' scratch. */
     int8_t *x = (int8_t *)g_arena, *y = x + n * d;
-    uint8_t *work = (uint8_t *)(y + n * d);
-    int32_t *attn = (int32_t *)(void *)(work + scratch_bytes);
-    int8_t *c = (int8_t *)(attn + blk * d);
-    const ebq_context scratch = {work, scratch_bytes}, all = {work, scratch_bytes + blk * d * 5};
+    const size_t work_bytes = ebq_arena_bytes(m, n) - 2u * n * d;
+    const ebq_context work = {y + n * d, work_bytes};
     const ebq_layer *w = &m->layers[0];
     const ebq_fc_params q = {d, d, w->q_w, w->q_b, &w->q_rq};
-    const ebq_attention_params att = {n, d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo};
-    const ebq_conv_params conv = {d, m->kernel, w->conv_w, w->conv_b, &w->conv_rq, w->silu};
-    const ebq_project_combine_params pc = {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a,
-                                           &w->out_b};
+    const ebq_layer_rows_params lr = {
+        {n, d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo},
+        {d, m->kernel, w->conv_w, w->conv_b, &w->conv_rq, w->silu},
+        {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a, &w->out_b}};
     uint64_t t0 = port_cycles();
     for (uint32_t t = 0; t < n; t += EBQ_MICRO)
-        ebq_embedding_s8(&scratch, m, ids, t, EBQ_MICRO, x + t * d);
+        ebq_embedding_s8(&work, m, ids, t, EBQ_MICRO, x + t * d);
     uint64_t t1 = port_cycles();
     prof_line("embedding", t1 - t0, (uint64_t)n * d * m->emb_dim * 2);
     ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);
     t0 = port_cycles();
     prof_line("rmsnorm", t0 - t1, (uint64_t)n * d);
-    ebq_fully_connected_s8(&all, &q, n, y, x);
+    ebq_fully_connected_s8(&work, &q, n, y, x);
     t1 = port_cycles();
     prof_line("fully_connected_s8(q)", t1 - t0, (uint64_t)n * d * d);
-    uint64_t ta = 0, tc = 0, tp = 0;
-    for (uint32_t b = 0; b < n; b += blk) {
-        const uint32_t nb = n - b < blk ? n - b : blk;
-        uint64_t u0 = port_cycles();
-        ebq_attention_rows_s8(&scratch, &att, nb, x + b * d, attn);
-        uint64_t u1 = port_cycles();
-        ebq_depthwise_conv_causal_s8(&conv, b, nb, y, c); /* SiLU fused */
-        uint64_t u2 = port_cycles();
-        ebq_project_combine_s8(&scratch, &pc, nb, c, attn, x + b * d);
-        tp += port_cycles() - u2;
-        ta += u1 - u0, tc += u2 - u1;
-    }
-    prof_line("attention_rows_s8", ta, 2ull * n * n * d);
+    ebq_layer_rows_s8(&work, &lr, n, x);
+    t0 = port_cycles();
     uint64_t taps = 0; /* exact: row t has min(t + 1, K) taps (rows before 0 are padding) */
     for (uint32_t t = 0; t < n; t++)
         taps += t + 1 < m->kernel ? t + 1 : m->kernel;
-    prof_line("depthwise_conv_causal_s8+silu", tc, taps * d);
-    prof_line("project_combine_s8(proj)", tp, (uint64_t)n * d * d);
+    prof_line("layer_rows_s8(att+conv+proj)", t0 - t1,
+              2ull * n * n * d + taps * d + (uint64_t)n * d * d);
 }
 #endif
 
@@ -159,11 +161,15 @@ int main(void)
     for (uint32_t i = 0; i < EBQ_N_SEQ; i++) {
         const uint32_t n = ebq_seq_off[i + 1] - ebq_seq_off[i];
         ebq_arena arena;
+        for (uint32_t k = 0; k < sizeof(g_arena); k++) /* paint: the high-water mark below */
+            g_arena[k] = EBQ_PAINT;
         ebq_arena_init(&arena, g_arena, sizeof(g_arena));
+        ebq_mark_begin();
         const uint64_t t0 = port_cycles();
         const int st = ebq_forward(&g_model, &arena, ebq_seq_ids + ebq_seq_off[i], n, logits,
                                    NULL);
         const uint64_t t1 = port_cycles();
+        ebq_mark_end();
         put("R ");
         put_int(i);
         put(" ");
@@ -172,6 +178,16 @@ int main(void)
             put(" ");
             put_int(logits[c]);
         }
+        put("\n");
+        uint32_t top = sizeof(g_arena); /* the arena's painted high-water mark */
+        while (top > 0 && g_arena[top - 1] == EBQ_PAINT)
+            top--;
+        put("A ");
+        put_int(i);
+        put(" ");
+        put_int(top);
+        put(" ");
+        put_int((int64_t)ebq_arena_bytes(&g_model, n));
         put("\n");
     }
     put("ENGINE-QEMU PASS\n");

@@ -75,11 +75,12 @@ static inline int8_t ebq_rq2_sat8(int32_t a, int32_t ma, int32_t sha, int32_t b,
 }
 
 /* Rows the forward pass processes together after the query projection (attention, conv,
- * SiLU): EBQ_BLOCK_ROWS(n), 32 when n <= 128 (the DSP kernels' per-block transposes are paid
- * half as often) and 16 above (the arena at n = 256 stays the largest); and rows the DSP
+ * SiLU, projection, combination): EBQ_BLOCK_ROWS(n) = min(n rounded up to 4, 28) when
+ * n <= 128 (the DSP kernels' per-block transposes are paid once per block; 28 keeps the arena
+ * at n = 128 within 48 KiB) and 16 above (within 80 KiB at n = 256); and rows the DSP
  * kernels widen to int16 at once (each weight word then feeds 4 rows). */
-#define EBQ_BLOCK 32u /* the largest block */
-#define EBQ_BLOCK_ROWS(n) ((n) <= 128u ? 32u : 16u)
+#define EBQ_BLOCK 32u /* the largest block (stack arrays) */
+#define EBQ_BLOCK_ROWS(n) ((n) <= 128u ? ((((n) + 3u) & ~3u) < 28u ? (((n) + 3u) & ~3u) : 28u) : 16u)
 #define EBQ_MICRO 4u
 
 /* Scratch memory a kernel may use (CMSIS-NN's cmsis_nn_context): `buf` 8-aligned, `size` bytes,
@@ -95,10 +96,11 @@ typedef struct {
 void ebq_embedding_s8(const ebq_context *ctx, const ebq_model *m, const uint16_t *ids,
                       uint32_t t0, uint32_t rows, int8_t *out);
 
-/* EBQ_MICRO rows of E, widened to int16, for each of the token and the position rows. */
-static inline size_t ebq_embedding_s8_get_buffer_size(uint32_t emb_dim)
+/* EBQ_MICRO rows of E, widened to int16, for each of the token and the position rows, then
+ * EBQ_MICRO output rows of D (a tail of fewer rows is computed as a full block). */
+static inline size_t ebq_embedding_s8_get_buffer_size(uint32_t emb_dim, uint32_t dim)
 {
-    return 2u * EBQ_MICRO * emb_dim * sizeof(int16_t);
+    return 2u * EBQ_MICRO * emb_dim * sizeof(int16_t) + EBQ_MICRO * dim;
 }
 
 /* Row t of ebq_embedding_s8 for token `id`, in plain C (rows_s8.c). */
@@ -179,12 +181,18 @@ void ebq_attention_rows_s8(const ebq_context *ctx, const ebq_attention_params *p
 
 /* EBQ_MICRO widened query rows, then EBQ_ATT_SCRATCH_BYTES(n): the scores of 4 queries
  * (int32), the exp values of EBQ_BLOCK_ROWS(n) queries and 4 widened columns of y (int16, keys
- * rounded up to 16). */
-#define EBQ_KEYS_PAD(n) (((n) + 15u) & ~15u)
-#define EBQ_ATT_SCRATCH_BYTES(n) (16u * (n) + 2u * (EBQ_BLOCK_ROWS(n) + 4u) * EBQ_KEYS_PAD(n))
+ * rounded up to 8). */
+#define EBQ_KEYS_PAD(n) (((n) + 7u) & ~7u)
+#define EBQ_ATT_SCRATCH_BYTES_Q(n, nq) (16u * (n) + 2u * ((nq) + 4u) * EBQ_KEYS_PAD(n))
+#define EBQ_ATT_SCRATCH_BYTES(n) EBQ_ATT_SCRATCH_BYTES_Q(n, EBQ_BLOCK_ROWS(n))
 static inline size_t ebq_attention_rows_s8_get_buffer_size(uint32_t n, uint32_t dim)
 {
     return ebq_fully_connected_s8_get_buffer_size(dim) + EBQ_ATT_SCRATCH_BYTES((size_t)n);
+}
+/* The same for at most nq <= EBQ_BLOCK_ROWS(n) queries per call. */
+static inline size_t ebq_attention_rows_s8_get_buffer_size_q(uint32_t n, uint32_t dim, uint32_t nq)
+{
+    return ebq_fully_connected_s8_get_buffer_size(dim) + EBQ_ATT_SCRATCH_BYTES_Q((size_t)n, nq);
 }
 
 /* out[i] = table[in[i] + 128] (SiLU of an int8 vector). */
@@ -217,6 +225,40 @@ void ebq_project_combine_rows_s8(const ebq_context *ctx, const ebq_project_combi
 static inline size_t ebq_project_combine_s8_get_buffer_size(uint32_t dim)
 {
     return EBQ_MICRO * dim * sizeof(int32_t) + ebq_fully_connected_s8_get_buffer_size(dim);
+}
+
+static inline size_t ebq_a8(size_t v)
+{
+    return (v + 7u) & ~(size_t)7u;
+}
+
+/* Everything of one layer after the query projection: attention, causal conv + SiLU, the
+ * conv branch's projection and the differential combination. */
+typedef struct {
+    ebq_attention_params att;
+    ebq_conv_params conv;
+    ebq_project_combine_params pc;
+} ebq_layer_rows_params;
+
+/* Rows 0..rows-1 of x (n,D): on entry their queries q, on return the layer's output x'. Rows go
+ * in blocks of EBQ_BLOCK_ROWS(n) (portable: EBQ_MICRO); a block's conv output goes into its own
+ * query rows once the attention has used them, then its output overwrites them too. The
+ * buffer: ebq_layer_rows_s8_get_buffer_size(n, D) bytes, which each kernel set defines (the
+ * DSP twin fuses attention, projection and combination and needs no (B,D) int32 attention). */
+void ebq_layer_rows_s8(const ebq_context *ctx, const ebq_layer_rows_params *p, uint32_t rows,
+                       int8_t *x);
+size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim);
+
+/* The unfused form (rows_s8.c): per EBQ_MICRO rows ebq_attention_rows_s8 into an int32 (U,D)
+ * attention, ebq_depthwise_conv_causal_s8 into the query rows, ebq_project_combine_s8 in
+ * place. Buffer: the attention (U,D) int32, then the larger of the kernels' buffers. */
+void ebq_layer_rows_generic_s8(const ebq_context *ctx, const ebq_layer_rows_params *p,
+                               uint32_t t0, uint32_t rows, int8_t *x);
+static inline size_t ebq_layer_rows_generic_s8_get_buffer_size(uint32_t n, uint32_t dim)
+{
+    const size_t att = ebq_attention_rows_s8_get_buffer_size_q(n, dim, EBQ_MICRO);
+    const size_t pc = ebq_project_combine_s8_get_buffer_size(dim);
+    return ebq_a8((size_t)EBQ_MICRO * dim * 4u) + ebq_a8(att > pc ? att : pc);
 }
 
 #endif /* EBQ_OPS_H */

@@ -59,3 +59,20 @@ void ebq_project_combine_rows_s8(const ebq_context *ctx, const ebq_project_combi
                        out + (size_t)r0 * dim);
     }
 }
+
+void ebq_layer_rows_generic_s8(const ebq_context *ctx, const ebq_layer_rows_params *p,
+                               uint32_t t0, uint32_t rows, int8_t *x)
+{
+    /* The buffer: attn (EBQ_MICRO rows, int32), then every kernel's scratch in turn. */
+    const uint32_t dim = p->att.dim;
+    const size_t a_bytes = ebq_a8((size_t)EBQ_MICRO * dim * 4u);
+    int32_t *attn = ctx->buf;
+    const ebq_context scratch = {(uint8_t *)ctx->buf + a_bytes, ctx->size - a_bytes};
+    for (uint32_t r0 = 0; r0 < rows; r0 += EBQ_MICRO) {
+        const uint32_t nu = (rows - r0 < EBQ_MICRO) ? rows - r0 : EBQ_MICRO;
+        int8_t *xt = x + (size_t)(t0 + r0) * dim;
+        ebq_attention_rows_s8(&scratch, &p->att, nu, xt, attn);
+        ebq_depthwise_conv_causal_s8(&p->conv, t0 + r0, nu, p->att.y, xt); /* queries used */
+        ebq_project_combine_s8(&scratch, &p->pc, nu, xt, attn, xt);        /* in place */
+    }
+}

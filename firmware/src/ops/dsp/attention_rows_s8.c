@@ -112,7 +112,7 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
 
 /* The blocked path (dim % 16 == 0), for up to EBQ_BLOCK_ROWS(n) queries:
  * 1. per 4 queries: scores by ebq_mm4_s8 with the keys as the "weights" (sc[4j + r]), then the
- *    exp values as int16 rows e_r (nk = n rounded up to 16, zero beyond n and for masked keys);
+ *    exp values as int16 rows e_r (nk = n rounded up to 8, zero beyond n and for masked keys);
  * 2. per 4 channels: the channels' columns of y are widened once into int16 key pairs
  *    (y_j, y_j+1) (a 4x4 byte transpose: 4 LDR, 8 SXTB16, 8 PKH per 16 values), and every
  *    query's e row is the int16 "weight" row of wsum4 below: no unpacking in the inner loop.
@@ -121,7 +121,7 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
 /* raw[4r + k] = e_r . col_k for r < nq: e is nq rows of len_bytes / 2 int16 (pairs (e_j,
  * e_j+1)), col the 4 channels' pairs per 4 keys, 8 words: [k0 (j,j+1) (j+2,j+3)] [k1] [k2] [k3].
  * Per 16 keys: 4 LDRD of e, 8 LDM of columns, 32 SMLAD, 2 loop = 46 instructions for 64
- * MACs (len_bytes is a multiple of 32).
+ * MACs (len_bytes is a multiple of 32; wsum4_8 below takes multiples of 16).
  * Registers as ebq_mm4_s8 (EBQ_MM4_PROLOGUE): r0 e, r1 columns, r3/r12 e pairs, r8-r11 columns. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -142,6 +142,14 @@ __attribute__((naked)) static void wsum4(const int16_t *e, const int32_t *col,
     "smlad  r7, r12, r11, r7\n"
     __asm volatile(EBQ_MM4_PROLOGUE EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP
                        EBQ_MM4_EPILOGUE);
+}
+
+/* The same for len_bytes % 32 == 16 (keys rounded up to 8, not 16: short inputs): 8 keys per
+ * loop step. */
+__attribute__((naked)) static void wsum4_8(const int16_t *e, const int32_t *col,
+                                           uint32_t len_bytes, uint32_t nq, int32_t *raw)
+{
+    __asm volatile(EBQ_MM4_PROLOGUE EBQ_WSUM4_GROUP EBQ_WSUM4_GROUP EBQ_MM4_EPILOGUE);
 #undef EBQ_WSUM4_GROUP
 }
 #pragma GCC diagnostic pop
@@ -159,9 +167,54 @@ static inline void col_group(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
     col[6] = ebq_pair_hi(h0, h1), col[7] = ebq_pair_hi(h2, h3);
 }
 
+/* col_group for keys yc, yc + 128, ... up to end (row stride 128, 4 keys per step): 4 LDR,
+ * 8 SXTB16, 8 PKH, 2 STM = 24 instructions per 16 values, no spills. Registers: r0 keys, r1
+ * columns, r2 end; l0 r4, l1 r9, l2 r5, l3 r10, h0 r6, h1 r11, h2 r7, h3 r12, so that the
+ * outputs land in r4-r7 (col[0..3]) and r8-r11 (col[4..7]) for the two STMs. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+__attribute__((naked)) static void widen_cols128(const int8_t *yc, int32_t *col,
+                                                 const int8_t *end)
+{
+    __asm volatile("push   {r4-r11}\n"
+                   "1:\n"
+                   "ldr    r4, [r0], #128\n"
+                   "ldr    r9, [r0], #128\n"
+                   "ldr    r5, [r0], #128\n"
+                   "ldr    r10, [r0], #128\n"
+                   "sxtb16 r6, r4, ror #8\n"
+                   "sxtb16 r4, r4\n"
+                   "sxtb16 r11, r9, ror #8\n"
+                   "sxtb16 r9, r9\n"
+                   "sxtb16 r7, r5, ror #8\n"
+                   "sxtb16 r5, r5\n"
+                   "sxtb16 r12, r10, ror #8\n"
+                   "sxtb16 r10, r10\n"
+                   "pkhtb  r8, r9, r4, asr #16\n"
+                   "pkhbt  r4, r4, r9, lsl #16\n"
+                   "pkhtb  r9, r10, r5, asr #16\n"
+                   "pkhbt  r5, r5, r10, lsl #16\n"
+                   "pkhtb  r10, r11, r6, asr #16\n"
+                   "pkhbt  r6, r6, r11, lsl #16\n"
+                   "pkhtb  r11, r12, r7, asr #16\n"
+                   "pkhbt  r7, r7, r12, lsl #16\n"
+                   "stm    r1!, {r4-r7}\n"
+                   "stm    r1!, {r8-r11}\n"
+                   "cmp    r0, r2\n"
+                   "bne    1b\n"
+                   "pop    {r4-r11}\n"
+                   "bx     lr\n");
+}
+#pragma GCC diagnostic pop
+
 static void widen_cols(uint32_t n, uint32_t nk, uint32_t dim, const int8_t *yc, int32_t *col)
 {
     uint32_t j = 0;
+    if (dim == 128 && n >= 4) {
+        j = n & ~3u;
+        widen_cols128(yc, col, yc + (size_t)j * 128);
+        yc += (size_t)j * 128, col += 2 * j;
+    }
     for (; j + 4 <= n; j += 4, yc += 4 * dim, col += 8)
         col_group(ebq_ld32(yc), ebq_ld32(yc + dim), ebq_ld32(yc + 2 * dim),
                   ebq_ld32(yc + 3 * dim), col);
@@ -200,11 +253,16 @@ static void exp_rows(uint32_t nb, uint32_t n, uint32_t nk, const int32_t *sc, co
                      int16_t *e, int32_t *big_e)
 {
     const int32_t mult = sm->m[0], shift = sm->sh[0];
-    int32_t smax[4] = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
-    for (uint32_t j = 0; j < n; j++) /* the 4 queries' maxima in one pass over the keys */
-        if (!pads || ids[j] != 0)
-            for (uint32_t r = 0; r < 4; r++)
-                smax[r] = sc[4 * j + r] > smax[r] ? sc[4 * j + r] : smax[r];
+    /* The 4 queries' maxima in one pass over the keys, in registers. */
+    int32_t m0 = INT32_MIN, m1 = INT32_MIN, m2 = INT32_MIN, m3 = INT32_MIN;
+    for (uint32_t j = 0; j < n; j++) {
+        if (pads && ids[j] == 0)
+            continue;
+        const int32_t *s = sc + 4 * j;
+        m0 = s[0] > m0 ? s[0] : m0, m1 = s[1] > m1 ? s[1] : m1;
+        m2 = s[2] > m2 ? s[2] : m2, m3 = s[3] > m3 ? s[3] : m3;
+    }
+    const int32_t smax[4] = {m0, m1, m2, m3};
     for (uint32_t r = 0; r < nb; r++, e += nk) {
         int32_t sum = 0;
         if (!pads && shift >= 2 && mult > 0) { /* the usual case */
@@ -238,49 +296,64 @@ static inline int32_t normalise(int32_t acc, int32_t inv_lo, int32_t hi_start)
     return (int32_t)((lo >> 30) | ((uint32_t)hi << 2));
 }
 
-static void attention_blocked(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
-                              int32_t *scratch, int16_t *wide, int32_t *attn)
+void ebq_dsp_attention_exp(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                           int16_t *wide, int32_t *sc, int16_t *e, ebq_dsp_inv *inv)
 {
     const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
-    const int8_t *y = p->y;
     const uint16_t *ids = p->ids;
-    int32_t *sc = scratch;                         /* 4n int32 */
-    int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of nk int16 */
-    int32_t *col = (int32_t *)(void *)(e + (size_t)nq * nk); /* 2 nk words */
-    int32_t big_e[EBQ_BLOCK], inv_lo[EBQ_BLOCK];
-    uint32_t inv_big[EBQ_BLOCK];
+    int32_t big_e[EBQ_BLOCK];
     int pads = 0;
     for (uint32_t j = 0; j < n; j++)
         pads |= ids[j] == 0;
     for (uint32_t r0 = 0; r0 < nq; r0 += 4) {
         const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
         ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
-        ebq_mm4(y, wide, dim, n, sc);
+        ebq_mm4(p->y, wide, dim, n, sc);
         exp_rows(nb, n, nk, sc, ids, pads, p->sm, p->exp_hi, p->exp_lo, e + (size_t)r0 * nk,
                  big_e + r0);
     }
     for (uint32_t r = 0; r < nq; r++) {
-        const int64_t inv = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
-        inv_lo[r] = (int32_t)(uint32_t)inv;
-        inv_big[r] = inv >= ((int64_t)1 << 31);
+        const int64_t v = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
+        inv->lo[r] = (int32_t)(uint32_t)v;
+        inv->big[r] = v >= ((int64_t)1 << 31);
     }
+}
+
+void ebq_dsp_attention_cols(const ebq_attention_params *p, uint32_t nq, uint32_t c,
+                            const int16_t *e, int32_t *col, const ebq_dsp_inv *inv, int32_t *out,
+                            uint32_t stride)
+{
+    const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
     int32_t raw[4 * EBQ_BLOCK];
-    for (uint32_t c = 0; c < dim; c += 4) {
-        widen_cols(n, nk, dim, y + c, col);
+    widen_cols(n, nk, dim, p->y + c, col);
+    if (nk % 16 == 0)
         wsum4(e, col, 2 * nk, nq, raw);
-        for (uint32_t r = 0; r < nq; r++) {
-            int32_t *ar = attn + (size_t)r * dim + c;
-            const int32_t *rr = raw + 4 * r;
-            const int32_t il = inv_lo[r];
-            if (inv_big[r]) {
-                for (uint32_t k = 0; k < 4; k++)
-                    ar[k] = normalise(rr[k], il, rr[k]);
-            } else {
-                ar[0] = normalise(rr[0], il, 0), ar[1] = normalise(rr[1], il, 0);
-                ar[2] = normalise(rr[2], il, 0), ar[3] = normalise(rr[3], il, 0);
-            }
+    else
+        wsum4_8(e, col, 2 * nk, nq, raw);
+    for (uint32_t r = 0; r < nq; r++, out += stride) {
+        const int32_t *rr = raw + 4 * r;
+        const int32_t il = inv->lo[r];
+        if (inv->big[r]) {
+            for (uint32_t k = 0; k < 4; k++)
+                out[k] = normalise(rr[k], il, rr[k]);
+        } else {
+            out[0] = normalise(rr[0], il, 0), out[1] = normalise(rr[1], il, 0);
+            out[2] = normalise(rr[2], il, 0), out[3] = normalise(rr[3], il, 0);
         }
     }
+}
+
+static void attention_blocked(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                              int32_t *scratch, int16_t *wide, int32_t *attn)
+{
+    const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
+    int32_t *sc = scratch;                             /* 4n int32 */
+    int16_t *e = (int16_t *)(void *)(scratch + 4 * n); /* nq rows of nk int16 */
+    int32_t *col = (int32_t *)(void *)(e + (size_t)nq * nk); /* 2 nk words */
+    ebq_dsp_inv inv;
+    ebq_dsp_attention_exp(p, nq, q, wide, sc, e, &inv);
+    for (uint32_t c = 0; c < dim; c += 4)
+        ebq_dsp_attention_cols(p, nq, c, e, col, &inv, attn + c, dim);
 }
 
 /* Dims that are not a multiple of 16: 4 queries at a time, one SMLAD loop per score. */

@@ -49,8 +49,23 @@ void ebq_combine_s8(uint32_t rows, uint32_t dim, const int32_t *attn, const int3
             combine4(dim, attn, h, ma, rnda, s1a, b->m, b->sh, out);
         return;
     }
-    for (uint32_t i = 0; i < rows * dim; i++)
-        out[i] = ebq_rq2_sat8(attn[i], ma, sha, h[i], b->m[i % dim], b->sh[i % dim], -1);
+    for (uint32_t o = 0; o < dim; o++) { /* any rows: per channel, rows inside */
+        const int32_t mb = b->m[o], shb = b->sh[o];
+        if (sha >= 2 && shb >= 2) {
+            const int32_t rnda = (int32_t)1 << (sha - 2), rndb = (int32_t)1 << (shb - 2);
+            for (uint32_t r = 0; r < rows; r++) {
+                const size_t i = (size_t)r * dim + o;
+                out[i] = (int8_t)__ssat(rq32_fast(attn[i], ma, rnda, sha - 1) -
+                                            rq32_fast(h[i], mb, rndb, shb - 1),
+                                        8);
+            }
+        } else {
+            for (uint32_t r = 0; r < rows; r++) {
+                const size_t i = (size_t)r * dim + o;
+                out[i] = ebq_rq2_sat8(attn[i], ma, sha, h[i], mb, shb, -1);
+            }
+        }
+    }
 }
 
 /* One tile of ebq_mm22_rows: the 4 projections + bias, combined with attn. */

@@ -28,12 +28,12 @@ static inline void put_pair(uint32_t a, uint32_t b, uint32_t i, int16_t s[4][EBQ
     __builtin_memcpy(&s[3][i], &p3, 4);
 }
 
-/* Series of channels c..c+3: s[k][i] = y[r0 + i][c + k] for i < len (len even), zero for rows
- * < 0 or >= last. The pairs wholly inside [0, last) take the loop without bounds checks. */
-static void series4(int32_t r0, uint32_t len, uint32_t last, uint32_t dim, const int8_t *yc,
-                    int16_t s[4][EBQ_CONV_SERIES])
+/* Series of channels c..c+3: s[k][i] = y[r0 + i][c + k] for from <= i < len (len even), zero
+ * for rows < 0 or >= last. The pairs wholly inside [0, last) take the loop without bounds checks. */
+static void series4(int32_t r0, uint32_t from, uint32_t len, uint32_t last, uint32_t dim,
+                    const int8_t *yc, int16_t s[4][EBQ_CONV_SERIES])
 {
-    uint32_t i = 0;
+    uint32_t i = from; /* even; the entries before it are never read (conv_channel's p0) */
     for (; i < len && r0 + (int32_t)i < 0; i += 2) { /* pairs that start before row 0 */
         const int32_t rb = r0 + (int32_t)i + 1;
         put_pair(0, (rb >= 0 && rb < (int32_t)last) ? ebq_ld32(yc + (size_t)rb * dim) : 0, i, s);
@@ -69,13 +69,18 @@ static inline __attribute__((always_inline)) void conv4(uint32_t pairs, const in
 }
 
 /* Output rows 0..rows-1 of one channel from its series v and K taps wc (K % 4 == 0), then
- * the table `act` (indexed from its middle: the identity or the SiLU table). */
-static void conv_channel(uint32_t rows, uint32_t kernel, const int16_t *v, const int8_t *wc,
-                         int32_t bias, int32_t m, int32_t sh, uint32_t dim, const int8_t *act,
-                         int8_t *out)
+ * the table `act` (indexed from its middle: the identity or the SiLU table). The first `zeros`
+ * series entries are the padding before row 0: tap pairs that read only those are skipped
+ * (rows near the start of the sequence, all of a short sequence). */
+static void conv_channel(uint32_t rows, uint32_t kernel, uint32_t zeros, const int16_t *v,
+                         const int8_t *wc, int32_t bias, int32_t m, int32_t sh, uint32_t dim,
+                         const int8_t *act, int8_t *out)
 {
     int32_t wp[EBQ_CONV_MAX_K / 2]; /* (w_2m, w_2m+1) */
-    for (uint32_t g = 0; g < kernel; g += 4) {
+    /* The last row group skips the fewest pairs: the pairs before its p0 are never used. */
+    const uint32_t r_last = (rows - 1) & ~3u;
+    const uint32_t p_min = zeros > r_last + 4 ? (zeros - r_last - 3) / 2 : 0;
+    for (uint32_t g = (2 * p_min) & ~3u; g < kernel; g += 4) {
         const uint32_t u = ebq_ld32(wc + g);
         const int32_t l = ebq_lo02(u), h = ebq_hi13(u); /* (w0, w2), (w1, w3) */
         wp[g / 2] = ebq_pair_lo(l, h);
@@ -84,15 +89,20 @@ static void conv_channel(uint32_t rows, uint32_t kernel, const int16_t *v, const
     const int32_t rnd = sh >= 2 ? (int32_t)1 << (sh - 2) : 0, s1 = sh - 1;
     for (uint32_t r = 0; r < rows; r += 4, out += 4 * dim) {
         int32_t acc[4];
-        if (kernel == 32)
+        /* Pair p reads v[r + 2p .. r + 2p + 4]: all padding while r + 2p + 4 < zeros. */
+        const uint32_t p0 = zeros > r + 4 ? (zeros - r - 3) / 2 : 0;
+        if (p0 == 0 && kernel == 32)
             conv4(16, v + r, wp, bias, acc);
         else
-            conv4(kernel / 2, v + r, wp, bias, acc);
+            conv4(kernel / 2 - p0, v + r + 2 * p0, wp + p0, bias, acc);
         if (sh >= 2 && r + 4 <= rows) {
             out[0] = act[ebq_rq_sat8_fast(acc[0], m, rnd, s1)];
             out[dim] = act[ebq_rq_sat8_fast(acc[1], m, rnd, s1)];
             out[2 * dim] = act[ebq_rq_sat8_fast(acc[2], m, rnd, s1)];
             out[3 * dim] = act[ebq_rq_sat8_fast(acc[3], m, rnd, s1)];
+        } else if (sh >= 2) { /* the last 1..3 rows */
+            for (uint32_t k = 0; k < 4 && r + k < rows; k++)
+                out[(size_t)k * dim] = act[ebq_rq_sat8_fast(acc[k], m, rnd, s1)];
         } else {
             for (uint32_t k = 0; k < 4 && r + k < rows; k++)
                 out[(size_t)k * dim] = act[ebq_rq_sat8(acc[k], m, sh)];
@@ -107,7 +117,13 @@ void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_
     const int8_t *w = p->w, *silu = p->silu;
     const int32_t *b = p->b;
     const ebq_rq_params *rq = p->rq;
-    if (kernel % 4 != 0 || kernel > EBQ_CONV_MAX_K || dim % 4 != 0 || rows > EBQ_BLOCK) {
+#ifndef EBQ_CONV_SHORT
+#define EBQ_CONV_SHORT 6u
+#endif
+    /* Rows whose windows are mostly padding (a short input): plain C over their few real taps
+     * costs less than the transposes and the per-channel set-up. */
+    if (kernel % 4 != 0 || kernel > EBQ_CONV_MAX_K || dim % 4 != 0 || rows > EBQ_BLOCK ||
+        t0 + rows <= EBQ_CONV_SHORT) {
         for (uint32_t r = 0; r < rows; r++)
             ebq_depthwise_conv_causal_row_s8(p, t0 + r, y, out + (size_t)r * dim);
         return;
@@ -123,10 +139,12 @@ void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_
     const int8_t *act = (silu ? silu : identity) + 128; /* the SiLU fused into the stores */
     int16_t s[4][EBQ_CONV_SERIES] __attribute__((aligned(4)));
     const uint32_t len = ((rows + 3) & ~3u) + kernel + 4; /* every index conv_channel reads */
+    const uint32_t zeros = t0 + 1 < kernel ? kernel - 1 - t0 : 0; /* series entries < row 0 */
+    const uint32_t from = zeros > 4 ? (zeros - 4) & ~1u : 0;     /* the first entry read */
     for (uint32_t c = 0; c < dim; c += 4) {
-        series4((int32_t)t0 - (int32_t)kernel + 1, len, t0 + rows, dim, y + c, s);
+        series4((int32_t)t0 - (int32_t)kernel + 1, from, len, t0 + rows, dim, y + c, s);
         for (uint32_t k = 0; k < 4; k++)
-            conv_channel(rows, kernel, s[k], w + (size_t)(c + k) * kernel, b[c + k],
+            conv_channel(rows, kernel, zeros, s[k], w + (size_t)(c + k) * kernel, b[c + k],
                          rq->m[c + k], rq->sh[c + k], dim, act, out + c + k);
     }
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../ebq_ops.h"
+
 /* Unaligned-safe word load (compiles to one LDR; the callers' rows are 4-aligned anyway). */
 static inline uint32_t ebq_ld32(const void *p)
 {
@@ -179,6 +181,9 @@ static inline void ebq_mm4(const int8_t *w, const int16_t *wide, uint32_t in_dim
  * an output pair both widened by ebq_widen_rows(2, ...). */
 void ebq_mm22_s16_128(const int32_t *x, const int32_t *w, int32_t *acc);
 
+/* acc[0..3] = the 4 weight rows w, w + in_dim, ... times one widened row (in_dim % 8 == 0). */
+void ebq_mv4_s8(const int8_t *w, const int32_t *xw, uint32_t in_dim, int32_t *acc);
+
 /* ebq_widen_rows(2, len, ...) for the rows x0 and x1 (word aligned, len % 8 == 0): per 8
  * inputs 2 LDRD, 8 SXTB16, 4 STRD. */
 static inline void ebq_widen2(uint32_t len, const int8_t *x0, const int8_t *x1, int32_t *out)
@@ -223,7 +228,11 @@ static inline void ebq_pair_rq_load(ebq_pair_rq *p, uint32_t o, const int32_t *b
     }
 }
 
-/* out_dim x 128 weights w over `rows` (even) rows of x (row stride 128) by ebq_mm22_s16_128:
+/* 128 zero bytes: the partner of an odd last row (support/mat_mult_s8.c). */
+extern const int8_t ebq_zero_row128[128];
+
+/* out_dim x 128 weights w over `rows` rows of x (row stride 128) by ebq_mm22_s16_128 (an odd
+ * last row is paired with a zero row: `tile` must not store row r + 1 when it is `rows`):
  * rows widened in chunks of `chunk` (even) row pairs' worth, each output pair widened once per
  * chunk; `tile` gets the 4 sums of row pair r and output pair o with that pair's parameters.
  * wide: 4 * 128 + 2 * 128 * chunk bytes. Inlined with `tile` so the call disappears. */
@@ -238,8 +247,10 @@ static inline __attribute__((always_inline)) void ebq_mm22_rows(
     int32_t *ww = (int32_t *)(void *)wide, *xw = ww + d; /* output pair, then the row pairs */
     for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
         const uint32_t nr = rows - r0 < chunk ? rows - r0 : chunk;
-        for (uint32_t r = 0; r < nr; r += 2)
-            ebq_widen2(d, x + (size_t)(r0 + r) * d, x + (size_t)(r0 + r + 1) * d, xw + r / 2 * d);
+        for (uint32_t r = 0; r < nr; r += 2) /* an odd last row is paired with zeros */
+            ebq_widen2(d, x + (size_t)(r0 + r) * d,
+                       r0 + r + 1 < rows ? x + (size_t)(r0 + r + 1) * d : ebq_zero_row128,
+                       xw + r / 2 * d);
         for (uint32_t o = 0; o < out_dim; o += 2) {
             ebq_widen2(d, w + (size_t)o * d, w + (size_t)(o + 1) * d, ww);
             ebq_pair_rq p;
@@ -299,5 +310,23 @@ static inline int8_t ebq_rq_sat8_fast(int32_t acc, int32_t m, int32_t rnd, int32
 {
     return (int8_t)__ssat(ebq_rq32_fast(acc, m, rnd, s1), 8);
 }
+
+/* The blocked attention of dsp/attention_rows_s8.c in two phases, for the fused layer rows
+ * (dsp/layer_rows_s8.c); dim % 16 == 0, nq <= EBQ_BLOCK. */
+typedef struct {
+    int32_t lo[EBQ_BLOCK]; /* low word of 2^46 // E per query (0: no real key) */
+    uint32_t big[EBQ_BLOCK]; /* 2^46 // E >= 2^31 */
+} ebq_dsp_inv;
+
+/* Phase 1: the e rows (nq rows of EBQ_KEYS_PAD(n) int16, zero for masked and padding keys) and
+ * 1/E of nq queries q (nq,D). wide: 4 widened rows (8 D bytes); sc: 4 n int32. */
+void ebq_dsp_attention_exp(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
+                           int16_t *wide, int32_t *sc, int16_t *e, ebq_dsp_inv *inv);
+
+/* Phase 2, channels c..c+3: out[r * stride + k] = attn of query r, channel c + k (Q16).
+ * col: 2 EBQ_KEYS_PAD(n) words (the transposed columns). */
+void ebq_dsp_attention_cols(const ebq_attention_params *p, uint32_t nq, uint32_t c,
+                            const int16_t *e, int32_t *col, const ebq_dsp_inv *inv, int32_t *out,
+                            uint32_t stride);
 
 #endif /* EBQ_DSP_H */

@@ -15,19 +15,33 @@ void ebq_embedding_s8(const ebq_context *ctx, const ebq_model *m, const uint16_t
 {
     int16_t *wide = ctx->buf;
     const uint32_t e_dim = m->emb_dim, d = m->dim;
-    if (rows != EBQ_MICRO || e_dim % 8 != 0 || e_dim > EBQ_EMB_MAX_E) {
+    if (rows > EBQ_MICRO || e_dim % 8 != 0 || e_dim > EBQ_EMB_MAX_E ||
+        (rows < EBQ_MICRO && ctx->size < ebq_embedding_s8_get_buffer_size(e_dim, d))) {
         for (uint32_t r = 0; r < rows; r++)
             ebq_embedding_row_s8(m, ids[t0 + r], t0 + r, out + (size_t)r * d);
         return;
     }
+    /* Fewer than 4 rows (the tail): zero rows fill the block and the 4 output rows go to the
+     * buffer, of which `rows` are copied out. */
+    int8_t *dst = out;
+    if (rows < EBQ_MICRO)
+        out = (int8_t *)ctx->buf + 4u * EBQ_MICRO * e_dim;
     int8_t tok[EBQ_MICRO * EBQ_EMB_MAX_E] __attribute__((aligned(4)));
+    int8_t pos[EBQ_MICRO * EBQ_EMB_MAX_E] __attribute__((aligned(4)));
     for (uint32_t r = 0; r < EBQ_MICRO; r++)
-        for (uint32_t e = 0; e < e_dim; e += 4) /* E % 8 == 0: rows are word aligned */
-            __builtin_memcpy(tok + r * e_dim + e, m->tok + (size_t)ids[t0 + r] * e_dim + e, 4);
+        for (uint32_t e = 0; e < e_dim; e += 4) { /* E % 8 == 0: rows are word aligned */
+            if (r < rows) {
+                __builtin_memcpy(tok + r * e_dim + e, m->tok + (size_t)ids[t0 + r] * e_dim + e, 4);
+                __builtin_memcpy(pos + r * e_dim + e, m->pos + (size_t)(t0 + r) * e_dim + e, 4);
+            } else {
+                __builtin_memset(tok + r * e_dim + e, 0, 4);
+                __builtin_memset(pos + r * e_dim + e, 0, 4);
+            }
+        }
     int16_t *wt = wide, *wp = wide + EBQ_MICRO * e_dim;
     ebq_widen_rows(EBQ_MICRO, e_dim, tok, wt);
-    ebq_widen_rows(EBQ_MICRO, e_dim, m->pos + (size_t)t0 * e_dim, wp);
-    if (e_dim % 16 != 0) {
+    ebq_widen_rows(EBQ_MICRO, e_dim, pos, wp);
+    if (e_dim % 16 != 0) { /* rows == 4 here or out is the buffer */
         for (uint32_t o = 0; o < d; o++) {
             int32_t at[4] = {0, 0, 0, 0}, ap[4] = {0, 0, 0, 0};
             ebq_dot4_s8(e_dim, m->tok_proj_w + (size_t)o * e_dim, wt, at);
@@ -37,6 +51,8 @@ void ebq_embedding_s8(const ebq_context *ctx, const ebq_model *m, const uint16_t
             for (uint32_t r = 0; r < EBQ_MICRO; r++)
                 out[(size_t)r * d + o] = ebq_rq2_sat8(at[r], mt, st, ap[r], mp, sp, 1);
         }
+        if (out != dst)
+            __builtin_memcpy(dst, out, (size_t)rows * d);
         return;
     }
     /* E % 16 == 0: both projections by the micro-kernel, 16 outputs per call. */
@@ -72,6 +88,8 @@ void ebq_embedding_s8(const ebq_context *ctx, const ebq_model *m, const uint16_t
 #undef EBQ_EMB
         }
     }
+    if (out != dst)
+        __builtin_memcpy(dst, out, (size_t)rows * d);
 }
 #else
 #include "../embedding_s8.c"

@@ -19,16 +19,27 @@
 static void finish(uint32_t nb, uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *raw,
                    const int32_t *b, const ebq_rq_params *rq, int32_t *acc, int8_t *out)
 {
-    for (uint32_t i = 0; i < no; i++) {
-        const uint32_t o = o0 + i;
-        const int32_t bias = b ? b[o] : 0;
-        for (uint32_t r = 0; r < nb; r++) {
-            const int32_t a = raw[4 * i + r] + bias;
-            if (rq)
-                out[(size_t)r * out_dim + o] = ebq_rq_sat8(a, rq->m[o], rq->sh[o]);
-            else
-                acc[(size_t)r * out_dim + o] = a;
+    if (rq == NULL) {
+        for (uint32_t i = 0; i < no; i++) {
+            const int32_t bias = b ? b[o0 + i] : 0;
+            for (uint32_t r = 0; r < nb; r++)
+                acc[(size_t)r * out_dim + o0 + i] = raw[4 * i + r] + bias;
         }
+        return;
+    }
+    const int32_t *m = rq->m + o0, *bo = b + o0;
+    const int8_t *sh = rq->sh + o0;
+    out += o0;
+    for (uint32_t i = 0; i < no; i++, raw += 4) {
+        const int32_t bias = bo[i], mo = m[i], s = sh[i];
+        if (s < 2) {
+            for (uint32_t r = 0; r < nb; r++)
+                out[(size_t)r * out_dim + i] = ebq_rq_sat8(raw[r] + bias, mo, s);
+            continue;
+        }
+        const int32_t rnd = (int32_t)1 << (s - 2), s1 = s - 1;
+        for (uint32_t r = 0; r < nb; r++)
+            out[(size_t)r * out_dim + i] = ebq_rq_sat8_fast(raw[r] + bias, mo, rnd, s1);
     }
 }
 
@@ -77,6 +88,46 @@ static void finish4(uint32_t no, uint32_t out_dim, uint32_t o0, const int32_t *r
         finish4_dim(no, out_dim, raw, bo, m, sh, ao, oo);
 }
 
+/* One row (widened by ebq_widen_rows(1, ...): words (x0,x2) (x1,x3) per 4 inputs) times `no`
+ * weight rows: raw[4i] = w_i . x. Four outputs share each LDRD of the row: per 4 inputs 1 LDRD,
+ * 4 LDR, 8 SXTB16, 8 SMLAD = 21 instructions for 16 MACs (the 4-row kernel would spend 52 on
+ * 64 MACs of which 16 are real). in_dim % 4 == 0. */
+static void row1(uint32_t in_dim, uint32_t no, const int8_t *w, const int16_t *wide, int32_t *raw)
+{
+    const int32_t *xw = (const int32_t *)(const void *)wide;
+    uint32_t o = 0;
+    if (in_dim % 8 == 0)
+        for (; o + 4 <= no; o += 4, raw += 16) {
+            int32_t a[4];
+            ebq_mv4_s8(w + (size_t)o * in_dim, xw, in_dim, a);
+            raw[0] = a[0], raw[4] = a[1], raw[8] = a[2], raw[12] = a[3];
+        }
+    for (; o + 4 <= no; o += 4, raw += 16) {
+        const int8_t *w0 = w + (size_t)o * in_dim, *w1 = w0 + in_dim, *w2 = w1 + in_dim,
+                     *w3 = w2 + in_dim;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (uint32_t i = 0; i < in_dim; i += 4) {
+            const int32_t xl = xw[i / 2], xh = xw[i / 2 + 1];
+            const uint32_t u0 = ebq_ld32(w0 + i), u1 = ebq_ld32(w1 + i), u2 = ebq_ld32(w2 + i),
+                           u3 = ebq_ld32(w3 + i);
+            a0 = __smlad(ebq_lo02(u0), xl, a0), a0 = __smlad(ebq_hi13(u0), xh, a0);
+            a1 = __smlad(ebq_lo02(u1), xl, a1), a1 = __smlad(ebq_hi13(u1), xh, a1);
+            a2 = __smlad(ebq_lo02(u2), xl, a2), a2 = __smlad(ebq_hi13(u2), xh, a2);
+            a3 = __smlad(ebq_lo02(u3), xl, a3), a3 = __smlad(ebq_hi13(u3), xh, a3);
+        }
+        raw[0] = a0, raw[4] = a1, raw[8] = a2, raw[12] = a3;
+    }
+    for (; o < no; o++, raw += 4) {
+        const int8_t *wo = w + (size_t)o * in_dim;
+        int32_t a = 0;
+        for (uint32_t i = 0; i < in_dim; i += 4) {
+            const uint32_t u = ebq_ld32(wo + i);
+            a = __smlad(ebq_lo02(u), xw[i / 2], a), a = __smlad(ebq_hi13(u), xw[i / 2 + 1], a);
+        }
+        raw[0] = a;
+    }
+}
+
 /* One block of nb <= 4 rows of x (row stride in_dim): int32 results, or int8 when rq. */
 static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *x,
                   const int8_t *w, const int32_t *b, const ebq_rq_params *rq, int16_t *wide,
@@ -95,8 +146,17 @@ static void block(uint32_t nb, uint32_t in_dim, uint32_t out_dim, const int8_t *
             }
         return;
     }
-    ebq_widen4(nb, in_dim, x, wide);
     int32_t raw[4 * EBQ_MM_CHUNK];
+    if (nb == 1) { /* one row: no zero rows to multiply */
+        ebq_widen_rows(1, in_dim, x, wide);
+        for (uint32_t o0 = 0; o0 < out_dim; o0 += EBQ_MM_CHUNK) {
+            const uint32_t no = out_dim - o0 < EBQ_MM_CHUNK ? out_dim - o0 : EBQ_MM_CHUNK;
+            row1(in_dim, no, w + (size_t)o0 * in_dim, wide, raw);
+            finish(1, no, out_dim, o0, raw, b, rq, acc, out);
+        }
+        return;
+    }
+    ebq_widen4(nb, in_dim, x, wide);
     for (uint32_t o0 = 0; o0 < out_dim; o0 += EBQ_MM_CHUNK) {
         const uint32_t no = out_dim - o0 < EBQ_MM_CHUNK ? out_dim - o0 : EBQ_MM_CHUNK;
         ebq_mm4(w + (size_t)o0 * in_dim, wide, in_dim, no, raw);
@@ -125,7 +185,7 @@ void ebq_fully_connected_s32(const ebq_context *ctx, const ebq_fc_params *p, uin
  * MAC before the requantization. */
 typedef struct {
     int8_t *out;
-    uint32_t out_dim;
+    uint32_t out_dim, rows;
 } fc_ctx;
 
 static inline __attribute__((always_inline)) void fc_tile(const int32_t a[4],
@@ -136,6 +196,8 @@ static inline __attribute__((always_inline)) void fc_tile(const int32_t a[4],
     int8_t *oo = c->out + (size_t)r * c->out_dim + o;
     oo[0] = ebq_rq_sat8_fast(a[0] + p->b[0], p->m[0], p->rnd[0], p->s1[0]);
     oo[1] = ebq_rq_sat8_fast(a[1] + p->b[1], p->m[1], p->rnd[1], p->s1[1]);
+    if (r + 1 == c->rows) /* an odd last row's zero partner */
+        return;
     oo[c->out_dim] = ebq_rq_sat8_fast(a[2] + p->b[0], p->m[0], p->rnd[0], p->s1[0]);
     oo[c->out_dim + 1] = ebq_rq_sat8_fast(a[3] + p->b[1], p->m[1], p->rnd[1], p->s1[1]);
 }
@@ -151,15 +213,18 @@ void ebq_fully_connected_s8(const ebq_context *ctx, const ebq_fc_params *p, uint
     const size_t wide_bytes = ctx->size;
     /* Room for an output pair and at least 8 row pairs widened: the row-pair kernel. */
     const size_t pair = 4 * (size_t)in_dim; /* bytes of a widened row pair */
-    int fast = in_dim == 128 && out_dim % 2 == 0 && rows >= 16 && wide_bytes >= 9 * pair;
+    int fast = in_dim == 128 && out_dim % 2 == 0 && rows >= 2 && wide_bytes >= 9 * pair;
     for (uint32_t o = 0; fast && o < out_dim; o++)
         fast = rq->sh[o] >= 2;
     if (fast) {
-        const uint32_t even = rows & ~1u;
         const uint32_t chunk = (uint32_t)((wide_bytes - pair) / pair) * 2;
-        const fc_ctx tile = {out, out_dim};
-        ebq_mm22_rows(even, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &tile);
-        x += (size_t)even * in_dim, out += (size_t)even * out_dim, rows -= even;
+        /* A last chunk of <= 4 rows would widen every weight again for them: the 4-row
+         * micro-kernel below takes them for less. */
+        const uint32_t rem = rows > chunk ? rows % chunk : 0;
+        const uint32_t mm = rem != 0 && rem <= EBQ_MICRO ? rows - rem : rows;
+        const fc_ctx tile = {out, out_dim, mm};
+        ebq_mm22_rows(mm, chunk, out_dim, x, w, b, rq->m, rq->sh, wide, fc_tile, &tile);
+        x += (size_t)mm * in_dim, out += (size_t)mm * out_dim, rows -= mm;
     }
     for (uint32_t r = 0; r < rows; r += EBQ_MICRO) {
         const uint32_t nb = rows - r < EBQ_MICRO ? rows - r : EBQ_MICRO;

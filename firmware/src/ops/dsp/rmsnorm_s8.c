@@ -60,10 +60,22 @@ void ebq_rmsnorm_s8(uint32_t rows, uint32_t dim, const int8_t *x, const int32_t 
         else
             scale4(dim, x, big_r, m, sh, y);
     }
-    for (; r < rows; r++, x += dim, y += dim) {
-        const int32_t big_r = row_scale(dim, x);
-        for (uint32_t i = 0; i < dim; i++)
-            y[i] = ebq_rq_sat8((int32_t)x[i] * big_r, m[i], sh[i]);
+    if (r < rows) { /* 1..3 rows: per channel, the rows inside */
+        const uint32_t nb = rows - r;
+        int32_t big_r[4];
+        for (uint32_t k = 0; k < nb; k++)
+            big_r[k] = row_scale(dim, x + k * dim);
+        for (uint32_t i = 0; i < dim; i++) {
+            const int32_t mi = m[i], s = sh[i];
+            if (s < 2) {
+                for (uint32_t k = 0; k < nb; k++)
+                    y[k * dim + i] = ebq_rq_sat8((int32_t)x[k * dim + i] * big_r[k], mi, s);
+                continue;
+            }
+            const int32_t rnd = (int32_t)1 << (s - 2), s1 = s - 1;
+            for (uint32_t k = 0; k < nb; k++)
+                y[k * dim + i] = ebq_rq_sat8_fast((int32_t)x[k * dim + i] * big_r[k], mi, rnd, s1);
+        }
     }
 }
 #else

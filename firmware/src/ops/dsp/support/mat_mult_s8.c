@@ -8,6 +8,8 @@
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_dsp.h"
 
+const int8_t ebq_zero_row128[128] __attribute__((aligned(8))) = {0};
+
 /* Registers (frame: EBQ_MM4_PROLOGUE in ebq_dsp.h): r0 weights (every output's row in turn),
  * r1 activations, r3/r12 weight words, lr unpacked weights, r4-r7 the 4 rows' accumulators,
  * r8-r11 the LDM'd activation pairs. The compiler cannot see the arguments of a naked
@@ -86,6 +88,44 @@ __attribute__((naked)) void ebq_mm4_s8_16(const int8_t *w, const int16_t *wide,
 {
     __asm volatile(EBQ_MM4_FIXED("4", "1", "128"));
 #undef EBQ_MM4_FIXED
+}
+
+/* acc[k] = w_k . x for one widened row x (ebq_widen_rows(1, ...): words (x0,x2) (x1,x3) per 4
+ * inputs) and the 4 weight rows w, w + in_dim, ... (in_dim % 8 == 0): per 4 inputs one LDRD of
+ * the row, then per output LDR, 2 SXTB16, 2 SMLAD: 21 instructions for 16 MACs. Registers: r0,
+ * r1, r3, r4 the weight rows, r12 the row, lr its end, r5-r8 the accumulators, r9/r10 the row
+ * pair, r2/r11 the unpacked weights. */
+__attribute__((naked)) void ebq_mv4_s8(const int8_t *w, const int32_t *xw, uint32_t in_dim,
+                                       int32_t *acc)
+{
+#define EBQ_MV4_OUT(wp, acc)                                                                     \
+    "ldr    r11, [" wp "], #4\n"                                                             \
+    "sxtb16 r2, r11\n"                                                                       \
+    "sxtb16 r11, r11, ror #8\n"                                                              \
+    "smlad  " acc ", r2, r9, " acc "\n"                                                      \
+    "smlad  " acc ", r11, r10, " acc "\n"
+#define EBQ_MV4_STEP                                                                             \
+    "ldrd   r9, r10, [r12], #8\n" EBQ_MV4_OUT("r0", "r5") EBQ_MV4_OUT("r1", "r6")               \
+        EBQ_MV4_OUT("r3", "r7") EBQ_MV4_OUT("r4", "r8")
+    __asm volatile("push   {r4-r11, lr}\n"
+                   "push   {r3}\n"
+                   "add    lr, r1, r2, lsl #1\n"
+                   "mov    r12, r1\n"
+                   "add    r1, r0, r2\n"
+                   "add    r3, r1, r2\n"
+                   "add    r4, r3, r2\n"
+                   "movs   r5, #0\n"
+                   "movs   r6, #0\n"
+                   "movs   r7, #0\n"
+                   "movs   r8, #0\n"
+                   "1:\n" EBQ_MV4_STEP EBQ_MV4_STEP
+                   "cmp    r12, lr\n"
+                   "bne    1b\n"
+                   "pop    {r3}\n"
+                   "stm    r3, {r5-r8}\n"
+                   "pop    {r4-r11, pc}\n");
+#undef EBQ_MV4_STEP
+#undef EBQ_MV4_OUT
 }
 
 /* acc = (x_r . w_o, x_r . w_o+1, x_r+1 . w_o, x_r+1 . w_o+1) for 128 inputs, both operands
