@@ -95,7 +95,7 @@ def run(elf: Path, board: str, plugin: Path, profile: bool = False,
     refill, ifetch, dread)], "total": ..., "profile": {function: [instructions, cycles]}}."""
     b = BOARDS[board]
     addrs, names = symbols(elf)
-    sym = dict(zip(names, addrs))
+    sym = dict(zip(names, addrs, strict=True))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cycles.txt"
         args = (f"{plugin},ws={b['ws']},icache={b['icache']},iways={b['iways']},"
@@ -107,7 +107,8 @@ def run(elf: Path, board: str, plugin: Path, profile: bool = False,
                "-kernel", str(elf), "-plugin", args]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if p.returncode != 0 or "ENGINE-QEMU PASS" not in p.stdout + p.stderr:
-            raise RuntimeError(f"QEMU with the cycle plugin failed: {(p.stdout + p.stderr)[-2000:]}")
+            said = (p.stdout + p.stderr)[-2000:]
+            raise RuntimeError(f"QEMU with the cycle plugin failed: {said}")
         res: dict = {"windows": [], "total": None, "profile": {}}
         for line in out.read_text().splitlines():
             f = line.split()
