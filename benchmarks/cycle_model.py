@@ -27,7 +27,7 @@ The figures are estimates; on a board, the DWT cycle counter is the measurement.
 
     python benchmarks/cycle_model.py --lengths 8 16 128            # random model, both boards
     python benchmarks/cycle_model.py --blob hil/models/nlu_scenario/model.bin --profile 16
-    python benchmarks/cycle_model.py --write-cpi                   # benchmarks/results/cpi.json
+    python benchmarks/cycle_model.py --write-cpi                   # hil/models/cpi.json
 
 cpi.json is {board: {model: cycles per instruction}} (board names as hil/boards.py, model names
 as hil/models/<name>; netduinoplus2 copies stm32f4, the same chip and clock): the ratio of
@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--portable", action="store_true", help="the portable kernels")
     ap.add_argument("--profile", type=int, help="per-function table at this one length")
     ap.add_argument("--write-cpi", action="store_true",
-                    help="write benchmarks/results/cpi.json for every shipped model")
+                    help="write hil/models/cpi.json (what hil run's estimated ms use) for "
+                         "every shipped model")
     args = ap.parse_args(argv)
     if not have_tools():
         print("needs arm-none-eabi-gcc, qemu-system-arm (with plugins) and gcc", file=sys.stderr)
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         for alias, same in ALIASES.items():
             if same in cpi:
                 cpi[alias] = dict(cpi[same])
-        path = ROOT / "benchmarks" / "results" / "cpi.json"
+        path = ROOT / "hil" / "models" / "cpi.json"  # package data: hil run's ms estimates
         path.write_text(json.dumps(cpi, indent=1, sort_keys=True) + "\n")
         print(json.dumps(cpi, indent=1, sort_keys=True))
         return 0

@@ -132,6 +132,27 @@ BOARDS: dict[str, Board] = {
 }
 
 
+def estimated_cpi(board: str, model: str | None) -> float | None:
+    """Cycles per executed instruction on `board` for a shipped `model`, estimated by
+    benchmarks/cycle_model.py (a Cortex-M4 timing model with the board's flash wait states,
+    applied to QEMU traces of real sentences) into hil/models/cpi.json; None where there is no
+    estimate (another model, or a board nobody modelled). Instruction counts become an
+    estimated time only through this, never as if one instruction took one cycle."""
+    if not model:
+        return None
+    import json
+
+    from hil.paths import MODELS_DIR
+
+    path = MODELS_DIR / "cpi.json"
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    value = (table.get(board) or {}).get(model)
+    return float(value) if isinstance(value, int | float) else None
+
+
 #: The board tests boot when none is named: the host build, which runs wherever gcc does.
 DEFAULT_TEST_BOARD = "native"
 

@@ -234,6 +234,7 @@ def _history(turns: list[Turn]) -> Any:
         hist.add_row(str(t.n), t.text, Text(t.label + ("?" if t.low else ""),
                                             style="yellow" if t.low else ""),
                      pct(t.top), str(len(t.tokens)) + ("+" if t.truncated else ""),
+                     "n/a" if t.latency_ms is None else
                      f"{t.latency_ms:.3f} ms{' (emu)' if t.emulated else ''}",
                      Text("exact", style="green") if t.agree else Text("DIFF", style="red"))
     return hist

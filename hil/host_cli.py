@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hil.boards import BOARDS, Board, KiB, MiB, get_board
+from hil.boards import BOARDS, Board, KiB, MiB, estimated_cpi, get_board
 from hil.errors import (
     EXIT_ENVIRONMENT,
     EXIT_EXPECTATIONS,
@@ -183,7 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         live = LiveDashboard(total, f"hil run {cfg.board.name} on {cfg.target}: "
                              f"{cfg.scenario.name}", clock_hz=cfg.board.clock_hz,
                              emulated=TARGETS[cfg.target].emulated, labels=cfg.scenario.labels,
-                             ram_bytes=cfg.board.ram_bytes or None)
+                             ram_bytes=cfg.board.ram_bytes or None,
+                             cpi=estimated_cpi(cfg.board.name, cfg.model_path.parent.name))
         cfg.progress = live.on_result
     print(f"hil run: {cfg.board.name} on {cfg.target}, scenario {cfg.scenario.name}, model "
           f"{cfg.model_path}, out {cfg.out_dir}", file=sys.stderr)

@@ -42,10 +42,11 @@ class LiveDashboard:
     def __init__(self, total: int, title: str, stream: IO[str] | None = None,
                  plain: bool | None = None, *, clock_hz: int | None = None,
                  emulated: bool = False, labels: list[str] | None = None,
-                 ram_bytes: int | None = None) -> None:
+                 ram_bytes: int | None = None, cpi: float | None = None) -> None:
         self.total = max(0, total)
         self.title = title
         self.clock_hz = clock_hz  # board clock: device counts -> ms (emulated where it is)
+        self.cpi = cpi  # estimated cycles per instruction, for instruction counts
         self.emulated = emulated
         self.labels = labels or []
         self.ram_bytes = ram_bytes or None  # the real chip's RAM (0/None: unknown or no limit)
@@ -154,18 +155,25 @@ class LiveDashboard:
                 f"{self.memory_line()}  last #{rec.get('index')} {mark}")
 
     def _in_ms(self) -> bool:
+        if self.unit.startswith("instructions"):
+            return bool(self.cpi and self.clock_hz)
         return self.unit.startswith("ns") or bool(self.clock_hz)
 
     def _ms(self, count: float) -> float:
         """A device count as ms when its clock is known; else left in its own unit."""
         if self.unit.startswith("ns"):
             return count / 1e6
+        if self.unit.startswith("instructions"):  # a time only through the estimated CPI
+            return count * self.cpi / self.clock_hz * 1e3 if self.cpi and self.clock_hz else count
         return count / self.clock_hz * 1e3 if self.clock_hz else count
 
     def latency_label(self) -> str:
         if self.unit.startswith("ns"):
             return "latency ms (host ns)"
-        if self.clock_hz:
+        if self.unit.startswith("instructions") and self._in_ms():
+            return (f"latency ms, estimated ({self.unit} x {self.cpi:.2f} CPI / "
+                    f"{self.clock_hz / 1e6:g} MHz)")
+        if self.clock_hz and self._in_ms():
             return (f"latency ms ({'emulated: ' if self.emulated else ''}{self.unit} / "
                     f"{self.clock_hz / 1e6:g} MHz)")
         return self.unit or "cycles"

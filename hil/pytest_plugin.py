@@ -155,6 +155,6 @@ def hil_device(hil_board_session: Any, record_property: Any) -> Iterator[Any]:
 def _record(record_property: Any, s: Any, ans: Any) -> None:
     for key, value in (("board", s.board.name), ("target", s.target_kind),
                        ("label", ans.label_name), ("cycles", ans.cycles), ("unit", ans.unit),
-                       ("latency_ms", round(ans.latency_ms, 6)), ("stack", ans.stack),
-                       ("arena", ans.arena), ("agree", ans.agree)):
+                       ("latency_ms", ans.latency_ms and round(ans.latency_ms, 6)),
+                       ("stack", ans.stack), ("arena", ans.arena), ("agree", ans.agree)):
         record_property(key, value)

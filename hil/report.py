@@ -80,7 +80,9 @@ def headline(a: Analysis) -> list[tuple[str, str]]:
         ("accuracy", f"{pct(a.accuracy)} of {a.labelled} labelled"),
         ("tokenizer agreement", pct(a.tokenizer_agreement)),
         (f"{a.unit or 'cycles'} median / p95", f"{num(cyc['median'])} / {num(cyc['p95'])}"),
-        (f"latency{emu} median / p95", f"{num(lat['median'], 3)} / {num(lat['p95'], 3)} ms"),
+        (f"latency{' (estimated)' if 'estimated:' in a.latency_source else emu} median / p95",
+         f"{num(lat['median'], 3)} / {num(lat['p95'], 3)} ms" if lat["median"] is not None
+         else "not estimated (instructions, no cycles-per-instruction figure)"),
         ("stack / arena peak", f"{nbytes(a.memory.get('stack'))} / "
                                f"{nbytes(a.memory.get('arena'))}"),
     ]

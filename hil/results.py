@@ -12,9 +12,7 @@ has `index` (the sentence's position in the scenario: the key for resume, shards
 order), `text`, `label`, `status` (`ok`; `error` = refused for good, by the device or, for text
 that cannot be sent, by the host; `timeout` = no answer or link damage, asked again on resume)
 and, when ok, the judged answer (hil.session.Answer.record). Torn tails: repair_journal.
-
-Data flows one way: this module imports boards, targets (for their facts) and the quant blob
-reader; every front end and report imports it.
+Data flows one way: this module imports boards, targets (their facts) and the blob reader.
 """
 
 from __future__ import annotations
@@ -360,21 +358,28 @@ def _clock(run: RunData, board: str) -> int:
     return b.clock_hz if b else 1_000_000_000
 
 
-def latency_source(target: str, unit: str | None) -> str:
+def run_cpi(run: RunData, board: str) -> float | None:
+    """The estimated cycles per instruction of the run's board and (shipped) model."""
+    from hil.boards import estimated_cpi
+
+    model = str((run.summary or {}).get("model") or run.meta.get("model") or "")
+    return estimated_cpi(board, Path(model).parent.name if model.endswith("model.bin") else None)
+
+
+def latency_source(target: str, unit: str | None, cpi: float | None = None) -> str:
     """How a run's latency was derived, in its target's own words (hil.targets)."""
     cls = TARGETS.get(target)
     if cls is None:
         return "device counts / board clock"
-    return cls.latency_source(unit)
+    return cls.latency_source(unit, cpi)
 
 
 def is_emulated(target: str) -> bool:
     return bool(TARGETS.get(target) and TARGETS[target].emulated)
 
 
-def _first(*values: Any) -> Any:
+def _first(*values: Any) -> Any:  # the first that is not None
     return next((v for v in values if v is not None), None)
-
 
 def analyse(run: RunData) -> Analysis:
     """Count, time and judge every record of a run (see the module docstring)."""
@@ -387,8 +392,10 @@ def analyse(run: RunData) -> Analysis:
     unit = next((r.get("unit") for r in ok_recs if r.get("unit")), None)
     a = Analysis(run=run, board=board, target=target, scenario=scenario,
                  model_id=summ.get("model_id"), emulated=is_emulated(target), unit=unit,
-                 latency_source=latency_source(target, unit), run_error=summ.get("error"))
+                 latency_source=latency_source(target, unit, run_cpi(run, board)),
+                 run_error=summ.get("error"))
     clock = _clock(run, board)
+    cpi = run_cpi(run, board)
     n_labels = len(run.labels or [])
     for r in run.records:
         n_labels = max(n_labels, 1 + max([int(r["pred"])] if r.get("pred") is not None else [-1]),
@@ -414,8 +421,12 @@ def analyse(run: RunData) -> Analysis:
         cyc = r.get("cycles")
         if cyc:
             a.cycles.append(float(cyc))
-            ms = cyc / 1e6 if str(r.get("unit", "")).startswith("ns") else cyc / clock * 1e3
-            a.latency_ms.append(ms)
+            dev_unit = ("ns" if str(r.get("unit", "")).startswith("ns")
+                        else str(r.get("device_unit")))
+            ms = (TARGETS[target].latency_ms(float(cyc), dev_unit, clock, cpi)
+                  if target in TARGETS else float(cyc) / clock * 1e3)
+            if ms is not None:
+                a.latency_ms.append(ms)
             a.cycles_tokens.append((int(r.get("tokens") or 0), float(cyc)))
         a.tokens.append(int(r.get("tokens") or 0))
         if r.get("layers"):

@@ -75,7 +75,9 @@ class Answer:
     stack: int
     arena: int
     host_ms: float  # the host's round trip: never called the board's latency
-    latency_ms: float  # from the device's own count at the board clock
+    # From the device's own count: cycles at the board clock, or instructions times the board's
+    # estimated cycles per instruction; None for instructions with no estimate (contract 4).
+    latency_ms: float | None
     emulated: bool
     probs: list[float]  # softmax(logits x logit_scale), computed on the host (contract 4)
 
@@ -179,6 +181,14 @@ class BoardSession:
             if self._oracle is None:
                 self._oracle = Oracle.load(self.model_path)
             return self._oracle
+
+    @property
+    def cpi(self) -> float | None:
+        """The board's estimated cycles per instruction for this model (shipped models only)."""
+        from hil.boards import estimated_cpi
+
+        name = self.model_path.parent.name if self.model_path.name == "model.bin" else None
+        return estimated_cpi(self.board.name, name)
 
     @property
     def labels(self) -> list[str]:
@@ -416,7 +426,7 @@ class BoardSession:
             layers=[conv(v) for v in res.layers or []],
             tokenizer_cycles=None if res.tokcycles is None else conv(res.tokcycles),
             stack=int(res.stack or 0), arena=int(res.arena or 0), host_ms=host_ms,
-            latency_ms=cycles / 1e6 if device_unit == "ns" else cycles / clock * 1e3,
+            latency_ms=cls.latency_ms(cycles, device_unit, clock, self.cpi),
             emulated=cls.emulated, probs=softmax(logits, self.oracle.logit_scale))
 
     def classify(self, text: str | bytes) -> Answer:

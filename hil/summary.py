@@ -31,7 +31,7 @@ def summarize(cfg: Any, records: list[dict[str, Any]], *, sizes: ElfSizes | None
     on everything must not claim a high rate."""
     answered = processed if answered is None else answered
     so_far = {"board": cfg.board.name, "target": cfg.target, "scenario": cfg.scenario.name,
-              "hello": hello, "error": error}
+              "hello": hello, "error": error, "model": str(cfg.model_path)}
     a = analyse(RunData(name=cfg.out_dir.name, results_path=cfg.out_dir / "results.jsonl",
                         records=records, summary=so_far))
     cyc, lat = a.cycle_stats, a.latency
@@ -172,9 +172,13 @@ def render_text(summary: dict[str, Any]) -> str:
         f"agreement {pct(s['agreement'])}  accuracy {pct(s['accuracy'])}",
     ]
     if cyc["median"] is not None:
+        est = lat["source"].startswith(("estimated", "emulated: estimated"))
+        shown = ("-> no time estimate (" + lat["source"].split(": ", 1)[-1] + ")"
+                 if lat["median"] is None else
+                 f"-> latency median {'≈ ' if est else ''}{lat['median']:.2f} ms"
+                 f"{' (' + lat['source'] + ')' if lat['emulated'] else ''}")
         lines.append(f"  {cyc['unit']}: median {cyc['median']:.0f}  p95 {cyc['p95']:.0f}  "
-                     f"-> latency median {lat['median']:.2f} ms"
-                     f"{' (' + lat['source'] + ')' if lat['emulated'] else ''}")
+                     + shown)
     def b(v: int | None) -> str:
         return "n/a" if v is None else f"{v} B"
 

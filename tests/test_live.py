@@ -225,14 +225,21 @@ def test_live_dashboard_cuts_text_with_an_ellipsis() -> None:
     assert "…" in narrow.split("sentence", 1)[1] and max(map(len, narrow.splitlines())) <= 80
 
 
-def test_live_dashboard_emulated_counts_become_labelled_milliseconds() -> None:
-    dash = LiveDashboard(2, "t", stream=io.StringIO(), clock_hz=168_000_000, emulated=True)
+def test_live_dashboard_instructions_become_estimated_milliseconds_only_with_a_cpi() -> None:
+    """Instruction counts are a time only through the board's estimated cycles per
+    instruction: with one, estimated ms, labelled so; without one, the counts as they are."""
+    dash = LiveDashboard(2, "t", stream=io.StringIO(), clock_hz=168_000_000, emulated=True,
+                         cpi=1.5)
     dash.on_result(_ok(0, cycles=1_680_000, unit="instructions (qemu icount)", tokens=3,
                        text="wake me up", correct=None))
-    assert dash.latencies == [pytest.approx(10.0)]
+    assert dash.latencies == [pytest.approx(15.0)]
     view = _view(dash, 140)
-    assert "latency ms (emulated: instructions (qemu icount) / 168 MHz)" in view
-    assert re.search(r"0 +exact +- +wake me up +1 +1 +3 +10\.000", view)
+    assert "latency ms, estimated (instructions (qemu icount) x 1.50 CPI / 168 MHz)" in view
+    assert re.search(r"0 +exact +- +wake me up +1 +1 +3 +15\.000", view)
+    bare = LiveDashboard(2, "t", stream=io.StringIO(), clock_hz=168_000_000, emulated=True)
+    bare.on_result(_ok(0, cycles=1_680_000, unit="instructions (qemu icount)", tokens=3,
+                       text="wake me up", correct=None))
+    assert bare.latencies == [1_680_000] and "latency ms" not in _view(bare, 140)
 
 
 def test_spark_shape() -> None:

@@ -192,7 +192,7 @@ class HilLibrary:
         top = max(ans.probs) if ans.probs else 0.0
         _log(f"{s.where} {text!r} -> {ans.label_name} (p={top:.3f}, host softmax), "
              f"{ans.tokens} tokens, {ans.cycles:,} {ans.unit} "
-             f"({'emulated ' if ans.emulated else ''}{ans.latency_ms:.3f} ms), "
+             f"({_ms_text(ans)}), "
              f"stack {ans.stack} B, arena {ans.arena} B, "
              f"{'bit-exact with' if ans.agree else 'DIFFERS from'} the reference")
         return DotDict(ans.as_dict())
@@ -437,6 +437,12 @@ class HilLibrary:
         out["model"] = h.model_hex
         out.update(h.extra)
         return DotDict(out)
+
+
+def _ms_text(ans: Any) -> str:
+    if ans.latency_ms is None:
+        return "no time estimate"
+    return f"{'emulated ' if ans.emulated else ''}{ans.latency_ms:.3f} ms"
 
 
 def _log(message: str, level: str = "INFO", html: bool = False) -> None:
