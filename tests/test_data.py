@@ -36,6 +36,9 @@ def test_clean_follows_the_readme() -> None:
     assert data.clean("<I wrote> <META a='1' /><EM/7!=UL> <Q x> <ADDRESS>") == \
         "<EM/7!=UL> <Q x> <ADDRESS>"  # not tags: a name then `/`; q and address
     assert data.clean("issued.\x0c1993 it is from\x1cif") == "issued.1993 it is fromif"
+    # what spam_assassin taught: block tags separate words, <link> and <o:p> are tags, and a
+    # C1 byte undefined in cp1252 is a space
+    assert data.clean("a</td>b</body>c<o:p></o:p>d<link rel=x>e+\x81f") == "a b cde+ f"
 
 
 def test_stratified_split_allots_by_largest_remainder() -> None:
@@ -78,7 +81,7 @@ def test_list_says_why_a_dataset_has_no_recipe(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HIL_DATA_DIR", str(tmp_path))
     assert "hil data fetch banking77" in data.status("banking77")
-    for name in ("tweets_sentiment", "spam_assassin", "pretrain"):
+    for name in ("tweets_sentiment", "pretrain"):
         assert name not in data.RECIPES and "no recipe yet: " in data.status(name)
 
 
