@@ -3,7 +3,7 @@
 Boots the nrf52840 firmware on Renode (hil.session, the same session `hil run` uses), classifies
 the scenario's test sentences that tokenize to exactly 32 pieces (the [CLS] included) and reports,
 per sentence, the executed instructions the instruction-counting DWT gave, the time at 64 MHz if
-one instruction took one cycle, and, where benchmarks/results/cpi.json has a cycles-per-instruction
+one instruction took one cycle, and, where hil/models/cpi.json has a cycles-per-instruction
 estimate for this board and model (benchmarks/cycle_model.py), the estimated time. Renode counts
 instructions, not cycles: the first figure is a floor, the second an estimate; neither is a
 measurement on a board.
@@ -22,24 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hil.boards import estimated_cpi  # noqa: E402
 from hil.scenario import load_scenario  # noqa: E402
 from hil.session import BoardSession  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CLOCK_HZ = 64_000_000
 TOKENS = 32
-
-
-def cpi_estimate(board: str, model: str) -> float | None:
-    """benchmarks/results/cpi.json's cycles per instruction for board and model, if any."""
-    path = RESULTS / "cpi.json"
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text())
-    entry = (data.get(board) or {}).get(model)
-    if isinstance(entry, dict):
-        entry = entry.get("cpi")
-    return float(entry) if entry else None
 
 
 def main() -> int:
@@ -74,12 +63,12 @@ def main() -> int:
                              "ms_at_1_cpi": round(ans.cycles / CLOCK_HZ * 1e3, 3)})
         finally:
             s.close()
-    cpi = cpi_estimate("nrf52840", scenario.model)
+    cpi = estimated_cpi("nrf52840", scenario.model)
     for r in rows:
         r["ms_estimated"] = None if cpi is None else round(r["ms_at_1_cpi"] * cpi, 3)
     worst = max(r["ms_estimated"] or r["ms_at_1_cpi"] for r in rows)
     out = {"board": "nrf52840", "clock_hz": CLOCK_HZ, "tokens": TOKENS, "cpi": cpi,
-           "cpi_source": "benchmarks/results/cpi.json" if cpi else None,
+           "cpi_source": "hil/models/cpi.json (benchmarks/cycle_model.py)" if cpi else None,
            "where": "Renode 1.15.1, instruction-counting DWT", "rows": rows,
            "worst_ms": worst, "target_ms": 100, "met": worst <= 100}
     (RESULTS / "nrf52840_latency.json").write_text(json.dumps(out, indent=2) + "\n")
