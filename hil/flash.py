@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from hil.boards import Board
@@ -85,22 +84,15 @@ def flash(board: Board, elf: Path, probe: str | None = None,
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    """`hil flash`: build the board's firmware for the model (or take --elf), then flash it."""
+    """`hil flash`: build the board's firmware for the model (or take --elf), then flash it.
+    A failure is a typed error; hil.cli prints it in one line with its exit code."""
     from hil import firmware as fw
-    from hil.boards import get_board
-    from hil.errors import HilError, exit_code_of
+    from hil.boards import BOARDS
     from hil.session import resolve
 
-    try:
-        board = get_board(args.board)
-        elf = Path(args.elf) if args.elf else fw.build(board, resolve(args.model))
-        last = flash(board, elf, probe=args.probe)
-    except KeyError as exc:
-        print(f"hil flash: {exc.args[0]}", file=sys.stderr)
-        return 2
-    except HilError as exc:
-        print(f"hil flash: {exc}", file=sys.stderr)
-        return exit_code_of(exc)
+    board = BOARDS[args.board]  # argparse already refused any other name
+    elf = Path(args.elf) if args.elf else fw.build(board, resolve(args.model))
+    last = flash(board, elf, probe=args.probe)
     print(f"hil flash: {elf} written, verified and the board reset ({last})")
     return 0
 

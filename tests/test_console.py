@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from test_live import Tmux
+from test_targets import pid_alive
 
 from hil import cli
 from hil.boards import BOARDS
@@ -122,13 +123,7 @@ class PtyConsole:
         os.close(self.master)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
+_alive = pid_alive  # a zombie counts as dead (tests/test_targets.py)
 
 
 def test_console_on_a_pty_shows_the_answer_survives_a_dead_board_and_ctrl_c_stops_it(

@@ -75,11 +75,9 @@ def resolve_teacher(name_or_path: str) -> tuple[str, Path]:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from hil.data import sha256_of
+
+    return sha256_of(path)
 
 
 def texts_digest(texts: Sequence[str]) -> str:

@@ -334,30 +334,20 @@ def _blob_path(args: Any, command: str) -> Any:
         return None
 
 
-def _cmd_info(args: Any) -> int:
-    path = _blob_path(args, "info")
-    if path is None:
-        return 2
-    args.blob = str(path)
-    try:
-        print(describe(read_blob(path.read_bytes())))
-    except (OSError, BlobError) as e:
-        print(f"hil blob info: {args.blob}: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _cmd_header(args: Any) -> int:
+def _cmd_blob(args: Any) -> int:
+    """`hil blob info` (validate and describe) and `hil blob header` (a C header of the bytes)."""
     from pathlib import Path
 
-    path = _blob_path(args, "header")
+    path = _blob_path(args, args.blob_command)
     if path is None:
         return 2
-    args.blob = str(path)
     try:
-        text = blob_to_c_header(Path(args.blob).read_bytes(), args.symbol)
-    except (OSError, ValueError) as e:
-        print(f"hil blob header: {args.blob}: {e}", file=sys.stderr)
+        if args.blob_command == "info":
+            print(describe(read_blob(path.read_bytes())))
+            return 0
+        text = blob_to_c_header(path.read_bytes(), args.symbol)
+    except (OSError, ValueError) as e:  # BlobError is a ValueError
+        print(f"hil blob {args.blob_command}: {path}: {e}", file=sys.stderr)
         return 1
     if args.out == "-":
         print(text, end="")
@@ -375,10 +365,10 @@ def add_parsers(sub: Any) -> None:
     info = bsub.add_parser("info", help="validate a blob and print its header, meta and tensors")
     info.add_argument("blob", nargs="?", help=argparse.SUPPRESS)
     info.add_argument("--model", help="a shipped model's name, or a model blob (.bin)")
-    info.set_defaults(func=_cmd_info)
+    info.set_defaults(func=_cmd_blob)
     hdr = bsub.add_parser("header", help="write a C header holding the blob's bytes")
     hdr.add_argument("blob", nargs="?", help=argparse.SUPPRESS)
     hdr.add_argument("--model", help="a shipped model's name, or a model blob (.bin)")
     hdr.add_argument("-o", "--out", default="-", help="output .h (default: stdout)")
     hdr.add_argument("--symbol", default="ebq_model_blob", help="C array name")
-    hdr.set_defaults(func=_cmd_header)
+    hdr.set_defaults(func=_cmd_blob)
