@@ -21,7 +21,9 @@ from hil.report import (
     nbytes,
     num,
     pct,
+    per_class,
     stage_names,
+    verdict_reasons,
 )
 
 CSS = """
@@ -47,6 +49,9 @@ tr.error td:first-child,tr.timeout td:first-child{border-left:4px solid #c23b4e}
 tr.disagree td:first-child{border-left:4px solid #7a4fc9}
 tr.misclassified td:first-child{border-left:4px solid #e07b1a}
 .bad{color:#c23b4e;font-weight:600}.good{color:#2a9d5b;font-weight:600}
+.why{background:#fdecef;border:1px solid #c23b4e;border-radius:8px;padding:8px 12px;
+  margin:8px 0}.why ul{margin:4px 0 0 0;padding-left:20px}
+tr.avg td{background:#f6f7f9;font-style:italic}
 details{margin-top:10px}summary{cursor:pointer;color:#444}
 pre{white-space:pre-wrap;background:#fff;border:1px solid #e2e4e8;padding:8px}
 """
@@ -68,9 +73,36 @@ def _page(title: str, body: list[str]) -> str:
         "</main></body></html>", ""])
 
 
-def _verdict(a: Analysis) -> bool:
-    failed = [k for k, v in a.expectations.items() if v.get("ok") is False]
-    return not failed and not a.run_error and a.errors == 0 and a.disagree == 0
+def _why_failed(reasons: list[str]) -> str:
+    """The reasons for FAIL, first thing under the title: a run can fail with every expectation
+    row saying pass (interrupted, sentences unanswered, logits differing from the reference), and
+    a reader who sees only green rows under a red badge cannot tell why."""
+    if not reasons:
+        return ""
+    items = "".join(f"<li>{_e(r)}</li>" for r in reasons)
+    return (f'<div class="why" data-section="verdict-reasons"><b>Why this run FAILED</b>'
+            f"<ul>{items}</ul></div>")
+
+
+def _rate(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _per_class_table(a: Analysis) -> str:
+    """Precision, recall and F1 per label (hil.report.per_class): accuracy alone hides a class the
+    model never gets right when the others are frequent."""
+    rows = per_class(a)
+    if not rows:
+        return '<p class="note">No labelled, answered sentences: no per-class figures.</p>'
+    body = "".join(
+        f'<tr{" class=avg" if r["label"].endswith(" avg") else ""}><td>{_e(r["label"])}</td>'
+        f'<td class=num>{_rate(r["precision"])}</td><td class=num>{_rate(r["recall"])}</td>'
+        f'<td class=num>{_rate(r["f1"])}</td><td class=num>{r["support"]}</td></tr>'
+        for r in rows)
+    return ('<table data-table="per-class"><tr><th>label</th><th>precision</th><th>recall</th>'
+            f"<th>F1</th><th>support</th></tr>{body}</table>"
+            '<p class="note">Over labelled, answered sentences; "-" = no sentence predicted (or '
+            "labelled) as that class.</p>")
 
 
 def _cards(pairs: list[tuple[str, str]]) -> str:
@@ -285,7 +317,8 @@ def _access_table(ex: dict[str, Any]) -> str:
 
 def render_html(a: Analysis) -> str:
     """The single-run report."""
-    ok = _verdict(a)
+    reasons = verdict_reasons(a)
+    ok = not reasons
     emu = " (emulated)" if a.emulated else ""
     body = [
         f'<h1>hil report: {_e(a.run.name)}<span class="badge {"pass" if ok else "fail"}">'
@@ -293,12 +326,14 @@ def render_html(a: Analysis) -> str:
         f'<div class="sub">board <b>{_e(a.board)}</b> on <b>{_e(a.target)}</b>{emu}, scenario '
         f'<b>{_e(a.scenario)}</b>, model <code>{_e(a.model_id or "?")}</code>, '
         f'results <code>{_e(a.run.results_path)}</code></div>',
+        _why_failed(reasons),
         _cards(headline(a)),
         _details(a),
     ]
     if a.run_error:
         body += ["<h2>Run error</h2>", f"<pre>{_e(a.run_error)}</pre>"]
-    body += ["<h2>Expectations</h2>", _expectations_table(a), "<h2>Plots</h2>",
+    body += ["<h2>Expectations</h2>", _expectations_table(a),
+             "<h2>Per class</h2>", _per_class_table(a), "<h2>Plots</h2>",
              '<div class="grid">', _panel(_rate_meters(a)), *_plots([a]),
              _panel(svg.heatmap(a.confusion, a.labels, name="confusion",
                                 title="Confusion matrix")),

@@ -1,0 +1,88 @@
+"""report.html and summary.json from real native runs (issue #19): why a run failed, the per-class
+table, provenance, the per-sentence table and the links to the run's files.
+
+No mocks: each test reads what `hil run --board native` wrote. The one failing run is a real run
+whose journal is cut short afterwards, which is exactly what an interrupted run leaves behind (a
+results.jsonl with fewer records than the summary selected); its reports are rewritten the way
+`hil run` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hil import cli
+from hil.report_cli import write_run_reports
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
+N = 30
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 30-sentence native run."""
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("gcc/make not installed (native board)")
+    if not SHIPPED.is_file():
+        pytest.skip("no shipped nlu_scenario model.bin")
+    out = tmp_path_factory.mktemp("rhtml") / "native30"
+    code = cli.main(["run", "--board", "native", "--limit", str(N), "--out", str(out), "--quiet"])
+    assert code in (0, 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cut_short(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real run with only its first 20 records kept: an interrupted run's folder."""
+    out = tmp_path_factory.mktemp("rhtml") / "cut"
+    shutil.copytree(run, out)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    (out / "results.jsonl").write_text("\n".join(lines[:20]) + "\n")
+    write_run_reports(out)
+    return out
+
+
+def html(folder: Path) -> str:
+    return (folder / "report.html").read_text()
+
+
+def test_interrupted_run_says_why_it_failed_at_the_top(cut_short: Path) -> None:
+    page = html(cut_short)
+    assert ">FAIL<" in page
+    why = re.search(r'<div class="why" data-section="verdict-reasons">(.*?)</div>', page, re.S)
+    assert why, "no verdict reasons on a failed run"
+    assert f"{N - 20} of {N} selected sentences have no record" in why.group(1)
+    # at the top: before the headline cards and the expectations table
+    assert why.start() < page.index('<div class="cards">') < page.index("<h2>Expectations</h2>")
+    # the expectation rows may all pass: the reason is what tells the reader why
+    assert "FAIL</td>" not in page
+
+
+def test_passing_run_has_no_reasons_block(run: Path) -> None:
+    page = html(run)
+    assert ">PASS<" in page
+    assert "verdict-reasons" not in page
+
+
+def test_per_class_table(run: Path) -> None:
+    page = html(run)
+    table = re.search(r'<table data-table="per-class">(.*?)</table>', page, re.S)
+    assert table, "no per-class table"
+    rows = re.findall(r"<tr(?: class=avg)?><td>([^<]+)</td>((?:<td class=num>[^<]*</td>){4})",
+                      table.group(1))
+    labels = [r[0] for r in rows]
+    assert labels[-2:] == ["macro avg", "weighted avg"]
+    cells = [re.findall(r"<td class=num>([^<]*)</td>", r[1]) for r in rows]
+    supports = [int(c[-1]) for c in cells]
+    records = [json.loads(x) for x in (run / "results.jsonl").read_text().splitlines()]
+    labelled = sum(1 for r in records if r["status"] == "ok" and r.get("label") is not None)
+    assert sum(supports[:-2]) == labelled == supports[-1]
+    for c in cells:
+        for v in c[:3]:
+            assert v == "-" or 0.0 <= float(v) <= 1.0
