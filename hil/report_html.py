@@ -315,6 +315,26 @@ def _access_table(ex: dict[str, Any]) -> str:
         f"{body}</table>"
 
 
+def _provenance(summ: dict[str, Any]) -> str:
+    """Which checkout, tools, host and model made these numbers (summary["provenance"], from
+    hil.provenance): two reports are comparable only when these say so."""
+    prov = summ.get("provenance")
+    if not prov:
+        return '<p class="note">No provenance recorded (a run from before hil recorded it).</p>'
+    git = prov.get("git")
+    host = prov.get("host") or {}
+    model = prov.get("model") or {}
+    rows = [("git", "not a checkout" if not git else
+             f"{git['sha']}{' (dirty: uncommitted changes)' if git.get('dirty') else ''}"),
+            *((f"tool: {k}", v) for k, v in (prov.get("tools") or {}).items()),
+            ("python / hil", f"{prov.get('python')} / {prov.get('hil')}"),
+            ("host", f"{host.get('node')}: {host.get('platform')}, {host.get('cpus')} CPUs"),
+            ("model", f"{model.get('id') or '?'} ({model.get('path') or '?'})"),
+            ("model card", model.get("card") or "none found")]
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f'<table data-table="provenance">{body}</table>'
+
+
 def render_html(a: Analysis) -> str:
     """The single-run report."""
     reasons = verdict_reasons(a)
@@ -333,7 +353,8 @@ def render_html(a: Analysis) -> str:
     if a.run_error:
         body += ["<h2>Run error</h2>", f"<pre>{_e(a.run_error)}</pre>"]
     body += ["<h2>Expectations</h2>", _expectations_table(a),
-             "<h2>Per class</h2>", _per_class_table(a), "<h2>Plots</h2>",
+             "<h2>Per class</h2>", _per_class_table(a),
+             "<h2>Provenance</h2>", _provenance(a.run.summary or {}), "<h2>Plots</h2>",
              '<div class="grid">', _panel(_rate_meters(a)), *_plots([a]),
              _panel(svg.heatmap(a.confusion, a.labels, name="confusion",
                                 title="Confusion matrix")),

@@ -6,6 +6,8 @@ derived from the device's own count at the board clock and says whether it is `e
 instruction taken as one cycle; Renode: virtual cycles; native: host nanoseconds); the host's
 round-trip time is reported separately and is never called board latency. RAM peak = static RAM
 from the ELF (.data + .bss, arena included, stack region excluded) + the painted stack's peak.
+"provenance" (hil.provenance.collect) says which checkout, tools, host and model made the numbers,
+so two summaries can be told comparable or not without asking whoever ran them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from hil.errors import EXIT_EXPECTATIONS, EXIT_OK, EXIT_RUN_ERROR, exit_code_of
 from hil.firmware import ElfSizes
+from hil.provenance import collect as collect_provenance
 from hil.results import RunData, analyse, is_final, stats
 from hil.scenario import judge_expectations
 
@@ -79,6 +82,7 @@ def summarize(cfg: Any, records: list[dict[str, Any]], *, sizes: ElfSizes | None
         "targets": targets,
         "results": str(cfg.out_dir / "results.jsonl"),
         "run_dir": str(cfg.out_dir),
+        "provenance": collect_provenance(cfg.model_path, hello.get("model")),
     }
 
 

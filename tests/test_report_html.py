@@ -10,13 +10,19 @@ results.jsonl with fewer records than the summary selected); its reports are rew
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import shutil
+import subprocess
+import time
+from html import escape
 from pathlib import Path
 
 import pytest
 
-from hil import cli
+import hil
+from hil import cli, provenance
 from hil.report_cli import write_run_reports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +92,37 @@ def test_per_class_table(run: Path) -> None:
     for c in cells:
         for v in c[:3]:
             assert v == "-" or 0.0 <= float(v) <= 1.0
+
+
+def test_provenance_in_summary_and_html(run: Path) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    prov = summary["provenance"]
+    git = prov["git"]
+    if (ROOT / ".git").exists():
+        sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert git["sha"] == sha and isinstance(git["dirty"], bool)
+    # only the tools present, each with its `--version` first line
+    found = {k for k, exe in provenance._tools().items() if exe}
+    assert set(prov["tools"]) == found
+    assert ("arm-none-eabi-gcc" in found) == (shutil.which("arm-none-eabi-gcc") is not None)
+    assert all(v and "\n" not in v for v in prov["tools"].values())
+    assert prov["python"] == platform.python_version() and prov["hil"] == hil.__version__
+    assert prov["host"] == {"node": platform.node(), "platform": platform.platform(),
+                            "cpus": os.cpu_count()}
+    assert prov["model"]["id"] == summary["model_id"] and prov["model"]["id"]
+    assert prov["model"]["card"] and Path(prov["model"]["card"]).name == "card.md"
+    table = re.search(r'<table data-table="provenance">(.*?)</table>', html(run), re.S)
+    assert table, "no provenance table"
+    text = table.group(1)
+    assert (git["sha"] if git else "not a checkout") in text
+    for line in prov["tools"].values():
+        assert escape(line) in text
+    assert escape(platform.node()) in text and prov["model"]["card"] in text
+
+
+def test_tool_versions_are_cached_per_process() -> None:
+    first = provenance.tool_versions()
+    t0 = time.perf_counter()
+    assert provenance.tool_versions() is first
+    assert time.perf_counter() - t0 < 0.01

@@ -24,8 +24,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("hil.targets", "hil.firmware", "hil.scenario", "hil.oracle"),
     ("hil.session", "hil.results"),
     ("hil.model", "hil.quant.quantize", "hil.quant.cli"),  # torch: training and quantizing
-    ("hil.runner", "hil.summary", "hil.report", "hil.report_svg", "hil.report_html",
-     "hil.live", "hil.doctor", "hil.merge", "hil.flash", "hil.run_folder"),
+    ("hil.runner", "hil.summary", "hil.provenance", "hil.report", "hil.report_svg",
+     "hil.report_html", "hil.live", "hil.doctor", "hil.merge", "hil.flash", "hil.run_folder"),
     ("hil.console", "hil.console_view", "hil.robot", "hil.pytest_plugin", "hil.report_cli",
      "hil.host_cli", "hil.cli"),
 ]
