@@ -335,6 +335,34 @@ def _provenance(summ: dict[str, Any]) -> str:
     return f'<table data-table="provenance">{body}</table>'
 
 
+def _sentence_row(a: Analysis, r: dict[str, Any]) -> str:
+    """One sentence: what the device said, or why it said nothing."""
+    ok = r.get("status") == "ok"
+    agree = r.get("agree")
+    kind = ("" if ok and agree is not False else " class=disagree" if ok else
+            f' class="{_e(r.get("status"))}"')
+    pred = a.label_name(r.get("pred")) if ok else \
+        f'{r.get("status")}: {(r.get("error") or {}).get("code", "?")}'
+    label = "-" if r.get("label") is None else a.label_name(r["label"])
+    return (f"<tr{kind}><td class=num>{_e(r.get('index'))}</td><td>{_e(r.get('text', ''))}</td>"
+            f"<td>{_e(label)}</td><td>{_e(pred)}</td>"
+            f"<td>{'-' if not ok or agree is None else 'yes' if agree else 'NO'}</td>"
+            f"<td class=num>{_e(num(r['cycles']) if ok and r.get('cycles') else '-')}</td>"
+            f"<td class=num>{_e(r.get('tokens') if r.get('tokens') is not None else '-')}</td>"
+            "</tr>")
+
+
+def _sentences_table(a: Analysis) -> str:
+    """Every sentence, folded away (<details>, no script): the worst-cases table shows what to
+    act on; this one answers "what happened to sentence #n" without opening results.jsonl."""
+    rows = "".join(_sentence_row(a, r) for r in a.run.records)
+    return (f'<details data-section="sentences"><summary>All {len(a.run.records)} sentences '
+            "(index, text, label, predicted, bit-exact agreement, count, tokens)</summary>"
+            '<table data-table="sentences"><tr><th>#</th><th>text</th><th>label</th>'
+            f"<th>predicted</th><th>agree</th><th>{_e(a.unit or 'cycles')}</th><th>tokens</th>"
+            f"</tr>{rows}</table></details>")
+
+
 def render_html(a: Analysis) -> str:
     """The single-run report."""
     reasons = verdict_reasons(a)
@@ -369,7 +397,7 @@ def render_html(a: Analysis) -> str:
              '<p class="note">Errors first, then disagreements with the host integer reference, '
              "then misclassified sentences, most confident mistake first (probabilities are "
              "host-computed: softmax of the int32 logits times the model's logit scale).</p>",
-             _worst_table(a)]
+             _worst_table(a), "<h2>Sentences</h2>", _sentences_table(a)]
     return _page(f"hil report {a.run.name}", body)
 
 

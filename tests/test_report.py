@@ -236,7 +236,10 @@ def test_all_error_results(tmp_path: Path) -> None:
     assert suite.get("errors") == "30" and len(suite.findall("testcase/error")) == 30
     assert "\x01" not in (tmp_path / "a.xml").read_text()  # control bytes cannot go in XML
     html = (tmp_path / "a.html").read_text()
-    assert html.count('<tr class="error">') == 20 and html.count('<tr class="timeout">') == 10
+    for name in ("worst", "sentences"):  # the worst cases and the all-sentences table
+        table = html.split(f'data-table="{name}"', 1)[1].split("</table>", 1)[0]
+        assert table.count('<tr class="error">') == 20
+        assert table.count('<tr class="timeout">') == 10
     assert "&lt;b&gt;&amp;amp;" in html  # sentence text is escaped, never markup
     md = (tmp_path / "a.md").read_text()
     assert ": FAIL" in md and "TIMEOUT x10" in md and "TOO_LONG x20" in md

@@ -126,3 +126,26 @@ def test_tool_versions_are_cached_per_process() -> None:
     t0 = time.perf_counter()
     assert provenance.tool_versions() is first
     assert time.perf_counter() - t0 < 0.01
+
+
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(x) for x in (folder / "results.jsonl").read_text().splitlines()]
+
+
+def test_every_sentence_in_a_folded_table(run: Path) -> None:
+    page = html(run)
+    section = re.search(r'<details data-section="sentences">(.*?)</details>', page, re.S)
+    assert section, "no collapsible per-sentence section"
+    assert "<script" not in page
+    head = re.search(r"<tr><th>#</th>(.*?)</tr>", section.group(1)).group(1)
+    assert re.findall(r"<th>([^<]+)</th>", head) == [
+        "text", "label", "predicted", "agree", "ns (host)", "tokens"]
+    rows = re.findall(r"<tr(?: class=[^>]+)?><td class=num>(\d+)</td><td>(.*?)</td>"
+                      r"<td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td class=num>(.*?)</td>"
+                      r"<td class=num>(.*?)</td></tr>", section.group(1))
+    records = _records(run)
+    assert len(rows) == len(records) == N
+    for row, rec in zip(rows, records, strict=True):
+        assert int(row[0]) == rec["index"] and row[1] == escape(rec["text"])
+        assert row[4] == ("yes" if rec["agree"] else "NO")
+        assert row[5].replace(",", "") == str(rec["cycles"]) and row[6] == str(rec["tokens"])
