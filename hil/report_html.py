@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from html import escape
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from hil import report_svg as svg
 from hil.report import (
@@ -363,6 +365,40 @@ def _sentences_table(a: Analysis) -> str:
             f"</tr>{rows}</table></details>")
 
 
+def _run_files(a: Analysis) -> list[tuple[str, Path]]:
+    """(what, path) of the run's own files that exist: the ELF, the results, the build and flash
+    logs, then each target's UART transcript (summary["targets"][i]["log"])."""
+    folder = a.run.results_path.parent
+    files = [("firmware ELF", folder / "firmware.elf"), ("results (JSON lines)",
+                                                         a.run.results_path),
+             ("build log", folder / "build.log"), ("flash log", folder / "flash.log")]
+    for t in (a.run.summary or {}).get("targets") or []:
+        if t.get("log"):
+            files.append((f"UART transcript: {t.get('board', '?')} on {t.get('target', '?')}",
+                          Path(t["log"])))
+    return [(what, path) for what, path in files if path.is_file()]
+
+
+def _links(a: Analysis) -> str:
+    """Links to the files behind the numbers, relative to the run folder (where `hil run` writes
+    report.html), so the links survive copying or zipping the folder. A file outside the folder
+    (a --elf given from elsewhere) is named but not linked: an absolute file:// link would point
+    into the machine that ran it."""
+    folder = a.run.results_path.parent.resolve()
+    items = []
+    for what, path in _run_files(a):
+        try:
+            rel = path.resolve().relative_to(folder).as_posix()
+        except ValueError:
+            items.append(f"<li>{_e(what)}: <code>{_e(path)}</code> (outside the run folder)</li>")
+            continue
+        items.append(f'<li>{_e(what)}: <a href="{_e(quote(rel))}">{_e(rel)}</a> '
+                     f"({nbytes(path.stat().st_size)})</li>")
+    if not items:
+        return '<p class="note">None of the run\'s files are beside its results.</p>'
+    return f'<ul data-section="files">{"".join(items)}</ul>'
+
+
 def render_html(a: Analysis) -> str:
     """The single-run report."""
     reasons = verdict_reasons(a)
@@ -377,6 +413,7 @@ def render_html(a: Analysis) -> str:
         _why_failed(reasons),
         _cards(headline(a)),
         _details(a),
+        "<h2>Files</h2>", _links(a),
     ]
     if a.run_error:
         body += ["<h2>Run error</h2>", f"<pre>{_e(a.run_error)}</pre>"]

@@ -115,8 +115,13 @@ def svgs_well_formed(html: str) -> list[str]:
 
 
 def no_network(html: str) -> None:
-    """Self-contained: no src/href/url() to anywhere; the only URL is the SVG namespace."""
-    assert not re.search(r"\b(src|href)\s*=", html, re.I)
+    """Self-contained: no src or url() to anywhere; the only URL is the SVG namespace. The one
+    kind of href allowed is a plain relative link to a file in the run folder (the ELF, the
+    results, the logs): no scheme, no host, no climbing out."""
+    assert not re.search(r"\bsrc\s*=", html, re.I)
+    for href in re.findall(r"\bhref\s*=\s*\"([^\"]*)\"", html, re.I):
+        assert re.fullmatch(r"[A-Za-z0-9._%-]+(/[A-Za-z0-9._%-]+)*", href) and ".." not in href
+    assert len(re.findall(r"\bhref\s*=", html, re.I)) == len(re.findall(r'\bhref="', html))
     assert "url(" not in html and "@import" not in html
     assert set(re.findall(r"https?://[^\s\"'<>]+", html)) <= {"http://www.w3.org/2000/svg"}
 

@@ -149,3 +149,17 @@ def test_every_sentence_in_a_folded_table(run: Path) -> None:
         assert int(row[0]) == rec["index"] and row[1] == escape(rec["text"])
         assert row[4] == ("yes" if rec["agree"] else "NO")
         assert row[5].replace(",", "") == str(rec["cycles"]) and row[6] == str(rec["tokens"])
+
+
+def test_links_to_the_run_files(run: Path) -> None:
+    page = html(run)
+    section = re.search(r'<ul data-section="files">(.*?)</ul>', page, re.S)
+    assert section, "no links to the run's files"
+    hrefs = re.findall(r'<a href="([^"]+)">', section.group(1))
+    summary = json.loads((run / "summary.json").read_text())
+    uart = [Path(t["log"]).name for t in summary["targets"]]
+    assert uart and set(uart) <= set(hrefs)
+    assert {"firmware.elf", "results.jsonl", "build.log"} <= set(hrefs)
+    for href in hrefs:  # relative, inside the run folder, and present
+        assert "/" not in href and ":" not in href and (run / href).is_file()
+    assert "flash.log" not in hrefs and not (run / "flash.log").exists()  # present ones only
