@@ -438,9 +438,22 @@ def render_html(a: Analysis) -> str:
     return _page(f"hil report {a.run.name}", body)
 
 
-def render_compare_html(a: Analysis, b: Analysis) -> str:
-    """Two runs side by side: a delta table, overlaid charts, both memory panels, and the
-    sentences whose prediction changed."""
+def _crossed(crossed: list[str] | None) -> str:
+    """The `--fail-on` rules B crossed against A, on top of the comparison: the page a failed CI
+    gate links to must say which rule failed, not leave the reader to recompute the deltas."""
+    if crossed is None:
+        return ""
+    if not crossed:
+        return '<p class="good" data-section="thresholds">No --fail-on threshold crossed.</p>'
+    items = "".join(f"<li>{_e(c)}</li>" for c in crossed)
+    return (f'<div class="why" data-section="thresholds"><b>Thresholds crossed (B against A): '
+            f"FAIL</b><ul>{items}</ul></div>")
+
+
+def render_compare_html(a: Analysis, b: Analysis, crossed: list[str] | None = None) -> str:
+    """Two runs side by side: the crossed `--fail-on` rules when given (hil.report.
+    check_thresholds), a delta table, overlaid charts, both memory panels, and the sentences
+    whose prediction changed."""
     rows = "".join(f"<tr><td>{_e(m)}</td><td class=num>{_e(x)}</td><td class=num>{_e(y)}</td>"
                    f"<td class=num>{_e(d)}</td></tr>" for m, x, y, d in compare_rows(a, b))
     changed = changed_predictions(a, b)
@@ -453,6 +466,7 @@ def render_compare_html(a: Analysis, b: Analysis) -> str:
         f', model <code>{_e(a.model_id or "?")}</code> &nbsp;|&nbsp; B: {_e(b.board)} on '
         f'{_e(b.target)}{" (emulated)" if b.emulated else ""}, model '
         f'<code>{_e(b.model_id or "?")}</code></div>',
+        _crossed(crossed),
         "<h2>Deltas</h2>",
         "<table data-table=\"compare\"><tr><th>measure</th><th>A</th><th>B</th><th>B - A</th>"
         f"</tr>{rows}</table>",

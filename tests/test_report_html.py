@@ -23,7 +23,9 @@ import pytest
 
 import hil
 from hil import cli, provenance
+from hil.report import analyse, check_thresholds, load_run
 from hil.report_cli import write_run_reports
+from hil.report_html import render_compare_html
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "hil" / "models" / "nlu_scenario" / "model.bin"
@@ -163,3 +165,14 @@ def test_links_to_the_run_files(run: Path) -> None:
     for href in hrefs:  # relative, inside the run folder, and present
         assert "/" not in href and ":" not in href and (run / href).is_file()
     assert "flash.log" not in hrefs and not (run / "flash.log").exists()  # present ones only
+
+
+def test_compare_page_shows_the_crossed_rules(run: Path, cut_short: Path) -> None:
+    a, b = analyse(load_run(run)), analyse(load_run(cut_short))
+    crossed = check_thresholds(a, b, "errors>-1, errors>0")  # errors: +0 > -1 is crossed
+    assert len(crossed) == 1 and crossed[0].startswith("errors>-1")
+    page = render_compare_html(a, b, crossed)
+    block = re.search(r'<div class="why" data-section="thresholds">(.*?)</div>', page, re.S)
+    assert block and escape(crossed[0]) in block.group(1)
+    assert "No --fail-on threshold crossed" in render_compare_html(a, b, [])
+    assert 'data-section="thresholds"' not in render_compare_html(a, b)
