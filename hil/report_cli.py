@@ -40,7 +40,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         written = write_reports(args.results, html=Path(args.html) if args.html else None,
                                 junit=Path(args.junit) if args.junit else None,
                                 markdown=Path(args.markdown) if args.markdown else None,
-                                misclassified_fail=args.junit_misclassified_fail)
+                                misclassified_fail=args.junit_misclassified_fail,
+                                crossed=crossed)
     except (ReportError, ValueError) as exc:
         print(f"hil report: {exc}", file=sys.stderr)
         return 2
@@ -127,13 +128,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def write_reports(run_paths: list[str | Path], *, html: Path | None = None,
                   junit: Path | None = None, markdown: Path | None = None,
-                  misclassified_fail: bool = False) -> list[Path]:
+                  misclassified_fail: bool = False,
+                  crossed: list[str] | None = None) -> list[Path]:
     """Write the requested files for one run (or a comparison of two); returns what was written.
     JUnit describes one run (the last given: the new one in `hil report OLD NEW`)."""
     runs = [analyse(load_run(p)) for p in run_paths]
     written = []
     if html is not None:
-        text = render_html(runs[0]) if len(runs) == 1 else render_compare_html(runs[0], runs[1])
+        text = (render_html(runs[0]) if len(runs) == 1
+                else render_compare_html(runs[0], runs[1], crossed))
         _write(html, text)
         written.append(html)
     if junit is not None:
