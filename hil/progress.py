@@ -34,6 +34,18 @@ def console() -> Any:
     return Console(stderr=True)
 
 
+def step(text: str) -> None:
+    """One line on a terminal's stderr naming the step that starts (e.g. the model `hil quantize
+    --all` is on); nothing off a terminal. A plain line, not a live display, so the spinners
+    and bars of the step itself still draw below it."""
+    if is_terminal():
+        console().print(text, highlight=False)
+
+
+#: rich's live displays by default catch sys.stdout and print it through the display's console,
+#: i.e. to stderr: that would move a command's results off stdout while a spinner runs.
+_NO_REDIRECT = {"redirect_stdout": False, "redirect_stderr": False}
+
 #: How many spinners or bars are on screen: rich allows one live display at a time, so a step
 #: started inside another (a bar inside a spinner) draws nothing instead of raising LiveError.
 _live = 0
@@ -52,9 +64,13 @@ def status(text: str) -> Iterator[None]:
     if not _drawing():
         yield
         return
+    from rich.live import Live
+    from rich.spinner import Spinner
+
     _live += 1
     try:
-        with console().status(text, spinner="dots"):
+        with Live(Spinner("dots", text), console=console(), transient=True,
+                  refresh_per_second=12.5, **_NO_REDIRECT):
             yield
     finally:
         _live -= 1
@@ -82,7 +98,7 @@ class Bar:
 
         self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                              MofNCompleteColumn(), TimeElapsedColumn(),
-                             console=console(), transient=True)
+                             console=console(), transient=True, **_NO_REDIRECT)
         global _live
         _live += 1
         self._bar.start()

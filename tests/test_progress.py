@@ -57,6 +57,43 @@ def test_spinner_and_bar_draw_on_a_terminal_and_nest_without_error(
     assert progress._live == 0
 
 
+def test_training_bar_on_a_terminal_keeps_the_log_lines_of_a_piped_stdout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from hil.model.loop import Progress
+
+    fake, lines = _Tty(), []
+    monkeypatch.setattr(sys, "stderr", fake)
+    monkeypatch.setenv("TERM", "xterm")
+    bar = Progress(2, "finetune", lines.append, every=0.0)
+    bar.update(1, "loss 0.50")
+    bar.log("dev acc 90.0")
+    bar.update(2, "loss 0.25")
+    bar.close()
+    assert "finetune" in fake.getvalue() and "loss 0.25" in fake.getvalue()
+    assert lines == ["finetune step 1/2 loss 0.50", "dev acc 90.0",
+                     "finetune step 2/2 loss 0.25"]  # stdout (pytest's capture) is no terminal
+
+
+def test_int8_predictions_in_chunks_under_a_bar_are_the_reference_s(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from hil.quant import reference
+    from hil.quant.quantize import predict_int8, random_quant_model
+
+    qm = random_quant_model(n_layers=1, calib=8, max_len=32)
+    rng = np.random.default_rng(1)
+    seqs = [[2, *map(int, rng.integers(5, 8000, int(rng.integers(1, 30))))] for _ in range(37)]
+    fake = _Tty()
+    monkeypatch.setattr(sys, "stderr", fake)
+    monkeypatch.setenv("TERM", "xterm")
+    got = predict_int8(qm, seqs, desc="int8 on test")
+    assert (got == reference.predict(qm, seqs)).all()
+    assert "int8 on test" in fake.getvalue()
+
+
 def _build(stderr_pty: bool, cache: Path) -> tuple[int, str, str]:
     """`hil build --board native` with stderr a pty (read through its master) or a pipe."""
     env = {**os.environ, "HIL_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT), "TERM": "xterm"}
