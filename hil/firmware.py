@@ -29,6 +29,7 @@ from hil.errors import (
     UsageError,
 )
 from hil.paths import FIRMWARE_DIR, cache_dir
+from hil.progress import status
 
 TOOLCHAIN_INSTALL = ("sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi "
                      "libnewlib-arm-none-eabi make")
@@ -242,7 +243,9 @@ def build(board: Board, model: Path, log_path: Path | None = None,
     elf = entry / board.name / "firmware.elf"
     argv = ["make", "-C", str(FIRMWARE_DIR), f"BOARD={board.name}", f"MODEL={model}",
             f"BUILD={entry}", f"-j{os.cpu_count() or 1}"]
-    proc = _make(argv, entry, elf)
+    label = model.parent.name if model.name == "model.bin" else model.name
+    with status(f"building {board.name} for {label}"):  # make is silent for up to a minute
+        proc = _make(argv, entry, elf)
     output = proc.stdout + proc.stderr
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hil import progress
 from hil.model import data as D
 
 #: The loop's clock, read once per step (and once per invocation): `state["elapsed"]` and the
@@ -231,15 +232,17 @@ def _checkpoint(task: Task, plan: Plan, state: dict[str, Any], path: Path,
 
 
 class Progress:
-    """A rich progress bar on a terminal, one line through `log` every `every` seconds
-    otherwise (a log file gets a trace, a test's silent `log` gets nothing)."""
+    """A rich progress bar with the loss when stderr is a terminal (hil.progress); one line
+    through `log` every `every` seconds when there is no bar or stdout is not a terminal (a log
+    file or a pipe keeps the trace it always had, a test's silent `log` gets nothing)."""
 
     def __init__(self, total: int | None, desc: str, log: Callable[[str], None] = print,
                  every: float = 30.0) -> None:
         self.total, self.desc, self.every, self._log = total, desc, every, log
         self.last = 0.0
         self.bar: Any = None
-        if sys.stdout.isatty():
+        self.trace = True  # the periodic log lines
+        if progress.is_terminal():
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -251,13 +254,18 @@ class Progress:
 
             self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
                                     MofNCompleteColumn(), TimeElapsedColumn(),
-                                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+                                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                    console=progress.console(), redirect_stdout=False,
+                                    redirect_stderr=False)
             self.bar.start()
             self.task = self.bar.add_task(desc, total=total, info="")
+            self.trace = not sys.stdout.isatty()
 
     def update(self, step: int, info: str) -> None:
+        """Move the bar to `step`; and/or log a line when `every` seconds have passed."""
         if self.bar is not None:
             self.bar.update(self.task, completed=step, info=info)
+        if not self.trace:
             return
         end = self.total is not None and step >= self.total
         if time.monotonic() - self.last >= self.every or end:
@@ -266,13 +274,15 @@ class Progress:
             self._log(f"{self.desc} step {step}{of} {info}")
 
     def log(self, msg: str) -> None:
+        """An evaluation line: above the bar when both go to the terminal, else to `log`."""
         if not msg:
             return
-        if self.bar is not None:
+        if self.bar is not None and not self.trace:
             self.bar.console.print(msg)
         else:
             self._log(msg)
 
     def close(self) -> None:
+        """Stop the bar (it stays on screen with the last step's numbers)."""
         if self.bar is not None:
             self.bar.stop()

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from hil import progress
 from hil.model.cli import _needs_datasets
 from hil.paths import MODELS_DIR, find_model
 
@@ -61,7 +62,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             return 2
         d = _model_dir(args.model)
         targets = [(d, Path(args.out) if args.out else d / "model.bin")]
-    for model_dir, out in targets:
+    for i, (model_dir, out) in enumerate(targets, 1):
+        progress.step(f"quantizing {model_dir.name} ({i}/{len(targets)})")
         info = quantize_one(model_dir, out, args.calib, args.method, args.check, args.workers)
         print(json.dumps(info, sort_keys=True))
     return 0

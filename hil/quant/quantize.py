@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hil.paths import datasets_dir
+from hil.progress import Bar
 from hil.quant import reference
 from hil.quant.reference import (
     DIMS_FIELDS,
@@ -275,11 +276,13 @@ def collect_activations(model: Any, seqs: list[list[int]], batch: int = 64
 
     samples: dict[str, list[np.ndarray]] = {}
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    for k in range(0, len(order), batch):
-        ids = torch.from_numpy(pad_batch([seqs[i] for i in order[k:k + batch]]))
-        _, rec = trace_fp32(model, ids)
-        for name, v in rec.items():
-            samples.setdefault(name, []).append(v)
+    with Bar("calibrating (fp32 trace)", len(seqs)) as bar:
+        for k in range(0, len(order), batch):
+            ids = torch.from_numpy(pad_batch([seqs[i] for i in order[k:k + batch]]))
+            _, rec = trace_fp32(model, ids)
+            for name, v in rec.items():
+                samples.setdefault(name, []).append(v)
+            bar.advance(len(ids))
     return {name: np.concatenate(parts) for name, parts in samples.items()}
 
 
@@ -342,7 +345,8 @@ def choose_method(model: Any, ckpt: dict[str, Any], model_dir: Path,
     chosen, chosen_act = candidates[0], {}
     for rank, method in enumerate(candidates):
         act = scales_from(samples, method)
-        q8 = predict_int8(quantize_model(model, act, ckpt.get("labels")), seqs, workers)
+        q8 = predict_int8(quantize_model(model, act, ckpt.get("labels")), seqs, workers,
+                          desc=f"int8 on dev, clip {method} ({rank + 1}/{len(candidates)})")
         acc, agree = float((q8 == y).mean() * 100), float((q8 == fp).mean() * 100)
         scored[method] = {"dev_acc_int8": round(acc, 2), "dev_agreement": round(agree, 2)}
         key = (round(acc, 6), round(agree, 6), -rank)
@@ -365,23 +369,35 @@ def _worker_predict(seqs: list[list[int]]) -> np.ndarray:
     return reference.predict(_WORKER_MODEL, seqs)
 
 
-def predict_int8(qm: Any, seqs: list[list[int]], workers: int = 1) -> np.ndarray:
-    """The integer reference's predictions, over `workers` processes.
+def predict_int8(qm: Any, seqs: list[list[int]], workers: int = 1,
+                 desc: str = "int8 reference") -> np.ndarray:
+    """The integer reference's predictions, over `workers` processes, with a bar on a terminal.
 
     Why: the reference runs one sequence at a time in numpy (~80 ms for a 256-token imdb review
     here), so a whole imdb test split takes over half an hour on one core. Workers are spawned,
     not forked: the parent usually holds torch's thread pools, which do not survive a fork.
+    Sequences are independent, so predicting in chunks (to advance the bar) changes nothing.
     """
-    if workers <= 1 or len(seqs) < 2 * workers:
+    if not seqs:
         return reference.predict(qm, seqs)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    parts: list[np.ndarray] = []
+    with Bar(desc, len(seqs)) as bar:
+        if workers <= 1 or len(seqs) < 2 * workers:
+            for i in range(0, len(seqs), 16):
+                parts.append(reference.predict(qm, seqs[i:i + 16]))
+                bar.advance(len(parts[-1]))
+            return np.concatenate(parts)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    step = math.ceil(len(seqs) / (4 * workers))
-    chunks = [seqs[i:i + step] for i in range(0, len(seqs), step)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(qm,)) as pool:
-        return np.concatenate(list(pool.map(_worker_predict, chunks)))
+        step = math.ceil(len(seqs) / (4 * workers))
+        chunks = [seqs[i:i + step] for i in range(0, len(seqs), step)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(qm,)) as pool:
+            for part in pool.map(_worker_predict, chunks):
+                parts.append(part)
+                bar.advance(len(part))
+        return np.concatenate(parts)
 
 
 # ---- the quantizer ---------------------------------------------------------------------------
@@ -553,7 +569,7 @@ def compare_on_split(model_dir: str | Path, qm: QuantModel | None = None, split:
     tok = tokenizer_for(model_dir if model_dir.is_dir() else model_dir.parent)
     seqs = [tok.encode(t, max_len=model.cfg.max_len) for t in texts]
     fp = predict_fp32(model, seqs)
-    q8 = predict_int8(qm, seqs, workers)
+    q8 = predict_int8(qm, seqs, workers, desc=f"int8 on {path.name.split('.')[0]}")
     y = np.asarray(labels)
     acc_fp, acc_q = float((fp == y).mean() * 100), float((q8 == y).mean() * 100)
     return {"split": path.name.split(".")[0], "sentences": len(seqs),
