@@ -118,3 +118,12 @@ def test_every_model_command_takes_model_the_same_way(capsys: pytest.CaptureFixt
     assert "meta.model: sms_spam" in capsys.readouterr().out
     assert cli.main(["blob", "info", "--model", "no-such-model"]) == 2
     assert "shipped models:" in capsys.readouterr().err
+
+
+def test_quantize_refuses_to_overwrite_a_shipped_blob(capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped blobs are what the firmware and the tests use: replacing one takes --force."""
+    pytest.importorskip("torch", reason="hil quantize needs torch")
+    before = (ROOT / "hil" / "models" / "nlu_scenario" / "model.bin").read_bytes()
+    assert cli.main(["quantize", "--model", "nlu_scenario"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (ROOT / "hil" / "models" / "nlu_scenario" / "model.bin").read_bytes() == before

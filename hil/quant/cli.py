@@ -62,6 +62,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             return 2
         d = _model_dir(args.model)
         targets = [(d, Path(args.out) if args.out else d / "model.bin")]
+    shipped = [out for _, out in targets if out.is_file()
+               and out.resolve().is_relative_to(MODELS_DIR.resolve())]
+    if shipped and not args.force:
+        print(f"hil quantize: would overwrite the shipped blob(s) {', '.join(map(str, shipped))} "
+              f"(the firmware and the tests use them); pass --force, or --out FILE",
+              file=sys.stderr)
+        return 2
     for i, (model_dir, out) in enumerate(targets, 1):
         progress.step(f"quantizing {model_dir.name} ({i}/{len(targets)})")
         info = quantize_one(model_dir, out, args.calib, args.method, args.check, args.workers)
@@ -80,6 +87,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="shipped model name, model dir or model.pt")
     p.add_argument("--out", help="blob path (default: <model dir>/model.bin)")
     p.add_argument("--all", action="store_true", help="every shipped model -> its model.bin")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite a shipped hil/models/<name>/model.bin")
     p.add_argument("--calib", type=int, default=1000, help="calibration sentences (train split)")
     p.add_argument("--method", default="auto",
                    help="activation clip: auto (default: of mse, max, p99.99, p99.9 the one "
