@@ -101,7 +101,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `flash` on the `hil` parser (called from hil/cli.py)."""
     from hil.boards import BOARDS
 
-    p = sub.add_parser("flash", help="build and flash the firmware to a real board (OpenOCD)")
+    p = sub.add_parser("flash", help="build and flash the firmware to a real board (OpenOCD)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  hil flash --board nrf52840                     nRF52840-DK through its J-Link OB
+  hil flash --board stm32f4 --probe 066DFF49     one of several ST-LINKs, by serial number
+
+exit codes: 0 written, verified, reset; 2 no OpenOCD or no probe; 3 the probe failed""")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
     p.add_argument("--model", default="nlu_scenario",
                    help="shipped model name (hil/models/<name>) or path to a blob")

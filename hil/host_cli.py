@@ -246,7 +246,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("build", help="build the firmware for a board and model")
+    p = sub.add_parser("build", help="build the firmware for a board and model",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  hil build --board nrf52840                     the shipped nlu_scenario model; prints the ELF
+  hil build --board stm32f4 --model imdb         another shipped model
+  hil build --board native --model my/model.bin  your own blob
+
+exit codes: 0 built and fits; 1 does not fit the chip or does not compile; 2 a tool, the model
+or a blob the device would refuse""")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
     p.add_argument("--model", default="nlu_scenario",
                    help="shipped model name (hil/models/<name>) or path to a blob")

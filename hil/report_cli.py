@@ -82,7 +82,14 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `report` and `console` on the `hil` parser (called from hil/cli.py)."""
-    p = sub.add_parser("report", help="HTML / JUnit / Markdown report of a run (or compare two)")
+    p = sub.add_parser("report", help="HTML / JUnit / Markdown report of a run (or compare two)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  hil report hil-runs/nrf52840-renode-nlu_scenario >> "$GITHUB_STEP_SUMMARY"
+  hil report OLD NEW --html compare.html --fail-on "accuracy<-0.5pt, cycles.p95>+5%"
+  hil report merge shard1 shard2 shard3 --out merged
+
+exit codes: 0 written (and no rule crossed); 1 B crossed a --fail-on rule; 2 not a run folder,
+or a rule that does not parse""")
     p.add_argument("results", nargs="+", metavar="RESULTS",
                    help="run directory or results .jsonl; give two to compare (A then B); "
                         "`merge SHARD_DIR... --out DIR` merges the shards of one run")
@@ -100,7 +107,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "the accuracy expectation judges the model)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("console", help="type sentences, watch the device classify them")
+    p = sub.add_parser("console", help="type sentences, watch the device classify them",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  hil console --board native                    type; :help lists the commands
+  hil console --board nrf52840                  on Renode
+  printf 'wake me up at seven\n' | hil console --board netduinoplus2   one plain line each""")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
     p.add_argument("--target", choices=sorted(TARGETS),
                    help="default: the board's first target")
