@@ -11,7 +11,9 @@ says where it can run (`targets`), not what a count means there.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -140,17 +142,22 @@ def estimated_cpi(board: str, model: str | None) -> float | None:
     estimated time only through this, never as if one instruction took one cycle."""
     if not model:
         return None
+    value = (_cpi_table().get(board) or {}).get(model)
+    return float(value) if isinstance(value, int | float) else None
+
+
+@functools.cache
+def _cpi_table() -> dict[str, Any]:
+    """hil/models/cpi.json, read once per process (a shipped file; {} where it is absent)."""
     import json
 
     from hil.paths import MODELS_DIR
 
-    path = MODELS_DIR / "cpi.json"
     try:
-        table = json.loads(path.read_text())
+        table = json.loads((MODELS_DIR / "cpi.json").read_text())
     except (OSError, ValueError):
-        return None
-    value = (table.get(board) or {}).get(model)
-    return float(value) if isinstance(value, int | float) else None
+        return {}
+    return table if isinstance(table, dict) else {}
 
 
 #: The board tests boot when none is named: the host build, which runs wherever gcc does.

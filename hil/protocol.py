@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 PROTO_VERSION = 1
 MAX_TEXT = 2048  # longest CLASSIFY text in bytes, announced in HELLO as maxtext
@@ -275,6 +275,16 @@ class Hello:
     @property
     def model_hex(self) -> str:
         return f"{self.model:08X}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as summary.json and Robot's `Start Board` give them (model in hex, the
+        extra fields a board adds included)."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in (
+            "proto", "fw", "board", "labels", "maxlen", "maxtext", "maxframe", "clock", "unit",
+            "flash", "ram", "arena")}
+        out["model"] = self.model_hex
+        out.update(self.extra)
+        return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
     def from_frame(cls, frame: Frame) -> Hello:

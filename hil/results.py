@@ -27,7 +27,7 @@ from typing import Any
 
 from hil.boards import BOARDS
 from hil.errors import UsageError
-from hil.oracle import softmax  # noqa: F401 - the one host softmax, used by the reports
+from hil.oracle import softmax  # the one host softmax
 from hil.scenario import judge_expectations
 from hil.targets import TARGETS
 

@@ -30,7 +30,7 @@ from typing import Any
 from hil import results as journal
 from hil.boards import Board
 from hil.errors import HilError, NoHello, RunError, UsageError
-from hil.protocol import DeviceError, DeviceFault, DeviceTimeout, Hello, LinkClosed
+from hil.protocol import DeviceError, DeviceFault, DeviceTimeout, LinkClosed
 from hil.quant.blob import refuse_like_device
 from hil.results import LINK_DAMAGE_CODES, ResultsWriter, merge_in_order
 from hil.run_folder import (  # noqa: F401 - load_run_meta: the CLI's
@@ -169,7 +169,7 @@ def open_session(ctx: JobContext, name: str) -> BoardSession:
         _add_lines(exc, post_mortem(session, str(exc)))
         raise
     with ctx.lock:
-        ctx.hello = hello_dict(session.hello)
+        ctx.hello = session.hello.as_dict() if session.hello else {}
         assert session.target is not None
         ctx.infos.append(session.target.info())
     return session
@@ -191,18 +191,6 @@ def _add_lines(exc: BaseException, lines: list[str]) -> None:
     if isinstance(getattr(exc, "message", None), str):
         exc.message += extra  # type: ignore[attr-defined]
     exc.args = (f"{exc.args[0] if exc.args else ''}{extra}", *exc.args[1:])
-
-
-def hello_dict(hello: Hello | None) -> dict[str, Any]:
-    """The HELLO fields as summary.json keeps them (model as 8 hex digits)."""
-    if hello is None:
-        return {}
-    out: dict[str, Any] = {k: getattr(hello, k) for k in (
-        "proto", "fw", "board", "labels", "maxlen", "maxtext", "maxframe", "clock", "unit",
-        "flash", "ram", "arena")}
-    out["model"] = hello.model_hex
-    out.update(hello.extra)
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def classify_one(ctx: JobContext, session: BoardSession, s: Sentence, job: int) -> dict[str, Any]:

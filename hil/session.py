@@ -20,6 +20,7 @@ reference; nothing below it imports it.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -182,7 +183,7 @@ class BoardSession:
                 self._oracle = Oracle.load(self.model_path)
             return self._oracle
 
-    @property
+    @functools.cached_property
     def cpi(self) -> float | None:
         """The board's estimated cycles per instruction for this model (shipped models only)."""
         from hil.boards import estimated_cpi

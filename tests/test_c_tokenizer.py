@@ -27,7 +27,11 @@ from hil.quant import vocab as V
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
 BUILD = FW / "build" / "host-tests"
-DATASETS = ROOT.parent / "shared" / "datasets"
+# The one datasets root: $HIL_DATA_DIR, ../shared/datasets beside a checkout, or what
+# `hil data fetch` wrote (hil.paths).
+from hil.paths import datasets_dir  # noqa: E402
+
+DATASETS = datasets_dir()
 CFLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wpedantic", "-Wshadow",
           "-Wconversion", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
@@ -216,7 +220,7 @@ def test_random_texts(host, ctok: CTokenizer) -> None:
 def dataset_texts(name: str, split: str = "test", limit: int | None = None) -> list[bytes]:
     path = DATASETS / name / f"{split}.jsonl.gz"
     if not path.exists():
-        pytest.skip(f"{path} not found (needs ../shared/datasets next to the repo)")
+        pytest.skip(f"{path} not found (no datasets here: `hil data fetch nlu_scenario`)")
     out = []
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# The one datasets root: $HIL_DATA_DIR, ../shared/datasets beside a checkout, or what
+# `hil data fetch` wrote (hil.paths).
+from hil.paths import datasets_dir  # noqa: E402
+
+DATASETS = datasets_dir()
 needs_data = pytest.mark.skipif(not DATASETS.is_dir(), reason=f"datasets not found at {DATASETS}")
 
 

@@ -8,7 +8,6 @@ tokenizer, model code or checkpoint is caught, not just a big accuracy drop.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,11 @@ torch = pytest.importorskip("torch", reason="torch (the [train] extra) is not in
 from hil.model.ship import MODELS_DIR, slice_metrics  # noqa: E402
 from hil.model.train import load_model  # noqa: E402
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# The one datasets root: $HIL_DATA_DIR, ../shared/datasets beside a checkout, or what
+# `hil data fetch` wrote (hil.paths).
+from hil.paths import datasets_dir  # noqa: E402
+
+DATASETS = datasets_dir()
 SHIPPED = sorted(d.name for d in MODELS_DIR.iterdir() if (d / "model.pt").is_file())
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# The one datasets root: $HIL_DATA_DIR, ../shared/datasets beside a checkout, or what
+# `hil data fetch` wrote (hil.paths).
+from hil.paths import datasets_dir  # noqa: E402
 from hil.quant.tokenizer import (
     CLS,
     DEFAULT_TOKENIZER,
@@ -22,7 +25,7 @@ from hil.quant.tokenizer import (
     TokenizerError,
 )
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = datasets_dir()
 WS = set(" \t\n\v\f\r")
 PUNCT = set(string.punctuation)
 

@@ -35,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="masked-LM pretraining and/or fine-tuning of EmbBERT",
                        description="Pretrain on a corpus (--corpus) and/or fine-tune on a dataset "
                                    "(--data); both given: pretrain first, then fine-tune from it.")
-    t.add_argument("--data", help="dataset dir or name under ../shared/datasets")
+    t.add_argument("--data", help="dataset dir, or a name in the datasets root (`hil data list`)")
     t.add_argument("--corpus", help="pretraining corpus, one document a line (.gz ok)")
     t.add_argument("--out", required=True, help="output directory (checkpoints, model.pt)")
     t.add_argument("--init", help="pretrained.pt or model.pt to start the encoder from")
@@ -79,7 +79,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="dev carved from train (fixed seed) when the dataset has none")
     t.add_argument("--corpus-docs", type=int, default=0, help="use the first N docs; 0 = all")
     add_teacher_arguments(t)
-    t.set_defaults(func=_needs_datasets(cmd_train), train_parser=t)
+    t.set_defaults(func=needs_datasets(cmd_train), train_parser=t)
 
     e = sub.add_parser("evaluate", help="accuracy, macro-F1 and confusion matrix of a model")
     _model_option(e, DEFAULT_MODEL, "model.pt, its directory or a shipped model name "
@@ -88,7 +88,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=int, default=0, help="first N texts only; 0 = all")
     e.add_argument("--json", dest="json_out", help="write the metrics JSON here")
-    e.set_defaults(func=_positional_model(_needs_datasets(cmd_evaluate)))
+    e.set_defaults(func=_positional_model(needs_datasets(cmd_evaluate)))
 
     m = sub.add_parser("model", help="model inspection")
     msub = m.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
@@ -101,7 +101,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("run_dir", help="the --out directory of `hil train`")
     s.add_argument("name", help="shipped model name (hil/models/NAME)")
     s.add_argument("--notes", help="markdown file appended to the card")
-    s.set_defaults(func=_needs_datasets(cmd_model_ship))
+    s.set_defaults(func=needs_datasets(cmd_model_ship))
     m.set_defaults(func=lambda a: (m.print_help(), 2)[1])
 
 
@@ -195,7 +195,7 @@ def _positional_model(handler: Callable[[argparse.Namespace], int]
     return run
 
 
-def _needs_datasets(handler: Callable[[argparse.Namespace], int]
+def needs_datasets(handler: Callable[[argparse.Namespace], int]
                     ) -> Callable[[argparse.Namespace], int]:
     """A handler whose missing dataset ends in one line saying `hil data fetch NAME`, exit 2,
     instead of a traceback (hil.model.data.DatasetMissing)."""

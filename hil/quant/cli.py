@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from hil import progress
-from hil.model.cli import _needs_datasets
+from hil.model.cli import needs_datasets
 from hil.paths import MODELS_DIR, find_model
 
 
@@ -99,4 +99,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="processes for the integer reference (calibration choice and --check); "
                         "the blob does not depend on it")
-    p.set_defaults(func=_needs_datasets(cmd_quantize))  # calibration reads the train split
+    p.set_defaults(func=needs_datasets(cmd_quantize))  # calibration reads the train split

@@ -431,12 +431,7 @@ class HilLibrary:
         return s.last
 
     def _hello_dict(self) -> DotDict:
-        h = self._need().hello
-        out = {k: getattr(h, k) for k in ("proto", "fw", "board", "labels", "maxlen", "maxtext",
-                                         "maxframe", "clock", "unit", "flash", "ram", "arena")}
-        out["model"] = h.model_hex
-        out.update(h.extra)
-        return DotDict(out)
+        return DotDict(self._need().hello.as_dict())
 
 
 def _ms_text(ans: Any) -> str:
