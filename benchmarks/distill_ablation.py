@@ -58,7 +58,7 @@ def last_weights_test(run: Path) -> dict[str, float]:
 
     meta = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
     ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    model = EmbBERT(EmbBERTConfig(**meta["config"]))
+    model = EmbBERT(EmbBERTConfig.from_dict(meta["config"]))
     model.load_state_dict(ck["model"])
     tok = Tokenizer.from_file(run / "tokenizer.json")
     ds = D.load_dataset(meta["dataset"])

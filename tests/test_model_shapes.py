@@ -18,7 +18,9 @@ def test_logits_shape_and_param_count() -> None:
     ids[:, 0] = 2
     assert model(ids).shape == (2, 5)
     # Nano Embedder 139,264 + 4 layers x 37,888 (norm, q, conv, proj, 4 lambda vectors).
-    assert model.num_params(with_head=False) == 139_264 + 4 * 37_888
+    assert model.num_params(with_head=False) == 357_248  # the reference: paper, issue #18
+    legacy = EmbBERT(EmbBERTConfig(num_labels=5, att_output=False, segments=0))
+    assert legacy.num_params(with_head=False) == 139_264 + 4 * 37_888
 
 
 def test_conv_branch_is_causal() -> None:

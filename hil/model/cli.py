@@ -47,7 +47,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.01)
     t.add_argument("--warmup", type=float, default=0.06, help="fraction of steps")
-    t.add_argument("--dropout", type=float, default=0.1)
+    t.add_argument("--dropout", type=float, default=0.1,
+                   help="dropout on the attention weights (where the reference has it)")
+    t.add_argument("--no-att-output", dest="att_output", action="store_false",
+                   help="the variant without the attention output projection: 66,048 fewer "
+                        "parameters and one D x D product less per token and layer (a real "
+                        "memory/accuracy trade-off, reported in docs/model-selection.md)")
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--token-drop", type=float, default=0.0,
                    help="augmentation: drop each training token with this probability")

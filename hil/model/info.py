@@ -24,7 +24,7 @@ PAPER = {"embbert_fp32_bytes": 1_950_000, "embbert_q_bytes": 781_000}
 #: without torch; tests/test_model_train.py checks that the two agree.
 PAPER_CONFIG: dict[str, Any] = {"vocab_size": 8192, "max_len": 256, "emb_dim": 16, "dim": 128,
                                 "n_layers": 4, "n_heads": 1, "kernel": 32, "num_labels": 2,
-                                "dropout": 0.0}
+                                "dropout": 0.0, "att_output": True, "segments": 3}
 
 
 def tensor_shapes(cfg: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -35,6 +35,8 @@ def tensor_shapes(cfg: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         "embed.tok.weight": (v, e), "embed.tok_proj.weight": (d, e),
         "embed.pos.weight": (t, e), "embed.pos_proj.weight": (d, e),
     }
+    if cfg.get("segments", 0):
+        shapes["embed.seg.weight"] = (cfg["segments"], d)
     for i in range(cfg["n_layers"]):
         p = f"layers.{i}."
         shapes.update({
@@ -44,6 +46,8 @@ def tensor_shapes(cfg: dict[str, Any]) -> dict[str, tuple[int, ...]]:
             p + "lambda_q1": (d,), p + "lambda_k1": (d,), p + "lambda_q2": (d,),
             p + "lambda_k2": (d,),
         })
+        if cfg.get("att_output", False):
+            shapes.update({p + "att_output.weight": (d, d), p + "att_output.bias": (d,)})
     shapes.update({"classifier.weight": (c, d), "classifier.bias": (c,)})
     return shapes
 

@@ -73,6 +73,7 @@ class TrainArgs:
     n_layers: int = 4
     kernel: int = 32
     vocab_size: int = 8192
+    att_output: bool = True  # False: the variant without the attention output projection
     command: str = ""  # the exact command line, recorded in cards
 
 
@@ -179,7 +180,8 @@ def warmup_cosine(total: int, warmup: float, min_ratio: float) -> Callable[[int]
 def model_config(args: TrainArgs, num_labels: int) -> EmbBERTConfig:
     return EmbBERTConfig(vocab_size=args.vocab_size, max_len=args.max_len, emb_dim=args.emb_dim,
                          dim=args.dim, n_layers=args.n_layers, kernel=args.kernel,
-                         num_labels=num_labels, dropout=args.dropout)
+                         num_labels=num_labels, dropout=args.dropout,
+                         att_output=args.att_output)
 
 
 def load_encoder_weights(model: EmbBERT, path: str | Path) -> list[str]:
@@ -217,7 +219,7 @@ def save_model(path: Path, model: EmbBERT, labels: list[str], dataset: str,
 def load_model(path: str | Path) -> tuple[EmbBERT, dict[str, Any]]:
     """Load a shipped-format model.pt -> (model in eval mode, the whole checkpoint dict)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = EmbBERTConfig(**ckpt["config"])
+    cfg = EmbBERTConfig.from_dict(ckpt["config"])
     model = EmbBERT(cfg)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt

@@ -161,7 +161,7 @@ def load_checkpoint(path: str | Path) -> tuple[Any, dict[str, Any]]:
     if p.is_dir():
         p = p / "model.pt"
     ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    cfg = EmbBERTConfig(**ckpt["config"])
+    cfg = EmbBERTConfig.from_dict(ckpt["config"])
     model = EmbBERT(cfg)
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
