@@ -36,7 +36,8 @@ def test_model_info_without_torch() -> None:
             "from hil.cli import main\n"
             "assert main(['model', 'info']) == 0\n")
     r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    assert "1,950.7 kB" in r.stdout  # the paper's 1.95 MB fp32 at T=256
+    # The paper's accounting of its 1.95 MB (backbone fp32 + 4TD fp32 at T=256) beside ours.
+    assert "1,953.3 kB" in r.stdout and "357,248" in r.stdout and "two accountings" in r.stdout
 
 
 def test_train_needs_data_or_corpus(capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,11 +68,25 @@ def test_train_ship_evaluate_round_trip(tmp_path: Path) -> None:
     ck_metrics = json.loads((out / "metrics.json").read_text())
     assert ck_metrics["args"]["command"].startswith("hil train --data")
     assert 18 <= ck_metrics["dev"]["n"] <= 22  # no dev split: ~10% of train carved
-    # `hil evaluate` on the run's model gives the metrics recorded at the end of training.
+    # Training never reads test (docs/model-selection.md): `hil model test` does, once, and
+    # records it; `hil evaluate` on the same model agrees with the recorded number.
+    assert "test" not in ck_metrics
+    read = tmp_path / "read.json"
+    mtest = ["model", "test", str(out), "--data", str(data), "--no-int8"]
+    assert main([*mtest, "--json", str(read)]) == 0
+    row = json.loads(read.read_text())["runs"][0]
+    ledger = [json.loads(line) for line in (out / "test_reads.jsonl").read_text().splitlines()]
+    assert len(ledger) == 1 and ledger[0]["weights_sha256"] == row["weights_sha256"]
+    assert row["chosen_on_dev"] and not row["again"] and ledger[0]["utc"]
+    assert main(mtest) == 2  # a second look is refused ...
+    assert main([*mtest, "--again"]) == 0  # ... or recorded as one
+    assert [r["again"] for r in map(json.loads, (out / "test_reads.jsonl").read_text()
+                                     .splitlines())] == [False, True]
     js = tmp_path / "eval.json"
     assert main(["evaluate", str(out), "--data", str(data), "--json", str(js)]) == 0
     ev = json.loads(js.read_text())
-    assert ev["n"] == 40 and ev["accuracy"] == pytest.approx(ck_metrics["test"]["accuracy"])
+    assert ev["n"] == 40 == row["sentences"]
+    assert round(100 * ev["accuracy"], 2) == pytest.approx(row["acc_fp32"])
     assert sum(map(sum, ev["confusion"])) == 40
     # Shipping into a scratch models dir writes the three files and the slice record.
     # (The dataset is not under ../shared, so point the checkpoint at the scratch dir.)

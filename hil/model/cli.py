@@ -95,6 +95,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     e.set_defaults(func=_positional_model(needs_datasets(cmd_evaluate)))
 
+    add_model_parsers(sub)
+
+
+def add_model_parsers(sub: argparse._SubParsersAction) -> None:
+    """`hil model info|ship|test` (a function of its own: `add_parsers` stays readable)."""
     m = sub.add_parser("model", help="model inspection")
     msub = m.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     i = msub.add_parser("info", help="parameters, bytes per tensor group, activation memory")
@@ -107,6 +112,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("name", help="shipped model name (hil/models/NAME)")
     s.add_argument("--notes", help="markdown file appended to the card")
     s.set_defaults(func=needs_datasets(cmd_model_ship))
+    r = msub.add_parser(
+        "test", help="read the test split once for the final runs: fp32, int8, mean ± sd",
+        description="The one place a candidate's test split is read (docs/model-selection.md): "
+                    "after the choice is final, for every seed of the final recipe at once. "
+                    "Each read is recorded in RUN/test_reads.jsonl (time, commit, weights "
+                    "hash); the run with the best dev accuracy is marked as the one to ship, "
+                    "decided before test is opened. Exit 2 if a run's weights were read before.",
+        epilog="example: hil model test runs/nlu_s0 runs/nlu_s1 runs/nlu_s2 --json seeds.json")
+    r.add_argument("runs", nargs="+", help="run folders (hil train --out) holding model.pt")
+    r.add_argument("--no-int8", dest="int8", action="store_false",
+                   help="fp32 only (the int8 numbers need the quantizer)")
+    r.add_argument("--again", action="store_true",
+                   help="read weights whose test split was read before (recorded as such)")
+    r.add_argument("--workers", type=int, default=1, help="processes for the integer reference")
+    r.add_argument("--data", help="dataset dir or name (default: the one each run names)")
+    r.add_argument("--json", dest="json_out", help="write rows and summary as JSON here ('-': "
+                                                   "standard output)")
+    r.set_defaults(func=needs_datasets(cmd_model_test))
     m.set_defaults(func=lambda a: (m.print_help(), 2)[1])
 
 
@@ -312,6 +335,28 @@ def cmd_model_ship(a: argparse.Namespace) -> int:
     notes = Path(a.notes).read_text() if a.notes else ""
     out = ship(a.run_dir, a.name, notes)
     print((out / "card.md").read_text())
+    return 0
+
+
+def cmd_model_test(a: argparse.Namespace) -> int:
+    from hil.errors import HilError, exit_code_of
+    from hil.model.testread import print_table, test_runs
+
+    runs = [Path(r) for r in a.runs]
+    missing = [str(r) for r in runs if not (r / "model.pt").is_file()]
+    if missing:
+        print(f"hil model test: no model.pt in {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        result = test_runs(runs, a.int8, a.again, a.workers, a.data)
+    except HilError as exc:
+        print(f"hil model test: {exc}", file=sys.stderr)
+        return exit_code_of(exc)
+    print_table(result)
+    if a.json_out == "-":
+        print(json.dumps(result, indent=1))
+    elif a.json_out:
+        Path(a.json_out).write_text(json.dumps(result, indent=1))
     return 0
 
 

@@ -69,7 +69,7 @@ class DistillArgs:
     rep_min: float = 0.0  # (b) minutes of representation distillation (a cap when rep_steps)
     rep_steps: int = 0  # (b) steps; machine-independent, so one command repeats the same model
     rep_lr: float = 2e-3
-    teacher_test: bool = True  # also score the teacher on the test split (for the report)
+    teacher_test: bool = False  # score the teacher on test too: off, test is read once, later
     ngram_features: str = "both"  # the n-gram teacher's features (--teacher ngram)
     window_texts: int = 0  # later windows of long training texts as transfer text; 0 = none
     transfer_batching: str = "uniform"  # or "length": each transfer batch from one length bucket

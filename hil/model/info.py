@@ -3,16 +3,19 @@
 Why without torch: the numbers follow from the config alone, and the memory table is what a user
 checks against a board's flash and RAM before anything is trained or built.
 
-Weights: fp32 is 4 bytes a parameter. The int8 estimate stores every matrix (embedding tables,
-linear and conv weights) at 1 byte and every vector (biases, RMSNorm gains, lambda vectors) at
-4 bytes (int32 biases, fixed-point gains), plus one 4-byte scale per tensor; the exact bytes are
-the blob's (hil.quant), which this estimate does not replace.
+Two accountings, side by side, because they count different things (issue #18):
 
-Activations: the peak of one encoder layer at sequence length T, with the paper's accounting of
-live buffers: the normalised input, the query, the attention output and the convolution branch
-(4 x T x D values) plus the T x T attention scores. At T=256 and fp32 this plus the fp32 weights
-gives 1,950,728 bytes: the paper's "EmbBERT 1.95 MB". int8 counts the same values at 1 byte, with
-the scores' int32 accumulation row (T values) on top.
+- **The paper's** (Bravin et al., 2025), applied to this config: backbone weights in fp32
+  (4 bytes a parameter, classifier excluded) plus activations of 4 x T x D fp32 values. For the
+  default config at T=256 that is 1,428,992 + 524,288 B = 1.95 MB, the paper's "EmbBERT" figure.
+  The paper's EmbBERT-Q (781 kB) stores weights in bitsandbytes 8-bit with fp16 parts and is not
+  integer-only: it has no counterpart here.
+- **This project's**: every parameter (classifier included); fp32 activations as the live
+  buffers of one layer in training/torch (normalised input, query, attention output,
+  convolution branch: 4 x T x D values, plus the T x T scores); int8 weights as an estimate of
+  the blob (matrices 1 byte a weight, vectors int32, one scale per tensor; `hil blob info` has
+  the exact bytes); int8 activations on the device are the engine's arena, which is measured by
+  painting it on QEMU (`python benchmarks/quant_memory.py`, docs/memory.md), not estimated here.
 """
 
 from __future__ import annotations
@@ -81,13 +84,18 @@ def model_info(cfg: dict[str, Any], seq_len: int | None = None) -> dict[str, Any
     act_values = 4 * t * d + t * t
     act32 = 4 * act_values
     act8 = act_values + 4 * t
+    backbone = params - groups["classifier"]["params"]
+    paper_w, paper_a = 4 * backbone, 4 * (4 * t * d)
     return {
         "config": dict(cfg), "seq_len": t, "groups": groups, "params": params,
-        "params_without_classifier": params - groups["classifier"]["params"],
+        "params_without_classifier": backbone,
         "weights_fp32_bytes": w32, "weights_int8_bytes": w8,
         "activation_values": act_values,
         "activations_fp32_bytes": act32, "activations_int8_bytes": act8,
         "total_fp32_bytes": w32 + act32, "total_int8_bytes": w8 + act8,
+        "paper_accounting": {"weights_fp32_bytes": paper_w, "activations_fp32_bytes": paper_a,
+                             "total_bytes": paper_w + paper_a,
+                             "counts": "backbone weights fp32; 4 x T x D fp32 activations"},
         "paper": PAPER,
     }
 
@@ -97,13 +105,14 @@ def _kb(n: int) -> str:
 
 
 def print_info(info: dict[str, Any]) -> None:
-    """A rich table of `model_info`'s numbers."""
+    """A rich table of `model_info`'s numbers, then both accountings side by side."""
     from rich.console import Console
     from rich.table import Table
 
     c = Console()
     cfg = info["config"]
-    tab = Table(title=f"EmbBERT  V={cfg['vocab_size']} T_max={cfg['max_len']} "
+    variant = "" if cfg.get("att_output", False) else " (no att_output)"
+    tab = Table(title=f"EmbBERT{variant}  V={cfg['vocab_size']} T_max={cfg['max_len']} "
                       f"E={cfg['emb_dim']} D={cfg['dim']} L={cfg['n_layers']} "
                       f"K={cfg['kernel']} C={cfg['num_labels']}")
     for col in ("group", "tensors", "params", "fp32", "int8 (est.)"):
@@ -113,12 +122,24 @@ def print_info(info: dict[str, Any]) -> None:
                     _kb(g["int8_bytes"]))
     tab.add_row("weights", "", f"{info['params']:,}", _kb(info["weights_fp32_bytes"]),
                 _kb(info["weights_int8_bytes"]), style="bold")
-    tab.add_row(f"activations (peak, T={info['seq_len']})", "",
-                f"{info['activation_values']:,} values", _kb(info["activations_fp32_bytes"]),
-                _kb(info["activations_int8_bytes"]))
-    tab.add_row("total", "", "", _kb(info["total_fp32_bytes"]), _kb(info["total_int8_bytes"]),
-                style="bold")
     c.print(tab)
-    c.print(f"paper (T=256): EmbBERT {_kb(PAPER['embbert_fp32_bytes'])} fp32, EmbBERT-Q "
-            f"{_kb(PAPER['embbert_q_bytes'])} quantized. The int8 column is an estimate; the "
-            "blob written by hil.quant has the exact bytes.")
+    c.print(f"backbone (without the classifier): {info['params_without_classifier']:,} "
+            "parameters (the paper's EmbBERT-Q: 357,248)")
+    pa, t = info["paper_accounting"], info["seq_len"]
+    mem = Table(title=f"memory at T={t}: two accountings, not one number")
+    for col in ("", "paper's accounting", "this project, fp32 (torch)",
+                "this project, int8 (device)"):
+        mem.add_column(col, justify="left" if not col else "right")
+    mem.add_row("weights", f"{_kb(pa['weights_fp32_bytes'])} fp32, backbone",
+                f"{_kb(info['weights_fp32_bytes'])} fp32, all",
+                f"~{_kb(info['weights_int8_bytes'])} int8 + int32 vectors (blob: exact)")
+    mem.add_row("activations", f"{_kb(pa['activations_fp32_bytes'])} (4TD fp32)",
+                f"{_kb(info['activations_fp32_bytes'])} (4TD + T² fp32)",
+                "the arena, measured: benchmarks/quant_memory.py")
+    mem.add_row("total", _kb(pa["total_bytes"]), _kb(info["total_fp32_bytes"]), "flash + RAM "
+                "measured: docs/memory.md", style="bold")
+    c.print(mem)
+    c.print(f"The paper reports EmbBERT {_kb(PAPER['embbert_fp32_bytes'])} (its accounting, "
+            f"T=256) and EmbBERT-Q {_kb(PAPER['embbert_q_bytes'])} (bitsandbytes 8-bit weights "
+            "with fp16 parts); this project is integer-only, so that figure has no counterpart "
+            "here.")

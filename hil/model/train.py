@@ -11,7 +11,7 @@ pretraining in hil/model/pretrain.py and representation distillation in hil/mode
 Output directory of a fine-tune:
   model.pt        the best-on-dev model in the shipped format (see `save_model`)
   checkpoint.pt   full training state (model, optimizer, position, history, generator state)
-  metrics.json    history of train loss/accuracy and dev metrics, test metrics at the end
+  metrics.json    history of train loss/accuracy and dev metrics (never test: hil model test)
   tokenizer.json  the tokenizer the ids came from
 """
 
@@ -367,7 +367,8 @@ class Finetune(Task):
         return self._report(state)
 
     def _report(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Test metrics of the best model; into model.pt and metrics.json."""
+        """Dev metrics of the best model; into model.pt and metrics.json. Training never reads
+        the test split: `hil model test` does, once, after the choice (docs/model-selection.md)."""
         ds, args = self.ds, self.args
         best, meta = load_model(self.out / "model.pt")
         result: dict[str, Any] = {
@@ -378,13 +379,7 @@ class Finetune(Task):
             "dev": state.get("best_dev") or evaluate(best, self.dev_ids,
                                                      ds.dev.labels).to_dict(),
             "history": state["history"], "args": asdict(args)}
-        if ds.test is not None:
-            test = evaluate(best, D.encode(self.tok, ds.test.texts, args.max_len),
-                            ds.test.labels)
-            result["test"] = test.to_dict()
-            self.log(f"test: accuracy {test.accuracy:.4f} macro-F1 {test.macro_f1:.4f} "
-                     f"(n={test.n})")
-        meta["metrics"] = {k: result[k] for k in ("dev", "test") if k in result}
+        meta["metrics"] = {"dev": result["dev"]}
         torch.save(meta, self.out / "model.pt")
         (self.out / "metrics.json").write_text(json.dumps(result, indent=1))
         return result
