@@ -149,6 +149,9 @@ def add_teacher_arguments(t: argparse.ArgumentParser) -> None:
     g.add_argument("--window-texts", type=int, default=0,
                    help="up to N later windows of training texts longer than --max-len as "
                         "transfer text, labelled by the out-of-fold n-gram teacher; 0 = none")
+    g.add_argument("--transfer-exclude", default="", metavar="NAMES",
+                   help="datasets (comma-separated) none of whose texts may be transfer text: "
+                        "those a shared (b) encoder will also serve, e.g. sms_spam")
     g.add_argument("--transfer-batching", choices=("uniform", "length"), default="uniform",
                    help="length: each transfer batch from one bucket of similar lengths (same "
                         "expected loss, far less padding when long and short texts mix)")
@@ -186,7 +189,8 @@ def distill_args_from(a: argparse.Namespace) -> DistillArgs:
                        transfer_weight=a.transfer_weight, rep_min=a.rep_min,
                        rep_steps=a.rep_steps, transfer_data=a.transfer_data,
                        ngram_features=a.ngram_features, window_texts=a.window_texts,
-                       transfer_batching=a.transfer_batching)
+                       transfer_batching=a.transfer_batching,
+                       transfer_exclude=a.transfer_exclude)
 
 
 def canonical_command(a: argparse.Namespace) -> str:

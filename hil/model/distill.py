@@ -73,6 +73,7 @@ class DistillArgs:
     ngram_features: str = "both"  # the n-gram teacher's features (--teacher ngram)
     window_texts: int = 0  # later windows of long training texts as transfer text; 0 = none
     transfer_batching: str = "uniform"  # or "length": each transfer batch from one length bucket
+    transfer_exclude: str = ""  # other datasets whose every text stays out of the transfer set
 
 
 @dataclass
@@ -112,6 +113,22 @@ def transfer_texts(corpus: str | Path, n: int, max_words: int = 0,
     return out
 
 
+def excluded_texts(names: str) -> list[str]:
+    """Every text of every split of the datasets named in "sms_spam,imdb".
+
+    Why: an encoder from (b) is shared (sms_spam starts from nlu_scenario's); the transfer set
+    of the run that trains it must hold no dev or test text of any dataset it will serve.
+    """
+    out: list[str] = []
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        folder = D.resolve_dataset(name)
+        for split in ("train", "dev", "validation", "test"):
+            f = D.find_split(folder, split)
+            if f is not None:
+                out += D.read_split(f).texts
+    return out
+
+
 def parse_transfer_data(spec: str) -> list[tuple[str, int]]:
     """"clinc150,banking77:5000" -> [("clinc150", 0), ("banking77", 5000)] (0 = all texts)."""
     out: list[tuple[str, int]] = []
@@ -127,7 +144,7 @@ def text_key(text: str) -> str:
 
 
 def dataset_transfer(ds: D.Dataset, spec: str, emb: Callable[[Sequence[str]], np.ndarray],
-                     log: Callable[[str], None] = print
+                     log: Callable[[str], None] = print, exclude: Sequence[str] = ()
                      ) -> tuple[list[str], np.ndarray, dict[str, int]]:
     """In-domain unlabelled transfer text: the *train* split of each named dataset (its labels
     are ignored; dev and test splits are never read), minus every text that matches a text of
@@ -141,7 +158,7 @@ def dataset_transfer(ds: D.Dataset, spec: str, emb: Callable[[Sequence[str]], np
     embed at ~25/s on a busy core: a cap is what keeps this affordable).
     """
     block = {text_key(t) for t in [*ds.train.texts, *ds.dev.texts,
-                                   *(ds.test.texts if ds.test else ())]}
+                                   *(ds.test.texts if ds.test else ()), *exclude]}
     texts: list[str] = []
     embs: list[np.ndarray] = []
     counts: dict[str, int] = {}
@@ -199,7 +216,8 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
                          "minilm,ngram): only its out-of-fold models can label them honestly")
     has_test = dargs.teacher_test and ds.test is not None
     texts = transfer_texts(dargs.corpus, dargs.transfer_docs, dargs.transfer_max_words,
-                           [*ds.train.texts, *ds.dev.texts, *(ds.test.texts if ds.test else ())])
+                           [*ds.train.texts, *ds.dev.texts, *(ds.test.texts if ds.test else ()),
+                            *excluded_texts(dargs.transfer_exclude)])
     report: dict[str, Any] = {"teacher": dargs.teacher, "transfer_corpus_n": len(texts)}
     teacher = Teacher(enc_name, threads) if enc_name else None
 
@@ -210,7 +228,8 @@ def prepare_teacher(ds: D.Dataset, dargs: DistillArgs, threads: int = 2, seed: i
 
     xe = emb(texts)
     if dargs.transfer_data:
-        dt, de, counts = dataset_transfer(ds, dargs.transfer_data, emb, log)
+        dt, de, counts = dataset_transfer(ds, dargs.transfer_data, emb, log,
+                                          excluded_texts(dargs.transfer_exclude))
         texts, xe = texts + dt, np.concatenate([xe, de.astype(np.float32)])
         report["transfer_data"] = counts
     source = [-1] * len(texts)
