@@ -29,7 +29,6 @@ from pathlib import Path
 
 from hil import progress
 from hil.data_recipes import (
-    NO_RECIPE,
     PRETRAIN_SOURCES,
     RECIPES,
     Example,
@@ -250,22 +249,12 @@ def _install(name: str, root: Path, write: Callable[[Path], object]) -> Path:
 
 
 def _pretrain_texts(root: Path) -> tuple[list[str], list[str]]:
-    """The train texts (in PRETRAIN_SOURCES order) and the dev and test texts of every source:
-    each fetched into `root` if it has a recipe, else taken from `root` or the team's copy where
-    it matches the reference (tweets_sentiment has no recipe yet)."""
+    """The train texts (in PRETRAIN_SOURCES order) and the dev and test texts of every source,
+    each source fetched into `root` first (a step of its own; present and correct is kept)."""
     train: list[str] = []
     held: list[str] = []
     for source in PRETRAIN_SOURCES:
-        if source in RECIPES:
-            folder = fetch(source, root)
-        else:
-            found = [r / source for r in dict.fromkeys([root, datasets_dir()])
-                     if (r / source).is_dir() and not mismatches(source, r / source)]
-            if not found:
-                raise EnvironmentMissing(f"pretrain needs {source}, which has "
-                                         f"{NO_RECIPE.get(source, 'no recipe')}: put the team's "
-                                         f"copy in {root / source}")
-            folder = found[0]
+        folder = fetch(source, root)
         for split in sorted(folder.glob("*.jsonl.gz")):
             with gzip.open(split, "rt", encoding="utf-8") as f:
                 texts = [json.loads(line)["text"] for line in f]
@@ -288,8 +277,8 @@ def status(name: str) -> str:
     """One line for `hil data list`: where the dataset is and whether it matches the reference."""
     where = [r / name for r in dict.fromkeys([datasets_dir(), fetch_root()]) if (r / name).is_dir()]
     if not where:
-        how = f"hil data fetch {name}" if name in RECIPES else \
-            NO_RECIPE.get(name, "no recipe to fetch it yet")
+        how = f"hil data fetch {name}" if name in RECIPES or name == "pretrain" else \
+            "no recipe to fetch it"
         return f"{name:16} missing ({how})"
     if name not in REFERENCE:
         return f"{name:16} {where[0]}  (no reference checksums to compare)"

@@ -77,13 +77,32 @@ def test_missing_dataset_names_the_fetch_command(tmp_path: Path) -> None:
     assert "hil data fetch nlu_scenario" in proc.stderr
 
 
-def test_list_says_why_a_dataset_has_no_recipe(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_names_the_fetch_command_of_every_dataset(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every dataset of the team's copy has a recipe now, pretrain built from the others."""
     monkeypatch.setenv("HIL_DATA_DIR", str(tmp_path))
-    assert "hil data fetch banking77" in data.status("banking77")
-    assert "tweets_sentiment" not in data.RECIPES
-    assert "no recipe yet: " in data.status("tweets_sentiment")
-    assert "hil data fetch pretrain" in data.status("pretrain")  # built from the others
+    assert set(data.REFERENCE) == {*data.RECIPES, "pretrain"}
+    for name in data.REFERENCE:
+        assert f"missing (hil data fetch {name})" in data.status(name)
+
+
+def test_tweet_repair_keeps_what_the_team_kept() -> None:
+    """The CrowdFlower rules found by rebuilding tweets_sentiment (hil/data_tweets.py)."""
+    from hil.data_tweets import repair
+
+    def tweet(raw: str) -> str:
+        return data.clean(repair(raw))
+
+    # quotes, ellipses and dashes back to ASCII; a dash glued to words becomes ` - `
+    assert tweet("I‰Ûªm ‰ÛÏhi‰Ûù ok‰Û_") == 'I\'m "hi" ok...'
+    assert tweet("investigatedäóîmy time") == "investigated - my time"
+    # emoji residue goes with its lost bytes, but an `_` that starts a word stays
+    assert tweet("member_ôÖÍ") == "member"
+    assert tweet("@d3signerd ’¢_äŒÎ_being") == "@d3signerd _being"
+    assert tweet("BÌ_ndchen aquÌ_ http") == "B _ndchen aqu http"
+    assert tweet("x åÊ______y") == "x ______y"  # a no-break space, not residue
+    # escaped twice by the export; a literal \\n is a space
+    assert tweet("Honkin&amp;#x92; Mad\\nnow") == "Honkin\u2019 Mad now"
 
 
 def test_pretrain_keys_ignore_case_and_punctuation() -> None:

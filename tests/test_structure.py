@@ -19,7 +19,7 @@ HIL = ROOT / "hil"
 #: (docs/design.md, "Floors").
 FLOORS: list[tuple[str, ...]] = [
     ("hil", "hil.errors", "hil.paths", "hil.boards", "hil.protocol", "hil.data",
-     "hil.data_recipes", "hil.data_email", "hil.progress"),
+     "hil.data_recipes", "hil.data_email", "hil.data_tweets", "hil.progress"),
     ("hil.quant",),
     ("hil.targets", "hil.firmware", "hil.scenario", "hil.oracle"),
     ("hil.session", "hil.results"),
