@@ -72,6 +72,10 @@ def test_train_ship_evaluate_round_trip(tmp_path: Path) -> None:
     # records it; `hil evaluate` on the same model agrees with the recorded number.
     assert "test" not in ck_metrics
     read = tmp_path / "read.json"
+    from hil.errors import UsageError
+
+    with pytest.raises(UsageError, match="hil model test"):  # shipping comes after the read
+        ship(out, "tiny", dest=tmp_path / "models")
     mtest = ["model", "test", str(out), "--data", str(data), "--no-int8"]
     assert main([*mtest, "--json", str(read)]) == 0
     row = json.loads(read.read_text())["runs"][0]
@@ -95,7 +99,11 @@ def test_train_ship_evaluate_round_trip(tmp_path: Path) -> None:
     ck = torch.load(out / "model.pt", weights_only=False)
     ck["dataset"] = str(data)
     torch.save(ck, out / "model.pt")
-    shipped = ship(out, "tiny", dest=tmp_path / "models")
-    assert {p.name for p in shipped.iterdir()} == {"model.pt", "tokenizer.json", "card.md"}
+    shipped = ship(out, "tiny", dest=tmp_path / "models",
+                   seeds=json.loads(read.read_text()))
+    assert {p.name for p in shipped.iterdir()} == {"model.pt", "tokenizer.json", "card.md",
+                                                   "test_reads.jsonl"}
+    card = (shipped / "card.md").read_text()
+    assert "read once" in card and "mean ± sd" in card and "(shipped: best dev)" in card
     rec = torch.load(shipped / "model.pt", weights_only=False)["slice"]
     assert rec["n"] == 40 and rec["correct"] == round(ev["accuracy"] * 40)

@@ -111,6 +111,8 @@ def add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("run_dir", help="the --out directory of `hil train`")
     s.add_argument("name", help="shipped model name (hil/models/NAME)")
     s.add_argument("--notes", help="markdown file appended to the card")
+    s.add_argument("--seeds", help="the JSON of `hil model test` over every seed (the card "
+                                   "leads with their mean ± sd)")
     s.set_defaults(func=needs_datasets(cmd_model_ship))
     r = msub.add_parser(
         "test", help="read the test split once for the final runs: fp32, int8, mean ± sd",
@@ -334,10 +336,16 @@ def _print_metrics(r: dict) -> None:
 
 
 def cmd_model_ship(a: argparse.Namespace) -> int:
+    from hil.errors import HilError, exit_code_of
     from hil.model.ship import ship
 
     notes = Path(a.notes).read_text() if a.notes else ""
-    out = ship(a.run_dir, a.name, notes)
+    seeds = json.loads(Path(a.seeds).read_text()) if a.seeds else None
+    try:
+        out = ship(a.run_dir, a.name, notes, seeds=seeds)
+    except HilError as exc:
+        print(f"hil model ship: {exc}", file=sys.stderr)
+        return exit_code_of(exc)
     print((out / "card.md").read_text())
     return 0
 
