@@ -298,7 +298,9 @@ exit codes:
                                   "summary then goes to stderr)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
     p.add_argument("--elf", help="use this firmware instead of building it")
-    p.add_argument("--port", help="serial port (serial target); default: auto-detect")
+    p.add_argument("--port", help="serial port (serial target; default: auto-detect); renode "
+                   "target: the UART of a Renode already running, HOST:PORT of its server socket "
+                   "terminal or a pty path (attach instead of starting one; with --elf)")
     p.add_argument("--serial-number", help="pick the board by its probe's USB serial number")
     p.add_argument("--place", help="labgrid place(s): names or shell patterns, comma-separated; "
                                    "default $LG_PLACE (docs/farm.md)")

@@ -62,7 +62,7 @@ class RunConfig:
     shard: tuple[int, int] | None = None  # (K, N), K in 1..N
     resume: bool = False
     elf: Path | None = None  # prebuilt firmware; None = build it
-    port: str | None = None  # serial target
+    port: str | None = None  # serial target; renode: a running Renode's UART (attach)
     serial_number: str | None = None
     place: str | None = None  # labgrid target: place names or patterns (docs/farm.md)
     flash: bool = False  # a real board: flash the firmware first (hil.flash)
@@ -331,6 +331,9 @@ def run(cfg: RunConfig) -> tuple[int, dict[str, Any]]:
     check_config(cfg)
     if cfg.jobs > 1 and not target_class(cfg.target, cfg.board).parallel:
         raise UsageError(f"--jobs > 1 needs one board per job; the {cfg.target} target has one")
+    if cfg.jobs > 1 and cfg.port:
+        raise UsageError(f"--port {cfg.port} is one link (a serial port, or the UART of a running "
+                         f"Renode): --jobs > 1 needs one board per job")
     refuse_like_device(cfg.model_path)  # a bad blob stops here, before anything is written
     oracle = Oracle.load(cfg.model_path)
     chosen = select(cfg.scenario.load_sentences(), cfg.limit, cfg.shard)

@@ -12,6 +12,7 @@ module only turns its answers into keywords.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from robot.api.deco import keyword, library
 from robot.utils import DotDict
 
 from hil.errors import HilError
+from hil.protocol import LinkClosed
 from hil.session import BoardSession, SessionError, TargetUnavailable, target_unavailable
 
 __all__ = ["HilLibrary"]
@@ -64,6 +66,11 @@ class HilLibrary:
     Every failure says what was expected, what came, which board on which target, and where
     the full transcript of the link is.
 
+    Inside ``renode-test``, whose Robot runs in Renode's venv without hil's dependencies, the
+    same keywords come from ``python3 -m hil.robot.remote`` through Robot's ``Remote`` library,
+    and `Attach Board` works on the machine Renode's ``Execute Command`` created
+    (``renode/tests/stm32f4-hil.robot``).
+
     Cycle counts are in the unit the target gives (``instructions (renode)``, ``instructions
     (qemu icount)``, ``ns (host)`` on native, ``cycles (dwt, board)`` on a real board);
     `Classify` returns the unit with the count.
@@ -101,20 +108,56 @@ class HilLibrary:
         | Start Board    nrf52840    target=renode
         | Start Board    native    elf=${ELF}    # the path `hil build --board native` prints
         """
+        return self._open(board, target, model=model, elf=elf, port=port, timeout=timeout,
+                          run_dir=run_dir, default_dir=f"{board}-{target or 'default'}")
+
+    @keyword
+    def attach_board(self, board: str, elf: str, uart: str, model: str = "nlu_scenario",
+                     run_dir: str | None = None, timeout: float | None = None) -> DotDict:
+        """Attach to ``board`` running in a Renode someone else started (``renode-test``: the
+        machine its ``Execute Command`` created from ``elf``) and wait for its HELLO, or ask for
+        it; returns the HELLO fields. Every other keyword then works on that machine, next to
+        Renode's own (``Wait For Line On Uart`` sees the same UART).
+
+        ``uart`` is where that Renode exposes the board's UART: ``127.0.0.1:PORT`` (or ``PORT``)
+        of a server socket terminal, made with ``emulation CreateServerSocketTerminal PORT
+        "hil" false`` and ``connector Connect sysbus.usart2 hil``; or a pty path (not under
+        renode-test, whose ``Reset Emulation`` kills Renode 1.15.1 with a pty terminal).
+        `Stop Board` only lets go of the UART; Renode and its machine stay.
+        | Attach Board    stm32f4    ${ELF}    127.0.0.1:${port}
+        """
+        from hil.targets.renode import RenodeTarget
+
+        return self._open(board, RenodeTarget.kind, model=model, elf=elf, port=uart,
+                          timeout=timeout, run_dir=run_dir, default_dir=f"{board}-attached",
+                          attach=True)
+
+    def _open(self, board: str, target: str | None, *, model: str, elf: str | None,
+              port: str | None, timeout: float | None, run_dir: str | None, default_dir: str,
+              attach: bool = False) -> DotDict:
+        """Start (or, with ``attach``, attach) a session; the run dir defaults to
+        ``${OUTPUT DIR}/hil-runs/<default_dir>``."""
         if self.session is not None:
             self.stop_board()
         if run_dir is None:
-            run_dir = str(Path(_output_dir()) / "hil-runs" / f"{board}-{target or 'default'}")
+            run_dir = str(Path(_output_dir()) / "hil-runs" / default_dir)
         try:
             session = BoardSession(board, target, model=model, elf=elf, run_dir=run_dir,
                                    port=port, timeout=float(timeout) if timeout else None)
         except HilError as exc:
             raise SessionError(str(exc)) from None
         try:
-            session.boot()
+            if attach:  # no Renode of ours to find or start: only the link to check
+                session.start()
+                session.clean()  # past the HELLO the target asked for on attaching
+            else:
+                session.boot()
         except TargetUnavailable as exc:
             session.stop()
             raise SkipExecution(str(exc)) from None
+        except (HilError, LinkClosed) as exc:  # attach only: boot() says these itself
+            session.stop()
+            raise session.fail(f"could not attach: {exc}") from None
         except BaseException:
             session.stop()
             raise
@@ -375,47 +418,16 @@ class HilLibrary:
         (agreement with the reference, accuracy, cycles, RAM). Returns the summary's numbers.
 
         ``limit`` takes the first N sentences. The run boots its own instance of the target
-        (``jobs`` of them); results and summary go to ``out`` (default under the run dir).
+        (``jobs`` of them); results and summary go to ``out`` (default under the run dir). On
+        a board from `Attach Board` the run streams through that same UART (one job): the
+        keyword lets go of it for the run and attaches again after.
         | ${s}=    Run Scenario    scenarios/nlu_smoke.yaml    limit=10
         | Should Be Equal As Numbers    ${s.agreement}    1.0
         """
-        from hil.runner import RunConfig, run
-        from hil.scenario import ScenarioError, load_scenario, resolve_model
+        from hil.robot.scenario import run_scenario
 
-        s = self._need()
-        try:
-            scen = load_scenario(scenario)
-            model = resolve_model(scen.model, scen.path.parent if scen.path else None)
-        except ScenarioError as exc:
-            raise s.fail(f"scenario {scenario}: {exc}") from None
-        if model.read_bytes() != s.model_path.read_bytes():
-            raise s.fail(f"scenario {scen.name} streams model {scen.model}, the started "
-                         f"board runs {s.model_name}")
-        out_dir = Path(out) if out else s.run_dir / f"scenario-{scen.name}"
-        cfg = RunConfig(board=s.board, target=s.target_kind, scenario=scen, model_path=model,
-                        out_dir=out_dir, limit=int(limit) if limit else None, jobs=int(jobs),
-                        elf=s.elf, port=s.options.port)
-        try:
-            code, summary = run(cfg)
-        except HilError as exc:
-            raise s.fail(f"scenario {scen.name}: {exc}") from None
-        numbers = summary.get("summary", {})
-        if summary.get("error"):
-            raise s.fail(f"scenario {scen.name} did not finish: {summary['error']} "
-                         f"(results: {out_dir / 'results.jsonl'})")
-        if code != 0:
-            raise s.fail(f"scenario {scen.name}: expectations failed: "
-                         f"{'; '.join(summary.get('failed', []))} (summary: "
-                         f"{out_dir / 'summary.json'})")
-        from hil.report_cli import write_run_reports
-
-        write_run_reports(out_dir)  # report.html, junit.xml, summary.md beside the results
-        report = out_dir / "report.html"
-        _log(f"scenario {scen.name}: {numbers.get('sentences')}/{numbers.get('selected')} "
-             f"sentences, agreement {numbers.get('agreement')}, accuracy "
-             f"{numbers.get('accuracy')}; <a href=\"{report.resolve().as_uri()}\">report.html"
-             f"</a>", "INFO", html=True)
-        return DotDict(numbers)
+        return DotDict(run_scenario(self._need(), scenario, limit=int(limit) if limit else None,
+                                    jobs=int(jobs), out=out, log=_log))
 
     # ---- internals ----------------------------------------------------------------------
 
@@ -440,7 +452,17 @@ def _ms_text(ans: Any) -> str:
     return f"{'emulated ' if ans.emulated else ''}{ans.latency_ms:.3f} ms"
 
 
+#: Set by hil.robot.remote, which serves these keywords from a process that is not Robot's:
+#: where `_log` writes instead of Robot's logger (which would drop every message there), and
+#: the folder that stands for Robot's ${OUTPUT DIR} (which that process cannot ask Robot for).
+LOG_SINK: Callable[[str, str, bool], None] | None = None
+OUTPUT_DIR: str | None = None
+
+
 def _log(message: str, level: str = "INFO", html: bool = False) -> None:
+    if LOG_SINK is not None:
+        LOG_SINK(message, level, html)
+        return
     from robot.api import logger
 
     logger.write(message, level, html=html)
@@ -451,7 +473,10 @@ robot = HilLibrary
 
 
 def _output_dir() -> str:
-    """Robot's ${OUTPUT DIR} when running under Robot, else ./runs/robot."""
+    """Robot's ${OUTPUT DIR} when running under Robot (or as the remote server was told),
+    else ./runs/robot."""
+    if OUTPUT_DIR is not None:
+        return OUTPUT_DIR
     try:
         from robot.libraries.BuiltIn import BuiltIn
 

@@ -167,6 +167,12 @@ class StreamLink(ABC):
             self._eof = True
             self._cond.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        """The stream ended or was closed (nothing more will come)."""
+        with self._cond:
+            return self._eof
+
     def tail(self) -> bytes:
         """The last bytes the device sent (at most TAIL_BYTES), for error messages."""
         with self._cond:

@@ -20,6 +20,10 @@ platform-description unit test ShouldReplaceInit), so the overlay restates that 
 ApplySVD line (only the `Tag` lines, from hil.boards). Renode deletes every `$TMPDIR/renode-*`
 folder not named after a live process at start and exit, so it gets its own TMPDIR.
 
+Attached (`port` given: `Attach Board` in hil.robot, `hil run --port`): no Renode of its own;
+the target connects to the UART of a Renode someone else started, renode-test above all
+(hil/targets/renode_attach.py), and stopping it only lets go of that UART.
+
 When it fails (renode/README.md, "When something fails"): Renode's console is read while booting,
 so a monitor command that fails ends `start()` with Renode's own line in seconds; and a target
 given up keeps Renode's log and a `Save`d snapshot (`post_mortem`), as renode-test does.
@@ -39,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.boards import Board
-from hil.targets import renode_metrics
+from hil.targets import renode_attach, renode_metrics
 from hil.targets.base import (
     FdLink,
     ManagedProcess,
@@ -193,10 +197,18 @@ class RenodeTarget(ProcessTarget):
         self._started = False  # `start` typed and confirmed: a machine worth a snapshot
         self._log_start = 0
         self.evidence: list[str] = []  # post-mortem lines, once taken
+        # The UART of a Renode someone else started (renode-test): attach, start nothing.
+        self.attach_to = self.options.port
 
     def start(self) -> StreamLink:
         """Renode up, the UART pty open, `start` typed and confirmed; a monitor command that
-        fails (bad platform, ELF that does not load) ends this at once with Renode's own line."""
+        fails (bad platform, ELF that does not load) ends this at once with Renode's own line.
+        With `port` (self.attach_to), only the link to that Renode's UART (hil.targets.
+        renode_attach): its machine is its owner's, already loaded and started."""
+        if self.attach_to:
+            self.link = renode_attach.attach(self.attach_to, self.name,
+                                             Transcript(self.log_path), self.board.renode.uart)
+            return self.link
         renode = find_renode()
         if renode is None:
             raise MissingTool(self.missing() or "renode not found")
@@ -346,11 +358,23 @@ class RenodeTarget(ProcessTarget):
         return [f"snapshot: {path}",
                 f"reload it: {reload_command(path)}"]
 
+    def alive(self) -> bool:
+        """Renode runs (attached: the UART link is open; that Renode is not ours to watch)."""
+        if self.attach_to:
+            return self.link is not None and not self.link.closed
+        return super().alive()
+
     def stop(self) -> None:
         """`quit` on the monitor first (Renode cleans up its TMPDIR), then the hard stop. A board
         that was started but never said HELLO gets its snapshot first (the session stops a
-        target that failed to boot before anyone else can ask for one)."""
+        target that failed to boot before anyone else can ask for one). An attached target
+        only lets go of the UART: that Renode and its machine are not hil's to stop."""
         link = self.link
+        if self.attach_to:
+            if link is not None:
+                link.transcript.note("detached (Renode left running)")
+                link.close()
+            return
         if (self._started and not self.evidence and self.alive()
                 and isinstance(link, RenodeLink) and not link.hello_seen):
             self.evidence = self._snapshot("no HELLO")
