@@ -48,6 +48,22 @@ def test_transfer_texts_exclude_every_split_up_to_case_and_punctuation(tmp_path:
     assert distill.transfer_texts(corpus, 1, exclude=dev) == ["Free entry in a weekly comp!"]
 
 
+def test_transfer_exclude_keeps_other_datasets_out(tmp_path: Path) -> None:
+    """A shared (b) encoder serves other datasets too: every text of theirs stays out of its
+    transfer set (--transfer-exclude), not only the target's."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for split, texts in (("train", ["win a prize now"]), ("test", ["Lunch at 1?"])):
+        with gzip.open(other / f"{split}.jsonl.gz", "wt", encoding="utf-8") as f:
+            f.writelines(json.dumps({"text": t, "label": 0}) + "\n" for t in texts)
+    excluded = distill.excluded_texts(f" {other} ,")
+    assert sorted(excluded) == ["Lunch at 1?", "win a prize now"]
+    corpus = tmp_path / "corpus.txt.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        f.write("WIN a prize, now!\nlunch at 1\nkept\n")
+    assert distill.transfer_texts(corpus, 5, exclude=excluded) == ["kept"]
+
+
 def test_soft_kl_zero_when_equal_and_positive_otherwise() -> None:
     a = torch.randn(8, 5)
     assert distill.soft_kl(a, a, 2.0).abs().item() < 1e-6
