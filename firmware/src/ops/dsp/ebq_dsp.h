@@ -184,10 +184,17 @@ void ebq_mm22_s16_128(const int32_t *x, const int32_t *w, int32_t *acc);
 /* acc[0..3] = the 4 weight rows w, w + in_dim, ... times one widened row (in_dim % 8 == 0). */
 void ebq_mv4_s8(const int8_t *w, const int32_t *xw, uint32_t in_dim, int32_t *acc);
 
+/* ebq_widen2 for len = 128, unrolled (support/mat_mult_s8.c). */
+void ebq_widen2_128(const int8_t *x0, const int8_t *x1, int32_t *out);
+
 /* ebq_widen_rows(2, len, ...) for the rows x0 and x1 (word aligned, len % 8 == 0): per 8
  * inputs 2 LDRD, 8 SXTB16, 4 STRD. */
 static inline void ebq_widen2(uint32_t len, const int8_t *x0, const int8_t *x1, int32_t *out)
 {
+    if (len == 128) {
+        ebq_widen2_128(x0, x1, out);
+        return;
+    }
     const int8_t *end = x0 + len;
     uint32_t a0, a1, b0, b1, t0, t1;
     __asm volatile("1:\n"

@@ -128,6 +128,29 @@ __attribute__((naked)) void ebq_mv4_s8(const int8_t *w, const int32_t *xw, uint3
 #undef EBQ_MV4_OUT
 }
 
+/* ebq_widen2 for len = 128, unrolled: per 8 inputs of the 2 rows 2 LDRD, 8 SXTB16 and one STM
+ * of the 8 words (11 instructions; the loop in C stores by 4 STRD and counts: 17). The 8
+ * results land in r4-r11 in the layout's order, so one STM stores them. */
+__attribute__((naked)) void ebq_widen2_128(const int8_t *x0, const int8_t *x1, int32_t *out)
+{
+    __asm volatile("push   {r4-r11}\n"
+                   ".rept 16\n"
+                   "ldrd   r5, r9, [r0], #8\n"
+                   "ldrd   r7, r11, [r1], #8\n"
+                   "sxtb16 r4, r5\n"
+                   "sxtb16 r5, r5, ror #8\n"
+                   "sxtb16 r6, r7\n"
+                   "sxtb16 r7, r7, ror #8\n"
+                   "sxtb16 r8, r9\n"
+                   "sxtb16 r9, r9, ror #8\n"
+                   "sxtb16 r10, r11\n"
+                   "sxtb16 r11, r11, ror #8\n"
+                   "stm    r2!, {r4-r11}\n"
+                   ".endr\n"
+                   "pop    {r4-r11}\n"
+                   "bx     lr\n");
+}
+
 /* acc = (x_r . w_o, x_r . w_o+1, x_r+1 . w_o, x_r+1 . w_o+1) for 128 inputs, both operands
  * widened in advance (ebq_widen_rows with rows = 2: x a row pair, w an output pair). Per 4
  * inputs: 2 LDM (the 2 rows' pairs, the 2 outputs' pairs), 8 SMLAD = 10 instructions for 16
