@@ -20,24 +20,48 @@ from pathlib import Path
 
 import pytest
 
-from hil.robot.remote import _arg_spec, _convert, _xmlrpc_value
+from hil.robot import remote
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
                                reason="needs gcc and make for the native firmware")
 
 
-def test_arguments_and_values_cross_xmlrpc() -> None:
+def test_keywords_as_robotremoteserver_serves_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robot.api.deco import keyword
+    from robotremoteserver import RobotRemoteServer
+
+    from hil import robot as hil_robot
     from hil.robot import HilLibrary
 
-    lib = HilLibrary()
-    assert _arg_spec(lib.attach_board) == ["board", "elf", "uart", "model=nlu_scenario",
-                                           "run_dir=", "timeout="]
-    assert _arg_spec(lib.hello_should_report) == ["**fields"]
-    assert _convert(lib.cycles_should_be_below, ["123"], {}) == ([123], {})
-    assert _convert(lib.attach_board, ["b", "e", "u"], {"timeout": "2.5", "run_dir": ""}) == (
-        ["b", "e", "u"], {"timeout": 2.5, "run_dir": None})
-    assert _xmlrpc_value({"a": None, "b": [2**40, 1], 3: b"x"})["b"] == [str(2**40), 1]
+    class Lib:
+        """Intro."""
+
+        @keyword
+        def typed(self, n: int, t: float | None = None, on: bool = False) -> dict:
+            """Doc."""
+            hil_robot._log("said <b>it</b>", html=True)
+            return {"n": n, "t": t, "on": on, "big": [2**40, -(2**31)]}
+
+        def helper(self) -> None:
+            """Not a keyword."""
+
+    monkeypatch.setattr(hil_robot, "LOG_SINK", remote._log_to_output)
+    served = RobotRemoteServer(remote.remote_keywords(Lib()), port=0, serve=False)
+    assert served.get_keyword_names() == ["typed", "stop_remote_server"]
+    assert served.get_keyword_arguments("typed") == ["n", "t=None", "on=False"]
+    assert served.get_keyword_documentation("__intro__") == "Intro."
+    assert served.get_keyword_documentation("typed") == "Doc."
+    r = served.run_keyword("typed", ["7"], {"t": "None", "on": "yes"})
+    assert r["status"] == "PASS", r
+    assert r["return"] == {"n": 7, "t": "", "on": True, "big": [str(2**40), -(2**31)]}
+    assert r["output"] == "*HTML* said <b>it</b>\n"
+    r = served.run_keyword("typed", ["seven"])
+    assert r["status"] == "FAIL" and "cannot be converted to integer" in r["error"], r
+    served = RobotRemoteServer(remote.remote_keywords(HilLibrary()), port=0, serve=False)
+    assert served.get_keyword_arguments("attach_board") == [
+        "board", "elf", "uart", "model=nlu_scenario", "run_dir=None", "timeout=None"]
+    assert served.get_keyword_arguments("hello_should_report") == ["**fields"]
 
 
 @pytest.fixture
@@ -62,16 +86,20 @@ def test_robots_remote_client_runs_hil_keywords(server: str) -> None:
     from robot.errors import RemoteError
     from robot.libraries.Remote import Remote
 
-    remote = Remote(server)
-    names = remote.get_keyword_names()
-    assert {"Attach Board", "Start Board", "Classify", "Run Scenario"} <= set(names)
-    assert remote.get_keyword_arguments("Attach Board")[:3] == ["board", "elf", "uart"]
-    assert "renode-test" in remote.get_keyword_documentation("Attach Board")
+    client = Remote(server)
+    names = client.get_keyword_names()
+    # method names: Robot shows `attach_board` as `Attach Board`, and matches either
+    assert {"attach_board", "start_board", "classify", "run_scenario"} <= set(names)
+    assert client.get_keyword_arguments("attach_board")[:3] == ["board", "elf", "uart"]
+    assert "renode-test" in client.get_keyword_documentation("attach_board")
     with pytest.raises(RemoteError, match="no board started"):
-        remote.run_keyword("Classify", ["show alarms"], {})
+        client.run_keyword("classify", ["show alarms"], {})
     # a hil error comes back as a failure naming the problem, not as a broken connection
     with pytest.raises(RemoteError, match="unknown board|no-such-board"):
-        remote.run_keyword("Attach Board", ["no-such-board", "x.elf", "1"], {})
+        client.run_keyword("attach_board", ["no-such-board", "x.elf", "1"], {})
+    # the suite's strings are converted here, by the keyword's type hints
+    with pytest.raises(RemoteError, match="'limit' got value 'four'"):
+        client.run_keyword("run_scenario", ["nlu_smoke"], {"limit": "four"})
 
 
 class SocketTerminal:

@@ -11,190 +11,79 @@ that lives in another Python is its remote library interface: the suite imports 
 hil is installed in. renode/tests/stm32f4-hil.robot starts this server itself with the Process
 library, so `renode-test renode/tests/stm32f4-hil.robot` works on a fresh machine.
 
-This is the remote protocol of Robot's `Remote` library (robot/libraries/Remote.py:
-`get_library_information`, `run_keyword` returning status/output/return/error/traceback) over
-the standard library's XML-RPC server, so it needs no package beyond hil's own. What it does
-that XML-RPC does not: arguments come as strings and are converted here by the keyword's type
-hints; return values become what XML-RPC carries (None -> "", big ints -> strings, dicts keep
-their keys, so Robot's `${r.label}` works on the DotDict its Remote client makes); hil.robot's log
-lines go into the keyword's output (`*INFO*` / `*HTML*`), which Robot logs as the keyword's own.
-One keyword at a time, in this process's main thread, as Robot would call them.
-
-The server stops on SIGTERM or SIGINT (Robot's `Terminate Process`), and by itself when the
-process that started it is gone, so a killed renode-test leaves no server behind.
+The protocol is Robot Framework's own remote server, `robotremoteserver` (keyword names,
+arguments, documentation, running a keyword with its stdout as the keyword's log, errors,
+SIGINT/SIGTERM). What hil adds, each because that server or Robot's `Remote` client does not
+do it:
+- arguments are converted by the keyword's type hints with Robot's own converter, as when the
+  suite imports hil.robot itself: the `Remote` client sends the suite's strings as they are and
+  asks the server for types, which robotremoteserver 1.1.1 does not serve;
+- integers beyond XML-RPC's 32 bits (a DWT count, a count in ns) are returned as strings:
+  robotremoteserver passes them on and the reply would fail to encode, failing a keyword
+  that passed;
+- hil.robot's log lines are printed with Robot's level prefixes, so they reach the keyword's
+  output: outside a Robot run Robot's `logger` drops them;
+- the port file is written atomically (the suite reads it as soon as it exists), the suite's
+  ${OUTPUT DIR} is given on the command line, the board a suite left started is stopped on the
+  way out, and the server stops by itself when the process that started it is gone, so a
+  killed renode-test leaves no server behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
-import io
 import os
-import signal
 import sys
-import traceback
-import typing
-from contextlib import redirect_stdout
+import threading
+import time
+import types
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+from robot.running.arguments import PythonArgumentParser
+from robotremoteserver import RobotRemoteServer
 
 import hil.robot as hil_robot
 from hil.robot import HilLibrary
 
 XMLRPC_INT = 2**31 - 1
-#: Exceptions Robot shows by message alone (robot/running/statusreporter.py does the same).
-GENERIC_ERRORS = {"AssertionError", "Exception", "Error", "RuntimeError", "SessionError"}
 
 
-class _QuietHandler(SimpleXMLRPCRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr: one line per keyword call is noise in the suite's log."""
+def remote_keywords(library: Any) -> types.SimpleNamespace:
+    """`library`'s keywords as robotremoteserver serves them: same names, signatures, docs and
+    tags, with Robot's argument conversion before and XML-RPC's int limit after."""
+
+    def served(method: Any) -> Any:
+        spec = PythonArgumentParser().parse(method)
+
+        @functools.wraps(method)
+        def keyword(*args: Any, **kwargs: Any) -> Any:
+            positional, named = spec.convert(list(args), list(kwargs.items()))
+            return _xmlrpc_int(method(*positional, **dict(named)))
+
+        keyword.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+        return keyword
+
+    kws = {name: served(m) for name, m in inspect.getmembers(library, inspect.ismethod)
+           if hasattr(m, "robot_name")}
+    return types.SimpleNamespace(__doc__=inspect.getdoc(type(library)), **kws)
 
 
-class RemoteLibrary:
-    """The XML-RPC methods Robot's `Remote` client calls, over one HilLibrary instance."""
-
-    def __init__(self, library: Any | None = None) -> None:
-        self.library = library if library is not None else HilLibrary()
-        self.keywords = {name: getattr(self.library, name) for name in dir(self.library)
-                         if callable(getattr(self.library, name, None))
-                         and hasattr(getattr(self.library, name), "robot_name")}
-        self.stopped = False
-
-    def _find(self, name: str) -> Any:
-        key = name.lower().replace(" ", "").replace("_", "")
-        for method_name, method in self.keywords.items():
-            if method_name.replace("_", "") == key:
-                return method
-        raise AttributeError(f"no keyword {name!r} in hil.robot")
-
-    # -- what Robot asks before it runs anything --
-
-    def get_library_information(self) -> dict[str, Any]:
-        info = {_robot_name(n): {"args": _arg_spec(m), "doc": inspect.getdoc(m) or "",
-                                 "tags": list(getattr(m, "robot_tags", ()) or ())}
-                for n, m in self.keywords.items()}
-        info["__intro__"] = {"doc": inspect.getdoc(type(self.library)) or ""}
-        info["__init__"] = {"doc": ""}
-        return info
-
-    def get_keyword_names(self) -> list[str]:
-        return [_robot_name(n) for n in self.keywords]
-
-    def get_keyword_arguments(self, name: str) -> list[str]:
-        return _arg_spec(self._find(name))
-
-    def get_keyword_documentation(self, name: str) -> str:
-        if name == "__intro__":
-            return inspect.getdoc(type(self.library)) or ""
-        return "" if name.startswith("__") else inspect.getdoc(self._find(name)) or ""
-
-    def get_keyword_tags(self, name: str) -> list[str]:
-        return list(getattr(self._find(name), "robot_tags", ()) or ())
-
-    def get_keyword_types(self, name: str) -> list[str]:
-        return []  # converted here, by the type hints (see the module docstring)
-
-    # -- running one --
-
-    def run_keyword(self, name: str, args: list[Any],
-                    kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Robot's remote result: PASS with the return value, or FAIL with the error; either
-        way with what the keyword logged."""
-        out = io.StringIO()
-
-        def sink(message: str, level: str = "INFO", html: bool = False) -> None:
-            out.write(f"*{'HTML' if html else level.upper()}* {message}\n")
-
-        hil_robot.LOG_SINK = sink
-        try:
-            with redirect_stdout(out):
-                method = self._find(name)
-                positional, named = _convert(method, list(args), dict(kwargs or {}))
-                value = method(*positional, **named)
-            return {"status": "PASS", "return": _xmlrpc_value(value), "output": out.getvalue()}
-        except Exception as exc:
-            return {"status": "FAIL", "error": _error_message(exc), "output": out.getvalue(),
-                    "traceback": traceback.format_exc(),
-                    "continuable": bool(getattr(exc, "ROBOT_CONTINUE_ON_FAILURE", False)),
-                    "fatal": bool(getattr(exc, "ROBOT_EXIT_ON_FAILURE", False))}
-        finally:
-            hil_robot.LOG_SINK = None
-
-
-def _robot_name(method_name: str) -> str:
-    return " ".join(part.capitalize() for part in method_name.split("_"))
-
-
-def _arg_spec(method: Any) -> list[str]:
-    """Robot's remote argument spec: `name`, `name=default`, `*args`, `**kwargs`."""
-    spec = []
-    for p in inspect.signature(method).parameters.values():
-        if p.kind is p.VAR_POSITIONAL:
-            spec.append(f"*{p.name}")
-        elif p.kind is p.VAR_KEYWORD:
-            spec.append(f"**{p.name}")
-        elif p.default is p.empty:
-            spec.append(p.name)
-        else:
-            spec.append(f"{p.name}={'' if p.default is None else p.default}")
-    return spec
-
-
-def _convert(method: Any, args: list[Any], kwargs: dict[str, Any]
-             ) -> tuple[list[Any], dict[str, Any]]:
-    """Strings to what the keyword's type hints say (int, float, bool; "" or "None" to None
-    where None is allowed), as Robot converts arguments for a library it imports itself."""
-    hints = typing.get_type_hints(method)
-    names = [p for p in inspect.signature(method).parameters]
-    positional = [_to(hints.get(names[i]) if i < len(names) else None, v)
-                  for i, v in enumerate(args)]
-    return positional, {k: _to(hints.get(k), v) for k, v in kwargs.items()}
-
-
-def _to(hint: Any, value: Any) -> Any:
-    if hint is None or not isinstance(value, str):
-        return value
-    options = typing.get_args(hint) or (hint,)
-    if value in ("", "None") and type(None) in options:
-        return None
-    for kind in (bool, int, float):
-        if kind in options:
-            if kind is bool:
-                return value.strip().lower() in ("true", "yes", "on", "1")
-            try:
-                return kind(value)
-            except ValueError:
-                continue
+def _xmlrpc_int(value: Any) -> Any:
+    if isinstance(value, int) and not -XMLRPC_INT - 1 <= value <= XMLRPC_INT:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _xmlrpc_int(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_xmlrpc_int(v) for v in value]
     return value
 
 
-def _xmlrpc_value(value: Any) -> Any:
-    """`value` as XML-RPC can carry it (see the module docstring)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool | float | str):
-        return value
-    if isinstance(value, int):
-        return value if -XMLRPC_INT - 1 <= value <= XMLRPC_INT else str(value)
-    if isinstance(value, bytes):
-        from xmlrpc.client import Binary
-
-        return Binary(value)
-    if isinstance(value, dict):
-        return {str(k): _xmlrpc_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_xmlrpc_value(v) for v in value]
-    return str(value)
-
-
-def _error_message(exc: BaseException) -> str:
-    name = type(exc).__name__
-    message = str(exc)
-    if getattr(exc, "ROBOT_SUPPRESS_NAME", False) or name in GENERIC_ERRORS:
-        return message or name
-    return f"{name}: {message}" if message else name
+def _log_to_output(message: str, level: str = "INFO", html: bool = False) -> None:
+    print(f"*{'HTML' if html else level.upper()}* {message}")
 
 
 def serve(host: str = "127.0.0.1", port: int = 8270, port_file: Path | None = None,
@@ -204,31 +93,27 @@ def serve(host: str = "127.0.0.1", port: int = 8270, port_file: Path | None = No
     ${OUTPUT DIR}: the keywords' run folders (transcripts, scenario reports) go under it."""
     if output_dir is not None:
         hil_robot.OUTPUT_DIR = str(output_dir.resolve())
-    remote = RemoteLibrary()
-    server = SimpleXMLRPCServer((host, port), requestHandler=_QuietHandler, allow_none=False,
-                                logRequests=False)
-    server.register_introspection_functions()
-    server.register_instance(remote)
-    server.timeout = 1.0  # handle_request returns every second to check the parent
-    parent = os.getppid()
-
-    def stop(*_: Any) -> None:
-        remote.stopped = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    bound = server.server_address[1]
+    hil_robot.LOG_SINK = _log_to_output
+    library = HilLibrary()
+    server = RobotRemoteServer(remote_keywords(library), host, port, serve=False)
+    bound = server.activate()
     if port_file is not None:  # written once listening: the suite waits for the file
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(f"{bound}\n")
         tmp.replace(port_file)
-    print(f"hil.robot remote library on http://{host}:{bound} (pid {os.getpid()})", flush=True)
+    if watch_parent:
+        parent = os.getppid()
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            server.stop()
+
+        threading.Thread(target=watch, daemon=True).start()
     try:
-        while not remote.stopped and not (watch_parent and os.getppid() != parent):
-            server.handle_request()
+        server.serve()  # keywords run in this thread, one at a time, as Robot would call them
     finally:
-        remote.library.stop_board()
-        server.server_close()
+        library.stop_board()
 
 
 def main(argv: list[str] | None = None) -> int:
