@@ -106,7 +106,7 @@ void ebq_layer_rows_s8(const ebq_context *ctx, const ebq_layer_rows_params *p, u
                ctx->size >= fused_bytes(n, dim);
     for (uint32_t o = 0; fast && o < dim; o++)
         fast = p->pc.out_b->sh[o] >= 2;
-    if (!fast || rows == 1) { /* one row ([CLS] in the last layer): the 1-row projection */
+    if (!fast || rows == 1 || p->ao.fc.w != NULL) { /* one row: the 1-row projection */
         ebq_layer_rows_generic_s8(ctx, p, 0, rows, x);
         return;
     }
