@@ -151,7 +151,7 @@ def arena_bytes(dims: dict, n: int, dsp: bool = False) -> int:
     d, u, nk = dims["dim"], 4, (n + 7) // 8 * 8  # EBQ_MICRO, EBQ_KEYS_PAD
     pc = 4 * u * d + 2 * u * d  # ebq_project_combine_s8_get_buffer_size
     att = 2 * u * d + 16 * n + 2 * (u + 4) * nk  # attention buffer for U queries
-    work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8
+    work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8 (spec 2 the same)
     if dsp:
         b = min((n + 3) // 4 * 4, 28) if n <= 128 else 16  # EBQ_BLOCK_ROWS(n)
         p1, p2 = 8 * d + 16 * n, 4 * d + max(2 * b * d + 4 * d, pc)

@@ -29,7 +29,10 @@ static arena_sizes arena_sizes_of(const ebq_model *m, uint32_t n)
 {
     arena_sizes z;
     z.xy = align_up((size_t)n * m->dim);
-    size_t w = ebq_layer_rows_s8_get_buffer_size(n, m->dim);
+    int att_output = 0;
+    for (uint32_t l = 0; l < m->n_layers; l++)
+        att_output |= m->layers[l].ao_w != NULL;
+    size_t w = ebq_layer_rows_s8_get_buffer_size(n, m->dim, att_output);
     const size_t fc = ebq_fully_connected_s8_get_buffer_size(m->dim),
                  emb = m->seg_b ? ebq_embedding_seg_s8_get_buffer_size(m->emb_dim, m->dim)
                                 : ebq_embedding_s8_get_buffer_size(m->emb_dim, m->dim);

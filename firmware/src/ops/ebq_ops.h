@@ -279,11 +279,12 @@ typedef struct {
 /* Rows 0..rows-1 of x (n,D): on entry their queries q, on return the layer's output x'. Rows go
  * in blocks of EBQ_BLOCK_ROWS(n) (portable: EBQ_MICRO); a block's conv output goes into its own
  * query rows once the attention has used them, then its output overwrites them too. The
- * buffer: ebq_layer_rows_s8_get_buffer_size(n, D) bytes, which each kernel set defines (the
+ * buffer: ebq_layer_rows_s8_get_buffer_size(n, D, any layer has att_output) bytes, which each
+ * kernel set defines (the
  * DSP twin fuses attention, projection and combination and needs no (B,D) int32 attention). */
 void ebq_layer_rows_s8(const ebq_context *ctx, const ebq_layer_rows_params *p, uint32_t rows,
                        int8_t *x);
-size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim);
+size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim, int att_output);
 
 /* The unfused form (rows_s8.c): per EBQ_MICRO rows ebq_attention_rows_s8 into an int32 (U,D)
  * attention (spec 2: -> int8 context in the query rows -> att_output accumulators in its place),
