@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             blob.write_bytes(blob_bytes(random_quant_model(num_labels=5, seed=0)))
         from hil.quant.blob import read_blob
 
-        dims = read_blob(blob.read_bytes()).meta["dims"]
+        parsed = read_blob(blob.read_bytes())
+        dims, att_output = parsed.meta["dims"], "l0.ao.w" in parsed.tensors
         lengths = [args.profile] if args.profile else args.lengths
         seqs = qs.random_seqs(dims["vocab_size"], lengths)
         res = estimate(blob, seqs, boards, dsp=not args.portable, profile=bool(args.profile))
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'n':>4} {'instructions':>12} {'cycles':>12} {'CPI':>5} {'cyc/MAC':>7} "
               f"{'ms':>8}  base/refill/ifetch/dread")
         for n, w in zip(lengths, r["windows"], strict=True):
-            mac = qs.macs(dims, n)
+            mac = qs.macs(dims, n, att_output)
             print(f"  {n:>4} {w[0]:>12,} {w[1]:>12,} {w[1] / w[0]:>5.2f} {w[1] / mac:>7.2f} "
                   f"{w[1] / clk * 1e3:>8.2f}  {w[2]:,}/{w[3]:,}/{w[4]:,}/{w[5]:,}")
         if args.profile:

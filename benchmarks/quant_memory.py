@@ -46,9 +46,11 @@ def a8(v: int) -> int:
     return (v + 7) // 8 * 8
 
 
-def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16) -> int:
+def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16,
+                att_output: bool = False, segment: bool = False) -> int:
     """firmware/src/forward.c ebq_arena_bytes (docs/int8-spec.md section 4): x and y, then the
-    largest kernel buffer, ebq_layer_rows_s8_get_buffer_size of the kernel set."""
+    largest kernel buffer, ebq_layer_rows_s8_get_buffer_size of the kernel set (spec 2:
+    att_output's phase 3 in the DSP block, the segment embedding's buffer)."""
     d, u, nk = dim, MICRO, (n + 7) // 8 * 8  # EBQ_KEYS_PAD
     pc = 4 * u * d + 2 * u * d  # ebq_project_combine_s8_get_buffer_size
     att = 2 * u * d + 16 * n + 2 * (u + 4) * nk  # the attention's, for U queries
@@ -56,8 +58,12 @@ def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16) -> int:
     if dsp:  # dsp/layer_rows_s8.c fused_bytes
         b = block_rows(n)
         p1, p2 = 8 * d + 16 * n, 4 * d + max(2 * b * d + 4 * d, pc)
-        work = max(work, a8(2 * b * nk) + a8(8 * nk) + a8(max(p1, p2)))
-    work = max(work, 2 * u * d, 2 * u * emb_dim * 2 + u * d)  # the fc and embedding buffers
+        fused = a8(2 * b * nk) + a8(8 * nk) + a8(max(p1, p2))
+        chunk = 8 if n <= 16 and b > 8 else b  # dsp/layer_rows_s8.c ao_chunk
+        work = max(work, fused, 8 * d + 4 * chunk * d if att_output else 0)
+    emb = (a8(u * emb_dim) + 2 * u * d * 4 + 2 * u * emb_dim if segment  # ebq_embedding_seg_s8
+           else 2 * u * emb_dim * 2 + u * d)
+    work = max(work, 2 * u * d, emb)  # the fc and embedding buffers
     return 2 * a8(n * d) + a8(work)
 
 
@@ -69,7 +75,9 @@ def painted_arena(blob_path: Path, lengths: list[int]) -> dict[str, dict[int, in
 
     if not qs.have_tools():
         return None
-    dims = read_blob(blob_path.read_bytes()).meta["dims"]
+    blob = read_blob(blob_path.read_bytes())
+    dims, spec2 = blob.meta["dims"], {"att_output": "l0.ao.w" in blob.tensors,
+                                      "segment": "emb.seg.b" in blob.tensors}
     seqs = qs.random_seqs(dims["vocab_size"], lengths, seed=3)
     out: dict[str, dict[int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +86,7 @@ def painted_arena(blob_path: Path, lengths: list[int]) -> dict[str, dict[int, in
             res = qs.run(qs.build(blob_path, seqs, Path(tmp) / kind, dsp))
             out[kind] = {}
             for n, (painted, formula) in zip(lengths, res["arena"], strict=True):
-                want = arena_bytes(dims["dim"], n, dsp, dims["emb_dim"])
+                want = arena_bytes(dims["dim"], n, dsp, dims["emb_dim"], **spec2)
                 if formula != want or painted > formula:
                     raise SystemExit(f"{kind} n={n}: device ebq_arena_bytes {formula}, formula "
                                      f"{want}, painted {painted}")
@@ -181,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         flash = blob_breakdown(bp)
         code_flash = (code["text_rodata"] + code["data"]) if code else 0
         lens = sorted(set(LENGTHS + [dims["max_len"]]))
-        arena = {n: arena_bytes(dims["dim"], n, True, dims["emb_dim"]) for n in lens}
-        arena_portable = {n: arena_bytes(dims["dim"], n, False, dims["emb_dim"]) for n in lens}
+        spec2 = {"att_output": "l0.ao.w" in b.tensors, "segment": "emb.seg.b" in b.tensors}
+        arena = {n: arena_bytes(dims["dim"], n, True, dims["emb_dim"], **spec2) for n in lens}
+        arena_portable = {n: arena_bytes(dims["dim"], n, False, dims["emb_dim"], **spec2)
+                          for n in lens}
         painted = None if args.no_qemu else painted_arena(bp, [n for n in lens
                                                                if n <= dims["max_len"]])
         view = code["model_view"] if code else 0

@@ -14,7 +14,8 @@ to each other and to hil/quant/reference.py.
     python benchmarks/quant_speed.py --write         # + benchmarks/results/quant_speed.{json,md}
 
 MACs (macs() below) count every multiply-accumulate of one inference exactly: embedding
-2 n E D; per full layer the query and conv-branch projections 2 n D^2, scores and weighted sum
+2 n E D; per full layer the query and conv-branch projections 2 n D^2 (+ n D^2 for att_output,
+spec 2), scores and weighted sum
 2 n^2 D (every key, padding included), causal conv D sum_t min(t + 1, K) (taps that read real
 rows); the last layer computes row 0 only (2 D^2 + 2 n D + D); classifier C D. Element-wise
 steps (RMSNorm, softmax exp, SiLU, combination, requantization) count no MACs but their
@@ -121,13 +122,15 @@ def run(elf: Path, timeout: float = 600) -> dict:
     return out
 
 
-def macs(dims: dict, n: int) -> int:
-    """Multiply-accumulates of one inference of n real tokens (causal conv taps counted exactly)."""
+def macs(dims: dict, n: int, att_output: bool = False) -> int:
+    """Multiply-accumulates of one inference of n real tokens (causal conv taps counted exactly);
+    att_output (spec 2): one more D x D projection per row and layer."""
     d, e, k, c, layers = dims["dim"], dims["emb_dim"], dims["kernel"], dims["num_labels"], \
         dims["n_layers"]
+    proj = 3 if att_output else 2  # query, conv branch (+ attention output) projections
     conv = d * sum(min(t + 1, k) for t in range(n))
-    full = n * d * d * 2 + 2 * n * n * d + conv
-    last = d * d * 2 + 2 * n * d + d
+    full = n * d * d * proj + 2 * n * n * d + conv
+    last = d * d * proj + 2 * n * d + d
     return 2 * n * e * d + (layers - 1) * full + last + c * d
 
 
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                     cycles = {b: cm.run(elf, b, plugin)["windows"] for b in cm.BOARDS}
         rows = []
         for i, n in enumerate(lengths):
-            mac = macs(dims, n)
+            mac = macs(dims, n, "l0.ao.w" in blob.tensors)
             row = {"n": n, "macs": mac}
             for kind, res in results.items():
                 ins = res["rows"][i][0] * INSTR_PER_TICK

@@ -353,3 +353,29 @@ def test_cli_info_and_header(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     path.write_bytes(b"GGUF" + path.read_bytes()[4:])
     args = parser.parse_args(["blob", "info", str(path)])
     assert args.func(args) == 1 and "expected b'EBQB'" in capsys.readouterr().err
+
+
+def test_check_spec_accepts_the_specs_the_engine_computes() -> None:
+    """Spec 1 (the shipped models) and 2 (att_output, segment bias) pass; any other cfg.dims
+    version is the device's EBQ_ERR_BLOB_VERSION before a build, not at boot."""
+    from hil.quant.blob import (
+        ERR_TENSOR,
+        ERR_VERSION,
+        BlobError,
+        check_spec,
+        read_blob,
+        write_blob,
+    )
+
+    for version, code in ((1, None), (2, None), (3, ERR_VERSION), (0, ERR_VERSION)):
+        dims = np.array([version, 10, 8, 4, 8, 1, 3, 2], np.int32)
+        blob = read_blob(write_blob({"cfg.dims": dims}))
+        if code is None:
+            check_spec(blob)
+            continue
+        with pytest.raises(BlobError) as e:
+            check_spec(blob)
+        assert e.value.code == code
+    with pytest.raises(BlobError) as e:
+        check_spec(read_blob(write_blob({"x": np.zeros(2, np.int8)})))
+    assert e.value.code == ERR_TENSOR

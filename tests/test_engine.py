@@ -68,6 +68,31 @@ def random_blob(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def legacy_blob(tmp_path_factory) -> Path:
+    """A seeded random model of the shipped models' architecture: spec 1 (no segment embedding,
+    no att_output), kept working until they are retrained."""
+    pytest.importorskip("torch")
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    path = tmp_path_factory.mktemp("legacy") / "legacy.bin"
+    path.write_bytes(blob_bytes(random_quant_model(num_labels=7, seed=1, att_output=False,
+                                                   segments=0)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def no_ao_blob(tmp_path_factory) -> Path:
+    """`hil train --no-att-output`: spec 2 with the segment bias and no att_output."""
+    pytest.importorskip("torch")
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    path = tmp_path_factory.mktemp("noao") / "no_ao.bin"
+    path.write_bytes(blob_bytes(random_quant_model(num_labels=3, seed=2, att_output=False,
+                                                   n_layers=2)))
+    return path
+
+
 def model_blobs(request) -> list[Path]:
     return shipped() or [request.getfixturevalue("random_blob")]
 
@@ -126,7 +151,7 @@ def arena_bytes(dims: dict, n: int, dsp: bool = False) -> int:
     d, u, nk = dims["dim"], 4, (n + 7) // 8 * 8  # EBQ_MICRO, EBQ_KEYS_PAD
     pc = 4 * u * d + 2 * u * d  # ebq_project_combine_s8_get_buffer_size
     att = 2 * u * d + 16 * n + 2 * (u + 4) * nk  # attention buffer for U queries
-    work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8
+    work = a8(4 * u * d) + a8(max(att, pc))  # ebq_layer_rows_generic_s8 (spec 2 the same)
     if dsp:
         b = min((n + 3) // 4 * 4, 28) if n <= 128 else 16  # EBQ_BLOCK_ROWS(n)
         p1, p2 = 8 * d + 16 * n, 4 * d + max(2 * b * d + 4 * d, pc)
@@ -151,6 +176,20 @@ def test_engine_edge_inputs(engine, random_blob) -> None:
     seqs = [[2], [0], [0, 0, 0], [2, 0, 0, 9], [2] + [8191] * 255, [2] + [5] * 255,
             [2] + list(rng.integers(0, 8192, 255)), list(rng.integers(0, 8192, 256))]
     check_bit_exact(engine, random_blob, seqs)
+
+
+def test_engine_every_variant_bit_exact(engine, random_blob, legacy_blob, no_ao_blob) -> None:
+    """Spec 2 (att_output + segment bias, and segment bias only) and spec 1 (the shipped
+    models' architecture), on edge inputs and real sentences: bit exact, arena as documented."""
+    rng = np.random.default_rng(6)
+    edge = [[2], [0], [2, 0, 0, 9], [2] + list(rng.integers(0, 8192, 130)),
+            list(rng.integers(0, 8192, 256))]
+    for path, spec in ((random_blob, 2), (legacy_blob, 1), (no_ao_blob, 2)):
+        blob = read_blob(path.read_bytes())
+        assert int(blob.tensors["cfg.dims"][0]) == spec == blob.meta["spec_version"]
+        assert ("emb.seg.b" in blob.tensors) == (spec == 2)
+        assert ("l0.ao.w" in blob.tensors) == (path == random_blob)
+        check_bit_exact(engine, path, edge + test_sentences(path, 30))
 
 
 def test_engine_input_errors(engine, random_blob) -> None:
@@ -205,8 +244,39 @@ def test_engine_blob_errors(engine, random_blob, tmp_path) -> None:
     }
     for what, change in cases.items():
         assert load_code(_mutated(random_blob, tmp_path, **change).read_bytes()) == "-5", what
-    spec2 = np.where(np.arange(8) == 0, 2, dims).astype(np.int32)
-    assert load_code(_mutated(random_blob, tmp_path, cfg__dims=spec2).read_bytes()) == "-3"
+    spec3 = np.where(np.arange(8) == 0, 3, dims).astype(np.int32)
+    assert load_code(_mutated(random_blob, tmp_path, cfg__dims=spec3).read_bytes()) == "-3"
+
+
+def test_engine_refuses_malformed_spec2_blobs(engine, random_blob, tmp_path) -> None:
+    """Spec 2's own tensors (segment bias, att_output, per-channel out.ma) are checked like the
+    rest: each defect is EBQ_ERR_BLOB_TENSOR at load, never a crash or a silent spec-1 run."""
+    blob = read_blob(random_blob.read_bytes())
+    assert int(blob.tensors["cfg.dims"][0]) == 2 and "l0.ao.w" in blob.tensors
+
+    def load_code(path: Path) -> str:
+        out = run_engine(engine, path, ["2"])
+        return out[0].split()[1] if out[0].startswith("LOAD") else "OK"
+
+    dims = np.array(blob.tensors["cfg.dims"])
+    cases = {
+        "no segment bias": dict(emb__seg__b=None),
+        "segment bias shape": dict(emb__seg__b=np.zeros(64, np.int32)),
+        "segment bias out of range": dict(emb__seg__b=np.full(128, 2**30 + 1, np.int32)),
+        "att_output weight shape": dict(l1__ao__w=np.zeros((128, 64), np.int8)),
+        "att_output weight dtype": dict(l1__ao__w=np.zeros((128, 128), np.int16)),
+        "no att_output bias": dict(l2__ao__b=None),
+        "att_output bias out of range": dict(l0__ao__b=np.full(128, -(2**30) - 1, np.int32)),
+        "no context rq": dict(l0__ctx__m=None),
+        "context shift": dict(l3__ctx__sh=np.full(1, 32, np.int8)),
+        "scalar out.ma with att_output": dict(l0__out__ma=np.ones(1, np.int32),
+                                              l0__out__sha=np.ones(1, np.int8)),
+        "att_output dropped, out.ma per channel": dict(l0__ao__w=None),
+        "spec 1 with spec 2 tensors": dict(cfg__dims=np.where(np.arange(8) == 0, 1, dims)
+                                           .astype(np.int32)),
+    }
+    for what, change in cases.items():
+        assert load_code(_mutated(random_blob, tmp_path, **change)) == "-5", what
 
 
 def test_engine_is_integer_only_and_allocation_free(tmp_path) -> None:

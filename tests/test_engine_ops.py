@@ -92,6 +92,8 @@ def lib(tmp_path_factory) -> C.CDLL:
     lib.ebq_attention_rows_s8.argtypes = [ctx, C.POINTER(AttentionParams), u32, I8, I32]
     lib.ebq_silu_s8.argtypes = [u32, I8, I8, I8]
     lib.ebq_combine_s8.argtypes = [u32, u32, I32, I32, p, p, I8]
+    lib.ebq_context_s8.argtypes = [u32, I32, p, I8]
+    lib.ebq_combine_pc_s8.argtypes = [u32, u32, I32, I32, p, p, I8]
     return lib
 
 
@@ -239,3 +241,29 @@ def test_silu_and_combine(lib) -> None:
                                                              shb.astype(np.int64)))
     assert (res == want).all()
     del ka, kb
+
+
+def test_context_and_per_channel_combine(lib) -> None:
+    """Spec 2: the attention context (Q16 of y) to int8 by one multiplier, and the combination
+    with the att_output accumulators' per-channel multiplier (shifts below 2 included)."""
+    rng = np.random.default_rng(4)
+    dim, rows = 128, 3
+    attn = rng.integers(-(2**23), 2**23, (rows, dim)).astype(np.int32)
+    mc, shc = quantize_multiplier(2.0**-16 * 3.1)
+    pc, kc = rqp(mc, shc)
+    ctx = np.zeros((rows, dim), np.int8)
+    lib.ebq_context_s8(rows * dim, attn, C.byref(pc), ctx)
+    assert (ctx == R.sat8(R.rq(attn, int(mc[0]), int(shc[0])))).all()
+    ao = rng.integers(-(2**24), 2**24, (rows, dim)).astype(np.int32)
+    h = rng.integers(-(2**24), 2**24, (rows, dim)).astype(np.int32)
+    ma, sha = rand_mult(rng, dim, 1e-6, 1e-4)
+    ma[:4], sha[:4] = quantize_multiplier(np.array([0.3, -0.6, 0.9, 1.7]))  # sh < 2
+    mb, shb = rand_mult(rng, dim, 1e-6, 1e-4)
+    pa, ka = rqp(ma, sha)
+    pb, kb = rqp(mb, shb)
+    res = np.zeros((rows, dim), np.int8)
+    lib.ebq_combine_pc_s8(rows, dim, ao, h, C.byref(pa), C.byref(pb), res)
+    want = R.sat8(R.rq(ao, ma.astype(np.int64), sha.astype(np.int64))
+                  - R.rq(h, mb.astype(np.int64), shb.astype(np.int64)))
+    assert (res == want).all()
+    del kc, ka, kb

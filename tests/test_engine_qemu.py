@@ -17,7 +17,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import quant_speed as qs  # noqa: E402
-from test_engine import model_blobs, random_blob, test_sentences  # noqa: E402,F401
+from test_engine import (  # noqa: E402,F401
+    legacy_blob,
+    model_blobs,
+    no_ao_blob,
+    random_blob,
+    test_sentences,
+)
 
 from hil.quant import reference as R  # noqa: E402
 from hil.quant.blob import read_blob  # noqa: E402
@@ -51,6 +57,21 @@ def test_qemu_edge_lengths(random_blob, tmp_path) -> None:  # noqa: F811
     seqs = [[2], [2, 7], [2, 0, 9], [0, 0, 0, 0, 0], [2] + [0] * 6 + [11],
             [2] + list(rng.integers(0, 8192, 255)), [2] + list(rng.integers(5, 8192, 36))]
     check(random_blob, [[int(v) for v in s] for s in seqs], tmp_path)
+
+
+def test_qemu_every_variant(random_blob, legacy_blob, no_ao_blob, tmp_path) -> None:  # noqa: F811
+    """Spec 2 with att_output (the DSP twin's own fused block: chunks of 8 rows at n = 16, odd
+    rows, block tails), spec 2 without it, and spec 1 (the shipped models' architecture, as a
+    random model): both kernel sets bit exact, lengths around every block and chunk boundary."""
+    import numpy as np
+
+    rng = np.random.default_rng(12)
+    lengths = [1, 2, 3, 5, 9, 15, 16, 17, 29, 57, 128, 129]
+    for i, path in enumerate((random_blob, legacy_blob, no_ao_blob)):
+        vocab = read_blob(path.read_bytes()).meta["dims"]["vocab_size"]
+        seqs = [[2] + [int(v) for v in rng.integers(5, vocab, n - 1)] for n in lengths]
+        seqs.append([2, 0, 7] + [int(v) for v in rng.integers(0, vocab, 40)])  # padding inside
+        check(path, seqs, tmp_path / str(i))
 
 
 @pytest.mark.slow

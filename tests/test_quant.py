@@ -113,13 +113,17 @@ def test_parallel_reference_predicts_the_same_in_order(qm) -> None:
     assert np.array_equal(predict_int8(qm, seqs, workers=2), one)
 
 
-def test_integer_model_tracks_fp32() -> None:
-    """The integer logits, dequantized, stay close to the fp32 logits of the same model."""
+@pytest.mark.parametrize("att_output,segments", [(True, 3), (False, 3), (False, 0)])
+def test_integer_model_tracks_fp32(att_output: bool, segments: int) -> None:
+    """The integer logits, dequantized, stay close to the fp32 logits of the same model: the
+    reference EmbBERT (spec 2), --no-att-output (spec 2, segment bias only) and the shipped
+    models' architecture (spec 1)."""
     from hil.model.embbert import EmbBERT, EmbBERTConfig
 
-    q = random_quant_model(num_labels=5, seed=0)
+    q = random_quant_model(num_labels=5, seed=0, att_output=att_output, segments=segments)
     torch.manual_seed(0)
-    model = EmbBERT(EmbBERTConfig(num_labels=5)).eval()
+    model = EmbBERT(EmbBERTConfig(num_labels=5, att_output=att_output,
+                                  segments=segments)).eval()
     rng = np.random.default_rng(7)
     agree, err = 0, []
     for _ in range(40):
@@ -129,6 +133,34 @@ def test_integer_model_tracks_fp32() -> None:
         err.append(np.abs(f - g).max() / np.abs(f).max())
         agree += int(f.argmax() == g.argmax())
     assert agree >= 36 and float(np.median(err)) < 0.1
+
+
+def test_spec_version_follows_the_architecture() -> None:
+    """Spec 1 (no segment embedding, no att_output: the shipped models) keeps exactly the
+    tensors it had; a segment embedding makes spec 2 with the bias "emb.seg.b" at the position
+    accumulator's scale; att_output adds the context rq, the projection and a per-channel
+    out.ma. The reference refuses a spec it does not know."""
+    kw = dict(num_labels=3, seed=0, n_layers=1, calib=8, max_len=32)
+    legacy = random_quant_model(att_output=False, segments=0, **kw)
+    no_ao = random_quant_model(att_output=False, **kw)
+    full = random_quant_model(**kw)
+    old_names = set(legacy.tensors)
+    assert legacy.tensors["cfg.dims"][0] == 1 == legacy.meta["spec_version"]
+    assert legacy.tensors["l0.out.ma"].shape == (1,)
+    assert set(no_ao.tensors) == old_names | {"emb.seg.b"}
+    assert no_ao.tensors["cfg.dims"][0] == 2 == no_ao.meta["spec_version"]
+    assert set(full.tensors) == old_names | {"emb.seg.b", "l0.ctx.m", "l0.ctx.sh", "l0.ao.w",
+                                             "l0.ao.b"}
+    assert full.tensors["l0.ao.w"].shape == (128, 128) and full.tensors["l0.ao.w"].dtype == np.int8
+    assert full.tensors["l0.out.ma"].shape == full.tensors["l0.out.sha"].shape == (128,)
+    assert full.tensors["l0.ctx.m"].shape == (1,) and full.tensors["emb.seg.b"].dtype == np.int32
+    assert np.abs(full.tensors["emb.seg.b"]).max() > 0  # the segment vector is really there
+    for q in (legacy, no_ao, full):
+        assert R.forward(q, [2, 9, 77]).shape == (3,)
+    bad = dict(full.tensors)
+    bad["cfg.dims"] = np.where(np.arange(8) == 0, 3, full.tensors["cfg.dims"]).astype(np.int32)
+    with pytest.raises(ValueError, match="EBQ_ERR_BLOB_VERSION"):
+        R.forward(type(full)(tensors=bad), [2])
 
 
 def test_blob_round_trip(qm) -> None:

@@ -43,9 +43,9 @@ typedef struct ebq_model ebq_model;
 /* Static storage for one model view, so an application needs no private header (the way
  * FreeRTOS's StaticTask_t stands in for its task struct):
  *     static ebq_model_storage mem;  ebq_model *m = (ebq_model *)&mem;
- * The view is mostly pointers, so its size scales with them: 744 bytes on Cortex-M, 1,424 on a
+ * The view is mostly pointers, so its size scales with them: 880 bytes on Cortex-M, 1,760 on a
  * 64-bit host. model.c checks at compile time that this is large and aligned enough. */
-#define EBQ_MODEL_STORAGE_BYTES (188u * sizeof(void *))
+#define EBQ_MODEL_STORAGE_BYTES (220u * sizeof(void *))
 typedef union {
     void *align_ptr;    /* alignment of the view's pointers */
     uint64_t align_u64; /* and of any 64-bit field           */

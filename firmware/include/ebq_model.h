@@ -15,7 +15,11 @@
 #include "ebq_blob.h"
 #include "ebq_tokenizer.h"
 
-#define EBQ_SPEC_VERSION 1u /* cfg.dims[0]: the integer spec this engine computes */
+/* cfg.dims[0]: the integer specs this engine computes (docs/int8-spec.md). 1: the model before
+ * issue #18 (the shipped blobs until they are retrained); 2: + the segment bias and, in each
+ * layer with "l<i>.ao.w", the attention output projection. */
+#define EBQ_SPEC_LEGACY 1u
+#define EBQ_SPEC_VERSION 2u
 #define EBQ_MAX_LAYERS 8u
 #define EBQ_MAX_DIM 512u    /* D; D must also be a multiple of 4 */
 #define EBQ_ARENA_ALIGN 8u  /* every arena buffer starts 8-aligned (LDRD on Cortex-M) */
@@ -44,7 +48,10 @@ typedef struct {
     const int8_t *silu;    /* (256,) SiLU table, index c + 128 */
     const int8_t *proj_w;  /* (D,D) */
     const int32_t *proj_b; /* (D,) */
-    ebq_rq_params out_a;   /* (1,) attention branch -> layer output (a folded) */
+    ebq_rq_params ctx_rq;  /* (1,) spec 2: attention context (Q16 of y) -> int8 */
+    const int8_t *ao_w;    /* (D,D) spec 2: attention output projection, or NULL (none) */
+    const int32_t *ao_b;   /* (D,) */
+    ebq_rq_params out_a;   /* (1,), or (D,) with ao_w: attention branch -> output (a folded) */
     ebq_rq_params out_b;   /* (D,) conv branch -> layer output (b folded) */
 } ebq_layer;
 
@@ -56,12 +63,14 @@ struct ebq_model {
     uint32_t n_layers;
     uint32_t kernel;     /* K */
     uint32_t num_labels; /* C */
+    uint32_t spec;       /* cfg.dims[0]: EBQ_SPEC_LEGACY or EBQ_SPEC_VERSION */
     const int8_t *tok;         /* (V,E) token table */
     const int8_t *pos;         /* (T,E) position table */
     const int8_t *tok_proj_w;  /* (D,E) */
     ebq_rq_params tok_proj_rq; /* (D,) */
     const int8_t *pos_proj_w;  /* (D,E) */
     ebq_rq_params pos_proj_rq; /* (D,) */
+    const int32_t *seg_b;      /* (D,) spec 2: segment 0 as a bias of the position acc, or NULL */
     const int16_t *exp_hi;     /* (17,) 2^14 e^-k */
     const int16_t *exp_lo;     /* (256,) 2^14 e^(-r/256) */
     ebq_layer layers[EBQ_MAX_LAYERS];

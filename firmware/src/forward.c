@@ -29,9 +29,13 @@ static arena_sizes arena_sizes_of(const ebq_model *m, uint32_t n)
 {
     arena_sizes z;
     z.xy = align_up((size_t)n * m->dim);
-    size_t w = ebq_layer_rows_s8_get_buffer_size(n, m->dim);
+    int att_output = 0;
+    for (uint32_t l = 0; l < m->n_layers; l++)
+        att_output |= m->layers[l].ao_w != NULL;
+    size_t w = ebq_layer_rows_s8_get_buffer_size(n, m->dim, att_output);
     const size_t fc = ebq_fully_connected_s8_get_buffer_size(m->dim),
-                 emb = ebq_embedding_s8_get_buffer_size(m->emb_dim, m->dim);
+                 emb = m->seg_b ? ebq_embedding_seg_s8_get_buffer_size(m->emb_dim, m->dim)
+                                : ebq_embedding_s8_get_buffer_size(m->emb_dim, m->dim);
     w = w > fc ? w : fc;
     z.work = align_up(w > emb ? w : emb);
     return z;
@@ -94,11 +98,16 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
     int8_t *y = arena_alloc(arena, z.xy); /* normalised hidden states = keys = values     */
     const ebq_context work = {arena_alloc(arena, z.work), z.work};
 
-    /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t])). */
+    /* Stage 0 - Nano Embedder: x[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t] + seg))
+     * (spec 2: seg, the segment embedding folded into a bias; spec 1: no seg). */
     stage(hooks, 0, 0);
-    for (uint32_t t0 = 0; t0 < n; t0 += EBQ_MICRO)
-        ebq_embedding_s8(&work, m, ids, t0, (n - t0 < EBQ_MICRO) ? n - t0 : EBQ_MICRO,
-                         x + (size_t)t0 * d);
+    for (uint32_t t0 = 0; t0 < n; t0 += EBQ_MICRO) {
+        const uint32_t nr = (n - t0 < EBQ_MICRO) ? n - t0 : EBQ_MICRO;
+        if (m->seg_b != NULL)
+            ebq_embedding_seg_s8(&work, m, ids, t0, nr, x + (size_t)t0 * d);
+        else
+            ebq_embedding_s8(&work, m, ids, t0, nr, x + (size_t)t0 * d);
+    }
     stage(hooks, 0, 1);
 
     for (uint32_t l = 0; l < m->n_layers; l++) {
@@ -108,14 +117,16 @@ int ebq_forward(const ebq_model *m, ebq_arena *arena, const uint16_t *ids, uint3
         const ebq_layer_rows_params lr = {
             {n, d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo},
             {d, m->kernel, w->conv_w, w->conv_b, &w->conv_rq, w->silu},
-            {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a, &w->out_b}};
+            {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a, &w->out_b},
+            {{d, d, w->ao_w, w->ao_b, NULL}, &w->ctx_rq}};
         stage(hooks, l + 1, 0);
         /* y = RMSNorm(x) for every row: y is the keys and values of every query. */
         ebq_rmsnorm_s8(n, d, x, w->norm_rq.m, w->norm_rq.sh, y);
         /* x <- q = sat8(rq(W_q y + b_q)) for the rows we output (x is dead now). */
         ebq_fully_connected_s8(&work, &q, rows, y, x);
-        /* Attention over all real keys, causal conv -> SiLU, projection h = W c + b and
-         * x[t] = sat8(rq(attn, a) - rq(h, b)), block by block over the query rows. */
+        /* Attention over all real keys (spec 2: -> int8 context -> att_output, int32), causal
+         * conv -> SiLU, projection h = W c + b and x[t] = sat8(rq(attn, a) - rq(h, b)), block
+         * by block over the query rows. */
         ebq_layer_rows_s8(&work, &lr, rows, x);
         stage(hooks, l + 1, 1);
     }

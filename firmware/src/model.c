@@ -53,6 +53,26 @@ static int load_rq(const ebq_blob *b, char *buf, uint32_t layer, const char *m_n
     return EBQ_OK;
 }
 
+/* Is there a tensor called `name` (whatever its dtype and shape)? */
+static int has(const ebq_blob *b, const char *name)
+{
+    for (uint32_t i = 0; i < b->n_tensors; i++) {
+        ebq_tensor t;
+        if (ebq_blob_tensor(b, i, &t) == EBQ_OK && strcmp(t.name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Biases within the quantizer's clip (+-2^30), so bias + dot product stays inside int32. */
+static int check_bias(const int32_t *bias, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++)
+        if (bias[i] < -(1 << 30) || bias[i] > (1 << 30))
+            return EBQ_ERR_BLOB_TENSOR;
+    return EBQ_OK;
+}
+
 static int load_layer(const ebq_blob *b, const ebq_model *m, uint32_t l, ebq_layer *w)
 {
     char buf[32];
@@ -68,7 +88,16 @@ static int load_layer(const ebq_blob *b, const ebq_model *m, uint32_t l, ebq_lay
     TRY(get(b, layer_name(buf, l, "silu"), EBQ_DT_I8, 256, 0, (const void **)&w->silu));
     TRY(get(b, layer_name(buf, l, "proj.w"), EBQ_DT_I8, d, d, (const void **)&w->proj_w));
     TRY(get(b, layer_name(buf, l, "proj.b"), EBQ_DT_I32, d, 0, (const void **)&w->proj_b));
-    TRY(load_rq(b, buf, l, "out.ma", "out.sha", 1, &w->out_a));
+    /* Spec 2: a layer with "ao.w" projects its attention context (then out.ma is per channel). */
+    uint32_t na = 1;
+    if (m->spec >= 2 && has(b, layer_name(buf, l, "ao.w"))) {
+        TRY(get(b, layer_name(buf, l, "ao.w"), EBQ_DT_I8, d, d, (const void **)&w->ao_w));
+        TRY(get(b, layer_name(buf, l, "ao.b"), EBQ_DT_I32, d, 0, (const void **)&w->ao_b));
+        TRY(check_bias(w->ao_b, d));
+        TRY(load_rq(b, buf, l, "ctx.m", "ctx.sh", 1, &w->ctx_rq));
+        na = d;
+    }
+    TRY(load_rq(b, buf, l, "out.ma", "out.sha", na, &w->out_a));
     TRY(load_rq(b, buf, l, "out.mb", "out.shb", d, &w->out_b));
     return EBQ_OK;
 }
@@ -80,8 +109,10 @@ static int load_dims(const ebq_blob *b, ebq_model *m)
     for (uint32_t i = 0; i < EBQ_DIMS_COUNT; i++)
         if (dims[i] <= 0)
             return EBQ_ERR_BLOB_TENSOR;
-    if ((uint32_t)dims[EBQ_DIMS_VERSION] != EBQ_SPEC_VERSION)
+    if ((uint32_t)dims[EBQ_DIMS_VERSION] != EBQ_SPEC_LEGACY &&
+        (uint32_t)dims[EBQ_DIMS_VERSION] != EBQ_SPEC_VERSION)
         return EBQ_ERR_BLOB_VERSION;
+    m->spec = (uint32_t)dims[EBQ_DIMS_VERSION];
     m->vocab_size = (uint32_t)dims[EBQ_DIMS_VOCAB];
     m->max_len = (uint32_t)dims[EBQ_DIMS_MAX_LEN];
     m->emb_dim = (uint32_t)dims[EBQ_DIMS_EMB];
@@ -112,6 +143,10 @@ static int load_all(ebq_model *m, const uint8_t *blob, size_t len)
     TRY(get(b, "emb.pos_proj.w", EBQ_DT_I8, d, e, (const void **)&m->pos_proj_w));
     TRY(get(b, "emb.pos_proj.m", EBQ_DT_I32, d, 0, (const void **)&m->pos_proj_rq.m));
     TRY(get(b, "emb.pos_proj.sh", EBQ_DT_I8, d, 0, (const void **)&m->pos_proj_rq.sh));
+    if (m->spec >= 2) {
+        TRY(get(b, "emb.seg.b", EBQ_DT_I32, d, 0, (const void **)&m->seg_b));
+        TRY(check_bias(m->seg_b, d));
+    }
     for (uint32_t i = 0; i < d; i++)
         if (m->tok_proj_rq.sh[i] < -30 || m->tok_proj_rq.sh[i] > 31 ||
             m->pos_proj_rq.sh[i] < -30 || m->pos_proj_rq.sh[i] > 31)

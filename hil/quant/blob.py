@@ -281,6 +281,21 @@ DEVICE_WORDS = {ERR_TRUNCATED: "blob truncated", ERR_MAGIC: "not a model blob (b
                 ERR_TENSOR: "blob tensor missing or wrong dtype/shape"}
 
 
+def check_spec(blob: Blob) -> None:
+    """Raise BlobError(ERR_VERSION) unless cfg.dims names an integer spec the engine computes
+    (hil/quant/reference.py SPEC_VERSIONS: 1, the shipped models, and 2, with att_output and
+    the segment bias). Why here: the container is the same for both, so read_blob accepts a
+    blob of any spec, and ebq_model_load would refuse it only at boot."""
+    from hil.quant.reference import SPEC_VERSIONS
+
+    dims = blob.tensors.get("cfg.dims")
+    if dims is None or dims.dtype != np.int32 or dims.size < 1:
+        raise BlobError(ERR_TENSOR, "no cfg.dims (i32) tensor: not an EmbBERT-Q model blob")
+    if int(dims.ravel()[0]) not in SPEC_VERSIONS:
+        raise BlobError(ERR_VERSION, f"integer spec version {int(dims.ravel()[0])} in cfg.dims; "
+                        f"this engine computes {', '.join(map(str, SPEC_VERSIONS))}")
+
+
 def refuse_like_device(path: Any) -> Blob:
     """The parsed blob at `path`, or a UsageError (exit 2) with the device's own words and the
     host's detail. Why: a blob the firmware refuses used to build fine and fail only at boot
@@ -290,7 +305,9 @@ def refuse_like_device(path: Any) -> Blob:
     from hil.errors import UsageError
 
     try:
-        return read_blob(Path(path).read_bytes())
+        blob = read_blob(Path(path).read_bytes())
+        check_spec(blob)
+        return blob
     except OSError as exc:
         raise UsageError(f"model blob {path}: {exc.strerror}; give a model name (hil/models) "
                          f"or the path of a .bin blob") from None

@@ -31,6 +31,7 @@ from hil.quant import reference
 from hil.quant.reference import (
     DIMS_FIELDS,
     EXP_ONE,
+    SPEC_LEGACY,
     SPEC_VERSION,
 )
 
@@ -255,6 +256,10 @@ def trace_fp32(model: Any, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, n
             keep(f"l{i}.y", y, mask)
             keep(f"l{i}.q", lyr.q(y), rows)
             attn = lyr.attention(y, mask)
+            if lyr.att_output is not None:  # spec 2: the context before att_output is int8
+                ctx = context_fp32(lyr, y, mask)
+                keep(f"l{i}.ctx", ctx, rows)
+                attn = lyr.att_output(ctx)
             c = lyr.conv(F.pad(y.transpose(1, 2), (lyr.kernel - 1, 0))).transpose(1, 2)
             keep(f"l{i}.c", c, rows)
             s = F.silu(c)
@@ -264,6 +269,16 @@ def trace_fp32(model: Any, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, n
             keep(f"l{i}.x", x, rows)
         logits = model.classifier(x[:, 0])
     return logits, rec
+
+
+def context_fp32(lyr: Any, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q y^T / sqrt(D)) y of one layer (eval: no dropout): EncoderLayer.attention
+    before its att_output, the tensor the engine requantizes to int8 (l{i}.ctx)."""
+    import torch
+
+    scores = lyr.q(y) @ y.transpose(1, 2) / math.sqrt(lyr.dim)
+    scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+    return torch.softmax(scores, dim=-1) @ y
 
 
 def collect_activations(model: Any, seqs: list[list[int]], batch: int = 64
@@ -412,7 +427,10 @@ def quantize_model(model: Any, act: dict[str, float], labels: list[str] | None =
     cfg = model.cfg
     sd = {k: _np(v) for k, v in model.state_dict().items()}
     t: dict[str, np.ndarray] = {}
-    dims = dict(version=SPEC_VERSION, vocab_size=cfg.vocab_size, max_len=cfg.max_len,
+    # Spec 1 (the model before issue #18) stays exactly as it was: the shipped blobs regenerate
+    # byte for byte. Anything with a segment embedding or att_output is spec 2.
+    version = SPEC_VERSION if cfg.att_output or cfg.segments else SPEC_LEGACY
+    dims = dict(version=version, vocab_size=cfg.vocab_size, max_len=cfg.max_len,
                 emb_dim=cfg.emb_dim, dim=cfg.dim, n_layers=cfg.n_layers, kernel=cfg.kernel,
                 num_labels=cfg.num_labels)
     t["cfg.dims"] = np.array([dims[k] for k in DIMS_FIELDS], dtype=np.int32)
@@ -429,6 +447,11 @@ def quantize_model(model: Any, act: dict[str, float], labels: list[str] | None =
         t[f"emb.{part}_proj.w"] = wq
         t[f"emb.{part}_proj.m"], t[f"emb.{part}_proj.sh"] = quantize_multiplier(
             s_tab * s_w / s_x)
+        if part == "pos" and version >= 2:
+            # Segment 0's embedding (a constant D vector, or none) as a bias of the position
+            # accumulator, at its scale: exact up to the bias rounding, and D int32 on device.
+            seg = sd["embed.seg.weight"][0] if cfg.segments else np.zeros(cfg.dim)
+            t["emb.seg.b"] = quantize_bias(seg, s_tab * s_w)
 
     d = cfg.dim
     for i, lyr in enumerate(model.layers):
@@ -454,7 +477,15 @@ def quantize_model(model: Any, act: dict[str, float], labels: list[str] | None =
         t[p + "proj.w"], t[p + "proj.b"] = wp, quantize_bias(sd[sp + "proj.bias"], s_s * s_wp)
         # out = a * attn - b * h, a and b folded into the two requantizations.
         a, b = (float(v.detach()) for v in lyr.branch_scales())
-        t[p + "out.ma"], t[p + "out.sha"] = quantize_multiplier(a * s_y / 2.0**16 / s_out)
+        if lyr.att_output is None:  # attn in Q16 of y: one multiplier
+            t[p + "out.ma"], t[p + "out.sha"] = quantize_multiplier(a * s_y / 2.0**16 / s_out)
+        else:  # spec 2: context -> int8 (one scale), att_output -> int32, per channel
+            s_ctx = act[f"l{i}.ctx"]
+            t[p + "ctx.m"], t[p + "ctx.sh"] = quantize_multiplier(s_y / 2.0**16 / s_ctx)
+            wa, s_wa = quantize_weight_per_channel(sd[sp + "att_output.weight"])
+            t[p + "ao.w"] = wa
+            t[p + "ao.b"] = quantize_bias(sd[sp + "att_output.bias"], s_ctx * s_wa)
+            t[p + "out.ma"], t[p + "out.sha"] = quantize_multiplier(a * s_ctx * s_wa / s_out)
         t[p + "out.mb"], t[p + "out.shb"] = quantize_multiplier(b * s_s * s_wp / s_out)
         s_x = s_out
 
@@ -466,7 +497,7 @@ def quantize_model(model: Any, act: dict[str, float], labels: list[str] | None =
 
     scales = dict(act)
     scales["logits"] = s_x * s_cls
-    meta = {"spec_version": SPEC_VERSION, "dims": dims, "logit_scale": s_x * s_cls}
+    meta = {"spec_version": version, "dims": dims, "logit_scale": s_x * s_cls}
     if labels is not None:
         meta["labels"] = list(labels)
     return QuantModel(tensors=t, meta=meta, scales=scales)
@@ -508,16 +539,20 @@ def quantize_checkpoint(model_dir: str | Path, calib_count: int = 1000, method: 
 
 def random_quant_model(num_labels: int = 4, seed: int = 0, vocab_size: int = 8192,
                        max_len: int = 256, n_layers: int = 4, calib: int = 64, dim: int = 128,
-                       kernel: int = 32, emb_dim: int = 16) -> QuantModel:
+                       kernel: int = 32, emb_dim: int = 16, att_output: bool = True,
+                       segments: int = 3) -> QuantModel:
     """A seeded random EmbBERT, calibrated on random ids: for tests when no model is shipped
-    (other dims exercise the kernels' fallback paths)."""
+    (other dims exercise the kernels' fallback paths). Default: today's architecture (spec 2);
+    att_output=False, segments=0 is the shipped models' (spec 1), tested until they are
+    retrained."""
     import torch
 
     from hil.model.embbert import EmbBERT, EmbBERTConfig
 
     torch.manual_seed(seed)
     cfg = EmbBERTConfig(num_labels=num_labels, vocab_size=vocab_size, max_len=max_len,
-                        n_layers=n_layers, dim=dim, kernel=kernel, emb_dim=emb_dim)
+                        n_layers=n_layers, dim=dim, kernel=kernel, emb_dim=emb_dim,
+                        att_output=att_output, segments=segments)
     model = EmbBERT(cfg).eval()
     rng = np.random.default_rng(seed)
     seqs = [[2] + list(rng.integers(5, vocab_size, int(rng.integers(0, min(40, max_len)))))

@@ -27,7 +27,14 @@ ATTN_FRAC_BITS = 16
 # cfg.dims layout (int32 vector), shared with firmware/include/ebq_model.h.
 DIMS_FIELDS = ("version", "vocab_size", "max_len", "emb_dim", "dim", "n_layers", "kernel",
                "num_labels")
-SPEC_VERSION = 1
+# Spec versions (cfg.dims[0]). 1: the model before issue #18 (no segment bias, no attention
+# output projection): the shipped blobs, kept valid and byte-identical. 2: the reference EmbBERT:
+# the segment bias "emb.seg.b" and, in each layer that has "l{i}.ao.w", the attention output
+# projection (docs/int8-spec.md). Why a version and not only the tensors: an engine that knows
+# only 1 must refuse a 2 (it would silently skip the new steps), not misread it.
+SPEC_LEGACY = 1
+SPEC_VERSION = 2
+SPEC_VERSIONS = (SPEC_LEGACY, SPEC_VERSION)
 
 
 class HasTensors(Protocol):
@@ -42,6 +49,9 @@ def dims_of(q: HasTensors) -> dict[str, int]:
     if raw.size != len(DIMS_FIELDS):
         raise ValueError(f"cfg.dims has {raw.size} entries, expected {len(DIMS_FIELDS)}")
     d = {k: int(v) for k, v in zip(DIMS_FIELDS, raw, strict=True)}
+    if d["version"] not in SPEC_VERSIONS:
+        raise ValueError(f"spec version {d['version']}; this reference computes "
+                         f"{SPEC_VERSIONS} (EBQ_ERR_BLOB_VERSION)")
     if f"l{d['n_layers']}.norm.m" in q.tensors:
         raise ValueError(f"cfg.dims says {d['n_layers']} layers but the blob holds more "
                          "(EBQ_ERR_BLOB_TENSOR)")
@@ -146,10 +156,14 @@ def check_ids(ids: Sequence[int] | np.ndarray, vocab_size: int, max_len: int) ->
 
 
 def embed(q: HasTensors, ids: np.ndarray) -> np.ndarray:
-    """x0 = sat8(rq(tok_proj @ tok[id]) + rq(pos_proj @ pos[t])), (n,D) int8."""
+    """x0 = sat8(rq(tok_proj @ tok[id]) + rq(pos_proj @ pos[t] + seg)), (n,D) int8.
+
+    seg (spec 2) is the segment-0 embedding as an int32 bias at the position accumulator's
+    scale: every input is one sentence, so the segment embedding is one constant vector."""
     n = ids.size
+    seg = _t(q, "emb.seg.b") if dims_of(q)["version"] >= 2 else None
     tok = fully_connected(_t(q, "emb.tok")[ids], _t(q, "emb.tok_proj.w"), None)
-    pos = fully_connected(_t(q, "emb.pos")[:n], _t(q, "emb.pos_proj.w"), None)
+    pos = fully_connected(_t(q, "emb.pos")[:n], _t(q, "emb.pos_proj.w"), seg)
     return sat8(rq(tok, _t(q, "emb.tok_proj.m"), _t(q, "emb.tok_proj.sh"))
                 + rq(pos, _t(q, "emb.pos_proj.m"), _t(q, "emb.pos_proj.sh")))
 
@@ -163,14 +177,24 @@ def layer(q: HasTensors, i: int, x: np.ndarray, real: np.ndarray, rows: int) -> 
                  _t(q, p + "q.m"), _t(q, p + "q.sh")))
     attn = attention(qa, y, real, int(_t(q, p + "sm.m")[0]), int(_t(q, p + "sm.sh")[0]),
                      _t(q, "exp.hi"), _t(q, "exp.lo"))
+    if has_att_output(q, i):
+        # spec 2: context -> int8 (one scale), then att_output: int32 accumulators.
+        ctx = sat8(rq(attn, int(_t(q, p + "ctx.m")[0]), int(_t(q, p + "ctx.sh")[0])))
+        attn = fully_connected(ctx, _t(q, p + "ao.w"), _t(q, p + "ao.b"))
     # (b) causal depthwise conv -> int8 -> SiLU table -> projection (int32).
     c = sat8(rq(conv_causal(y, _t(q, p + "conv.w"), _t(q, p + "conv.b"), rows),
                 _t(q, p + "conv.m"), _t(q, p + "conv.sh")))
     s = _t(q, p + "silu")[c + 128]
     h = fully_connected(s, _t(q, p + "proj.w"), _t(q, p + "proj.b"))
-    # out = a * attn - b * conv, both factors folded into the two requantizations.
-    return sat8(rq(attn, int(_t(q, p + "out.ma")[0]), int(_t(q, p + "out.sha")[0]))
+    # out = a * attn - b * conv, both factors folded into the two requantizations (Ma, sha:
+    # one value, or per channel after att_output).
+    return sat8(rq(attn, _t(q, p + "out.ma"), _t(q, p + "out.sha"))
                 - rq(h, _t(q, p + "out.mb"), _t(q, p + "out.shb")))
+
+
+def has_att_output(q: HasTensors, i: int) -> bool:
+    """Layer i projects its attention context (spec 2 and its "l{i}.ao.w" is in the model)."""
+    return dims_of(q)["version"] >= 2 and f"l{i}.ao.w" in q.tensors
 
 
 def forward(q: HasTensors, ids: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -232,26 +232,65 @@ static inline size_t ebq_a8(size_t v)
     return (v + 7u) & ~(size_t)7u;
 }
 
-/* Everything of one layer after the query projection: attention, causal conv + SiLU, the
- * conv branch's projection and the differential combination. */
+/* ---- spec 2 (docs/int8-spec.md): segment bias, attention output projection (att_output_s8.c,
+ * no DSP twin: they call the kernels above, which have one) ------------------------------- */
+
+/* ebq_embedding_s8 with m->seg_b added to the position accumulators:
+ * x0[t] = sat8(rq(tok_proj tok[id_t]) + rq(pos_proj pos[t] + seg)), rows <= EBQ_MICRO.
+ * Both projections by ebq_fully_connected_s32 (seg is the position projection's bias). */
+void ebq_embedding_seg_s8(const ebq_context *ctx, const ebq_model *m, const uint16_t *ids,
+                          uint32_t t0, uint32_t rows, int8_t *out);
+
+/* The gathered token rows (EBQ_MICRO x E), both accumulators (2 x EBQ_MICRO x D int32), then
+ * the buffer of ebq_fully_connected_s32. */
+static inline size_t ebq_embedding_seg_s8_get_buffer_size(uint32_t emb_dim, uint32_t dim)
+{
+    return ((EBQ_MICRO * emb_dim + 7u) & ~(size_t)7u) + 2u * EBQ_MICRO * dim * sizeof(int32_t) +
+           ebq_fully_connected_s8_get_buffer_size(emb_dim);
+}
+
+/* out[i] = sat8(rq(attn[i], M, sh)), one M and sh: the attention context (Q16 of y) to int8. */
+void ebq_context_s8(uint32_t count, const int32_t *attn, const ebq_rq_params *rq, int8_t *out);
+
+/* x'_o = sat8(rq(ao_o, Ma_o, sha_o) - rq(h_o, Mb_o, shb_o)): the combination after att_output
+ * (both multipliers per channel), `rows` rows of stride dim. */
+void ebq_combine_pc_s8(uint32_t rows, uint32_t dim, const int32_t *ao, const int32_t *h,
+                       const ebq_rq_params *a, const ebq_rq_params *b, int8_t *out);
+
+/* ebq_project_combine_rows_s8 with ebq_combine_pc_s8 (out_a per channel); same buffer. */
+void ebq_project_combine_pc_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
+                               uint32_t rows, const int8_t *c, const int32_t *ao, int8_t *out);
+
+/* The attention output projection of a spec-2 layer; fc.w == NULL: none (spec 1). */
+typedef struct {
+    ebq_fc_params fc;         /* (D,D) + (D,), no rq: int32 accumulators */
+    const ebq_rq_params *ctx; /* (1,) context -> int8 */
+} ebq_att_output_params;
+
+/* Everything of one layer after the query projection: attention (+ its output projection),
+ * causal conv + SiLU, the conv branch's projection and the differential combination. */
 typedef struct {
     ebq_attention_params att;
     ebq_conv_params conv;
-    ebq_project_combine_params pc;
+    ebq_project_combine_params pc; /* pc.out_a per channel when ao.fc.w != NULL */
+    ebq_att_output_params ao;
 } ebq_layer_rows_params;
 
 /* Rows 0..rows-1 of x (n,D): on entry their queries q, on return the layer's output x'. Rows go
  * in blocks of EBQ_BLOCK_ROWS(n) (portable: EBQ_MICRO); a block's conv output goes into its own
  * query rows once the attention has used them, then its output overwrites them too. The
- * buffer: ebq_layer_rows_s8_get_buffer_size(n, D) bytes, which each kernel set defines (the
+ * buffer: ebq_layer_rows_s8_get_buffer_size(n, D, any layer has att_output) bytes, which each
+ * kernel set defines (the
  * DSP twin fuses attention, projection and combination and needs no (B,D) int32 attention). */
 void ebq_layer_rows_s8(const ebq_context *ctx, const ebq_layer_rows_params *p, uint32_t rows,
                        int8_t *x);
-size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim);
+size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim, int att_output);
 
 /* The unfused form (rows_s8.c): per EBQ_MICRO rows ebq_attention_rows_s8 into an int32 (U,D)
- * attention, ebq_depthwise_conv_causal_s8 into the query rows, ebq_project_combine_s8 in
- * place. Buffer: the attention (U,D) int32, then the larger of the kernels' buffers. */
+ * attention (spec 2: -> int8 context in the query rows -> att_output accumulators in its place),
+ * ebq_depthwise_conv_causal_s8 into the query rows, ebq_project_combine_s8 (spec 2:
+ * ebq_project_combine_pc_s8) in place. Buffer: the attention (U,D) int32, then the larger of
+ * the kernels' buffers. */
 void ebq_layer_rows_generic_s8(const ebq_context *ctx, const ebq_layer_rows_params *p,
                                uint32_t t0, uint32_t rows, int8_t *x);
 static inline size_t ebq_layer_rows_generic_s8_get_buffer_size(uint32_t n, uint32_t dim)

@@ -1,8 +1,9 @@
 /* layer_rows_s8.c - attention, conv + SiLU, projection and combination of a layer's rows. */
 #include "ebq_ops.h"
 
-size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim)
+size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim, int att_output)
 {
+    (void)att_output; /* the att_output accumulators take the attention's place */
     return ebq_layer_rows_generic_s8_get_buffer_size(n, dim);
 }
 

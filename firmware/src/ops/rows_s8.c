@@ -72,7 +72,14 @@ void ebq_layer_rows_generic_s8(const ebq_context *ctx, const ebq_layer_rows_para
         const uint32_t nu = (rows - r0 < EBQ_MICRO) ? rows - r0 : EBQ_MICRO;
         int8_t *xt = x + (size_t)(t0 + r0) * dim;
         ebq_attention_rows_s8(&scratch, &p->att, nu, xt, attn);
+        if (p->ao.fc.w != NULL) { /* spec 2: context -> int8 (queries used) -> att_output */
+            ebq_context_s8(nu * dim, attn, p->ao.ctx, xt);
+            ebq_fully_connected_s32(&scratch, &p->ao.fc, nu, xt, attn);
+        }
         ebq_depthwise_conv_causal_s8(&p->conv, t0 + r0, nu, p->att.y, xt); /* queries used */
-        ebq_project_combine_s8(&scratch, &p->pc, nu, xt, attn, xt);        /* in place */
+        if (p->ao.fc.w != NULL)
+            ebq_project_combine_pc_s8(&scratch, &p->pc, nu, xt, attn, xt);
+        else
+            ebq_project_combine_s8(&scratch, &p->pc, nu, xt, attn, xt); /* in place */
     }
 }

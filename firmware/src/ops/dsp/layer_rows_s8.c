@@ -31,9 +31,12 @@ static size_t fused_bytes(uint32_t n, uint32_t dim)
     return ebq_a8(2 * b * nk) + ebq_a8(8 * nk) + ebq_a8(p1 > p2 ? p1 : p2);
 }
 
-size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim)
+static size_t ao_bytes(uint32_t n, uint32_t dim);
+
+size_t ebq_layer_rows_s8_get_buffer_size(uint32_t n, uint32_t dim, int att_output)
 {
-    const size_t f = fused_bytes(n, dim), g = ebq_layer_rows_generic_s8_get_buffer_size(n, dim);
+    const size_t f = att_output ? ao_bytes(n, dim) : fused_bytes(n, dim),
+                 g = ebq_layer_rows_generic_s8_get_buffer_size(n, dim);
     return f > g ? f : g;
 }
 
@@ -98,14 +101,136 @@ static void block_fused(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq
     }
 }
 
+/* ---- spec 2: the attention output projection (att_output) ----------------------------------
+ * Per block: 1. the e rows as above; 2. per 4 channels the attention of all B queries,
+ * requantized straight into the int8 context in the block's query rows (used by then); 3. per
+ * chunk of R rows: the context rows widened by row pairs, the conv + SiLU into the same rows
+ * (their context is widened now), widened too, then per output pair o both weight pairs widened
+ * and, per row pair, both projections by the 2x2 kernel, combined from the accumulators
+ * (both multipliers per channel). R = ao_chunk(n) rows, the buffer ao_bytes(n). */
+
+/* Rows per chunk of phase 3: the whole block (each weight pair widened once per block), but 8
+ * for n <= 16, where the spec-1 buffer holds no more (the arena stays within 12 KiB). Not a
+ * function of the buffer left: that grows with n in steps, and a chunk count that fell with n
+ * would make a longer input cheaper than a shorter one. */
+static uint32_t ao_chunk(uint32_t n)
+{
+    const uint32_t b = EBQ_BLOCK_ROWS(n);
+    return n <= 16 && b > 8 ? 8 : b;
+}
+
+/* The spec-2 block's buffer: phases 1-2 as fused_bytes, phase 3 the two weight pairs (8 D) and
+ * the chunk's rows of both inputs widened (4 R D). With the generic path's buffer beside it, the
+ * arena is spec 1's for n <= 16 and from n = 105 up (9,856 B at n = 16, 49,152 at 128, 80,896
+ * at 256), larger in between (phase 3 of a 28-row block: 15,360 B of buffer). */
+static size_t ao_bytes(uint32_t n, uint32_t dim)
+{
+    const size_t f = fused_bytes(n, dim), p3 = 8 * (size_t)dim + 4 * (size_t)ao_chunk(n) * dim;
+    return f > p3 ? f : p3;
+}
+
+/* `rows` rows of 128 int8 (x) widened by row pairs into out (D words per pair); an odd last row
+ * is paired with zeros. */
+static void widen_pairs(uint32_t rows, const int8_t *x, int32_t *out)
+{
+    for (uint32_t r = 0; r < rows; r += 2)
+        ebq_widen2(128, x + (size_t)r * 128, r + 1 < rows ? x + (size_t)(r + 1) * 128
+                                                         : ebq_zero_row128, out + r / 2 * 128);
+}
+
+/* sat8(rq(att_output acc + b, Ma_o, sha_o) - rq(h + b, Mb_o, shb_o)), both shifts >= 2. */
+static inline __attribute__((always_inline)) int8_t comb2(int32_t acc_a, int32_t acc_h,
+                                                          const ebq_pair_rq *qa,
+                                                          const ebq_pair_rq *qh, uint32_t q)
+{
+    return (int8_t)__ssat(ebq_rq32_fast(acc_a + qa->b[q], qa->m[q], qa->rnd[q], qa->s1[q]) -
+                              ebq_rq32_fast(acc_h + qh->b[q], qh->m[q], qh->rnd[q], qh->s1[q]),
+                          8);
+}
+
+/* Phase 2: the attention of every channel, as the int8 context, into the query rows. */
+static void context_rows(const ebq_layer_rows_params *p, uint32_t nq, const int16_t *e,
+                         int32_t *col, const ebq_dsp_inv *inv, int8_t *xt)
+{
+    const uint32_t d = 128;
+    const int32_t mc = p->ao.ctx->m[0], shc = p->ao.ctx->sh[0];
+    const int32_t rnd = shc >= 2 ? (int32_t)1 << (shc - 2) : 0, s1 = shc - 1;
+    int32_t at[4 * EBQ_BLOCK];
+    for (uint32_t c = 0; c < d; c += 4) {
+        ebq_dsp_attention_cols(&p->att, nq, c, e, col, inv, at, 4);
+        const int32_t *a = at;
+        int8_t *o = xt + c;
+        if (shc >= 2)
+            for (uint32_t r = 0; r < nq; r++, a += 4, o += d) {
+                o[0] = ebq_rq_sat8_fast(a[0], mc, rnd, s1);
+                o[1] = ebq_rq_sat8_fast(a[1], mc, rnd, s1);
+                o[2] = ebq_rq_sat8_fast(a[2], mc, rnd, s1);
+                o[3] = ebq_rq_sat8_fast(a[3], mc, rnd, s1);
+            }
+        else
+            for (uint32_t r = 0; r < nq; r++, a += 4, o += d)
+                for (uint32_t k = 0; k < 4; k++)
+                    o[k] = ebq_rq_sat8(a[k], mc, shc);
+    }
+}
+
+static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, int8_t *xt,
+                     uint8_t *buf)
+{
+    const uint32_t n = p->att.n, d = 128, nk = EBQ_KEYS_PAD(n), blk = EBQ_BLOCK_ROWS(n);
+    int16_t *e = (int16_t *)(void *)buf;
+    int32_t *col = (int32_t *)(void *)(buf + ebq_a8(2 * (size_t)blk * nk));
+    uint8_t *region = (uint8_t *)col + ebq_a8(8 * (size_t)nk);
+    ebq_dsp_inv inv;
+    /* 1. e rows and 1/E of the block's queries; 2. the context into the query rows. */
+    ebq_dsp_attention_exp(&p->att, nq, xt, (int16_t *)(void *)region,
+                          (int32_t *)(void *)(region + 8 * d), e, &inv);
+    context_rows(p, nq, e, col, &inv, xt);
+    /* 3. per chunk: both inputs widened, then per output pair both projections + combination
+     * (the e rows are dead: the buffer is the weight pairs, then the widened rows). */
+    const uint32_t chunk = ao_chunk(n);
+    int32_t *wa = (int32_t *)(void *)buf, *wp = wa + d;
+    int32_t *xa = wp + d, *xc = xa + (size_t)chunk / 2 * d;
+    const ebq_fc_params *pa = &p->ao.fc, *pr = &p->pc.proj;
+    for (uint32_t r0 = 0; r0 < nq; r0 += chunk) {
+        const uint32_t nr = nq - r0 < chunk ? nq - r0 : chunk;
+        int8_t *xr = xt + (size_t)r0 * d;
+        widen_pairs(nr, xr, xa);
+        ebq_depthwise_conv_causal_s8(&p->conv, t0 + r0, nr, p->att.y, xr); /* context widened */
+        widen_pairs(nr, xr, xc);
+        for (uint32_t o = 0; o < d; o += 2) {
+            ebq_widen2(d, pa->w + (size_t)o * d, pa->w + (size_t)(o + 1) * d, wa);
+            ebq_widen2(d, pr->w + (size_t)o * d, pr->w + (size_t)(o + 1) * d, wp);
+            ebq_pair_rq qa, qh;
+            ebq_pair_rq_load(&qa, o, pa->b, p->pc.out_a->m, p->pc.out_a->sh);
+            ebq_pair_rq_load(&qh, o, pr->b, p->pc.out_b->m, p->pc.out_b->sh);
+            const int32_t *ya = xa, *yc = xc;
+            for (uint32_t r = 0; r < nr; r += 2, ya += d, yc += d) {
+                int32_t a[4], h[4];
+                ebq_mm22_s16_128(ya, wa, a);
+                ebq_mm22_s16_128(yc, wp, h);
+                int8_t *oo = xr + (size_t)r * d + o;
+                oo[0] = comb2(a[0], h[0], &qa, &qh, 0);
+                oo[1] = comb2(a[1], h[1], &qa, &qh, 1);
+                if (r + 1 == nr) /* an odd last row's zero partner */
+                    break;
+                oo[d] = comb2(a[2], h[2], &qa, &qh, 0);
+                oo[d + 1] = comb2(a[3], h[3], &qa, &qh, 1);
+            }
+        }
+    }
+}
+
 void ebq_layer_rows_s8(const ebq_context *ctx, const ebq_layer_rows_params *p, uint32_t rows,
                        int8_t *x)
 {
     const uint32_t n = p->att.n, dim = p->att.dim;
-    int fast = dim == 128 && p->pc.proj.out_dim == 128 && p->pc.out_a->sh[0] >= 2 &&
-               ctx->size >= fused_bytes(n, dim);
+    const int ao = p->ao.fc.w != NULL; /* spec 2: out_a per channel */
+    int fast = dim == 128 && p->pc.proj.out_dim == 128 &&
+               ctx->size >= (ao ? ao_bytes(n, dim) : fused_bytes(n, dim)) &&
+               (ao || p->pc.out_a->sh[0] >= 2);
     for (uint32_t o = 0; fast && o < dim; o++)
-        fast = p->pc.out_b->sh[o] >= 2;
+        fast = p->pc.out_b->sh[o] >= 2 && (!ao || p->pc.out_a->sh[o] >= 2);
     if (!fast || rows == 1) { /* one row ([CLS] in the last layer): the 1-row projection */
         ebq_layer_rows_generic_s8(ctx, p, 0, rows, x);
         return;
@@ -113,7 +238,10 @@ void ebq_layer_rows_s8(const ebq_context *ctx, const ebq_layer_rows_params *p, u
     const uint32_t blk = EBQ_BLOCK_ROWS(n);
     for (uint32_t t0 = 0; t0 < rows; t0 += blk) {
         const uint32_t nq = rows - t0 < blk ? rows - t0 : blk;
-        block_fused(p, t0, nq, x + (size_t)t0 * dim, ctx->buf);
+        if (ao)
+            block_ao(p, t0, nq, x + (size_t)t0 * dim, ctx->buf);
+        else
+            block_fused(p, t0, nq, x + (size_t)t0 * dim, ctx->buf);
     }
 }
 #else
