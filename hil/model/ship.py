@@ -125,7 +125,8 @@ def card(name: str, ck: dict[str, Any], metrics: dict[str, Any], notes: str) -> 
         f"- **Size**: {info['params']:,} parameters; weights {info['weights_fp32_bytes']:,} B "
         f"fp32, ~{info['weights_int8_bytes']:,} B int8 (estimate; the blob has the exact bytes); "
         f"activation peak at T={info['seq_len']}: {info['activations_fp32_bytes']:,} B fp32, "
-        f"{info['activations_int8_bytes']:,} B int8 (`hil model info {name}`).",
+        f"{info['activations_int8_bytes']:,} B int8 (`hil model info {name}`; the paper's "
+        "accounting beside ours and the measured flash and RAM: docs/memory.md).",
         "- **Files**: `model.pt` = {config, state_dict, labels, dataset, max_len, metrics, "
         "train_args, slice}; `tokenizer.json` = the shipped WordPiece tokenizer.",
         "- **Reproduce the numbers**: `hil evaluate " + name + "`.",
