@@ -325,8 +325,10 @@ typedef struct {
     uint32_t big[EBQ_BLOCK]; /* 2^46 // E >= 2^31 */
 } ebq_dsp_inv;
 
-/* Phase 1: the e rows (nq rows of EBQ_KEYS_PAD(n) int16, zero for masked and padding keys) and
- * 1/E of nq queries q (nq,D). wide: 4 widened rows (8 D bytes); sc: 4 n int32. */
+/* Phase 1: the e rows (nq rows of EBQ_KEYS_PAD(n) int16, zero for masked and padding keys,
+ * stored by query pairs: nk = EBQ_KEYS_PAD(n) keys of pair r / 2 at e + 2 nk (r / 2), by
+ * groups of 4 keys, the even query's 4 then the odd one's; so e holds nq rounded up to even
+ * rows) and 1/E of nq queries q (nq,D). wide: 4 widened rows (8 D bytes); sc: 4 n int32. */
 void ebq_dsp_attention_exp(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
                            int16_t *wide, int32_t *sc, int16_t *e, ebq_dsp_inv *inv);
 
