@@ -121,8 +121,8 @@ static void weighted_sum(uint32_t n, uint32_t dim, const int8_t *y, const int16_
  * The column transpose is paid once per block of queries, i.e. 1/EBQ_BLOCK_ROWS(n) of it per MAC.
  *
  * The e layout: query pair p = r / 2 holds 2 nk int16 at e + 2 nk p, by groups of 4 keys g:
- * e_r(4g..4g+3), then e_r+1(4g..4g+3). An odd last query's partner is never written (its sums
- * are not used). */
+ * e_r(4g..4g+3), then e_r+1(4g..4g+3). An odd last query's partner is never written nor read
+ * (that query has its own kernel, wsum14). */
 #define E_AT(e, nk, r, j) ((e)[(size_t)((r) / 2u) * 2u * (nk) + ((j) / 4u) * 8u + ((r) & 1u) * 4u + \
                                ((j) & 3u)])
 
@@ -193,6 +193,44 @@ __attribute__((naked)) static void wsum22(const int16_t *e, const int32_t *ca, u
                    "4:\n"
                    "add    sp, sp, #28\n"
                    "pop    {r4-r11, pc}\n");
+}
+#pragma GCC diagnostic pop
+
+/* raw[0..3] = the sums of one query (an odd last one; e its row in the pair layout, 16 bytes
+ * per 4 keys) with channels c..c+3 (ca, then cb = ca + nk words): per 4 keys LDRD of e, 2 LDM
+ * of the columns, 8 SMLAD; any nk % 8 == 0. Registers: r0 e, r1 ca, r12 cb, lr the end of e,
+ * r2/r3 e words, r4-r7 the columns, r8-r11 the sums. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+__attribute__((naked)) static void wsum14(const int16_t *e, const int32_t *ca, uint32_t nk,
+                                          int32_t *raw)
+{
+#define EBQ_WSUM14_STEP                                                                          \
+    "ldrd   r2, r3, [r0], #16\n"                                                             \
+    "ldm    r1!, {r4-r7}\n"                                                                  \
+    "smlad  r8, r2, r4, r8\n"                                                                \
+    "smlad  r8, r3, r5, r8\n"                                                                \
+    "smlad  r9, r2, r6, r9\n"                                                                \
+    "smlad  r9, r3, r7, r9\n"                                                                \
+    "ldm    r12!, {r4-r7}\n"                                                                 \
+    "smlad  r10, r2, r4, r10\n"                                                              \
+    "smlad  r10, r3, r5, r10\n"                                                              \
+    "smlad  r11, r2, r6, r11\n"                                                              \
+    "smlad  r11, r3, r7, r11\n"
+    __asm volatile("push   {r3-r11, lr}\n"
+                   "add    r12, r1, r2, lsl #2\n"
+                   "add    lr, r0, r2, lsl #2\n"
+                   "mov    r8, #0\n"
+                   "mov    r9, #0\n"
+                   "mov    r10, #0\n"
+                   "mov    r11, #0\n"
+                   "1:\n" EBQ_WSUM14_STEP EBQ_WSUM14_STEP
+                   "cmp    r0, lr\n"
+                   "bne    1b\n"
+                   "pop    {r3}\n"
+                   "stm    r3, {r8-r11}\n"
+                   "pop    {r4-r11, pc}\n");
+#undef EBQ_WSUM14_STEP
 }
 #pragma GCC diagnostic pop
 
@@ -333,12 +371,11 @@ static int32_t exp_row_fast(uint32_t n, const int32_t *sc, int32_t smax, int32_t
     return sum;
 }
 
-/* Scores sc[4j + r] of nb <= 4 queries -> their e values (pair layout from e, the first pair
- * of the 4; 0 for masked and padding keys) and E per query (0: no real key). `pads`: some
- * ids[j] == 0. */
-static void exp_rows(uint32_t nb, uint32_t n, uint32_t nk, const int32_t *sc, const uint16_t *ids,
-                     int pads, const ebq_rq_params *sm, const int16_t *hi, const int16_t *lo,
-                     int16_t *e, int32_t *big_e)
+/* Scores sc[4j + r] of nb <= 4 queries r0.. -> their e values (pair layout of the block's e;
+ * 0 for masked and padding keys) and E per query (0: no real key). `pads`: some ids[j] == 0. */
+static void exp_rows(uint32_t r0, uint32_t nb, uint32_t n, uint32_t nk, const int32_t *sc,
+                     const uint16_t *ids, int pads, const ebq_rq_params *sm, const int16_t *hi,
+                     const int16_t *lo, int16_t *e, int32_t *big_e)
 {
     const int32_t mult = sm->m[0], shift = sm->sh[0];
     /* The 4 queries' maxima in one pass over the keys, in registers. */
@@ -356,7 +393,7 @@ static void exp_rows(uint32_t nb, uint32_t n, uint32_t nk, const int32_t *sc, co
         uint32_t j0 = n; /* the zero keys from here */
         if (!pads && shift >= 2 && mult > 0) { /* the usual case */
             sum = exp_row_fast(n, sc + r, smax[r], mult, shift, hi, lo,
-                               &E_AT(e, nk, r, 0));
+                               &E_AT(e, nk, r0 + r, 0));
             j0 = (n + 3u) & ~3u;
         } else {
             for (uint32_t j = 0; j < n; j++) {
@@ -366,12 +403,12 @@ static void exp_rows(uint32_t nb, uint32_t n, uint32_t nk, const int32_t *sc, co
                     z = z < EBQ_EXP_ZMIN ? EBQ_EXP_ZMIN : (z > 0 ? 0 : z);
                     ej = ebq_exp_q14_inline((int32_t)z, hi, lo);
                 }
-                E_AT(e, nk, r, j) = (int16_t)ej;
+                E_AT(e, nk, r0 + r, j) = (int16_t)ej;
                 sum += ej;
             }
         }
         for (uint32_t j = j0; j < nk; j++)
-            E_AT(e, nk, r, j) = 0;
+            E_AT(e, nk, r0 + r, j) = 0;
         big_e[r] = smax[r] == INT32_MIN ? 0 : sum;
     }
 }
@@ -396,12 +433,31 @@ void ebq_dsp_attention_exp(const ebq_attention_params *p, uint32_t nq, const int
     int pads = 0;
     for (uint32_t j = 0; j < n; j++)
         pads |= ids[j] == 0;
-    for (uint32_t r0 = 0; r0 < nq; r0 += 4) {
-        const uint32_t nb = nq - r0 < 4 ? nq - r0 : 4;
-        ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
-        ebq_mm4(p->y, wide, dim, n, sc);
-        exp_rows(nb, n, nk, sc, ids, pads, p->sm, p->exp_hi, p->exp_lo, e + (size_t)r0 * nk,
-                 big_e + r0);
+    /* Scores of 3 queries at a time by ebq_mm32_s8_128 (D = 128): as many groups of 4 first
+     * (ebq_mm4) as make the rest a multiple of 3, but 5 queries as 3 + 2; 1 or 2 queries
+     * left: one group of 4. */
+    for (uint32_t r0 = 0, nb; r0 < nq; r0 += nb) {
+        const uint32_t rest = nq - r0;
+        const int three = dim == 128 && (rest % 3 == 0 || rest == 5);
+        nb = three ? 3 : (rest < 4 ? rest : 4);
+        if (three) {
+            const int32_t *xw = (const int32_t *)(const void *)wide;
+            ebq_widen_rows(3, 128, q + (size_t)r0 * 128, wide);
+            if (n >= 2)
+                ebq_mm32_s8_128(p->y, xw, n / 2, sc);
+            if (n >= 3 && (n & 1u)) { /* an odd last key: the pair (n-2, n-1), half kept */
+                int32_t t[8];
+                ebq_mm32_s8_128(p->y + (size_t)(n - 2) * 128, xw, 1, t);
+                sc[4 * (n - 1)] = t[4], sc[4 * (n - 1) + 1] = t[5], sc[4 * (n - 1) + 2] = t[6];
+            } else if (n == 1) {
+                for (uint32_t r = 0; r < 3; r++)
+                    sc[r] = ebq_dot1_s8(128, p->y, wide, 3, r, 0);
+            }
+        } else {
+            ebq_widen4(nb, dim, q + (size_t)r0 * dim, wide);
+            ebq_mm4(p->y, wide, dim, n, sc);
+        }
+        exp_rows(r0, nb, n, nk, sc, ids, pads, p->sm, p->exp_hi, p->exp_lo, e, big_e + r0);
     }
     for (uint32_t r = 0; r < nq; r++) {
         const int64_t v = big_e[r] ? ((int64_t)1 << 46) / big_e[r] : 0; /* <= 2^32 */
@@ -416,12 +472,14 @@ void ebq_dsp_attention_cols(const ebq_attention_params *p, uint32_t nq, uint32_t
 {
     const uint32_t n = p->n, dim = p->dim, nk = EBQ_KEYS_PAD(n);
     int32_t raw[4 * EBQ_BLOCK];
-    const uint32_t pairs = (nq + 1) / 2; /* an odd last query's partner: sums not used */
+    const uint32_t pairs = nq / 2;
     widen_cols(n, dim, p->y + c, col, col + nk);
-    if (nk <= 256)
+    if (pairs > 0 && nk <= 256)
         wsum22(e, col, nk, pairs, raw);
-    else
+    else if (pairs > 0)
         wsum22_any(e, col, nk, pairs, raw);
+    if (nq & 1u) /* an odd last query alone */
+        wsum14(&E_AT(e, nk, nq - 1, 0), col, nk, raw + 4 * (nq - 1));
     for (uint32_t r = 0; r < nq; r++, out += stride) {
         const int32_t *rr = raw + 4 * r;
         const int32_t il = inv->lo[r];
