@@ -182,7 +182,8 @@ void ebq_fully_connected_s32(const ebq_context *ctx, const ebq_fc_params *p, uin
 }
 
 /* in_dim = 128, out_dim even, every sh >= 2 (fc_rows128): the outputs by triples (ebq_mm23:
- * 0.67 instructions, 1.08 est. cycles per MAC), the last 2 or 4 by pairs (ebq_mm22). */
+ * 0.67 instructions, 1.08 est. cycles per MAC), the last 2 or 4 by pairs (ebq_mm22: 0.63 and
+ * 1.13), or all by pairs below EBQ_FC_TRIPLE_ROWS rows. */
 typedef struct {
     int8_t *out;
     uint32_t out_dim, rows;
@@ -204,6 +205,14 @@ static inline __attribute__((always_inline)) void fc_tile(const int32_t a[4],
 
 #define EBQ_FC_PAIRS 8u /* row pairs per ebq_mm23_s16_128 call: 192 bytes of sums on the stack */
 
+/* The triples take fewer cycles (26 est. per 24 MACs against 18 per 16) but more instructions
+ * (16 per 24 MACs against 10 per 16): from this many rows on only, so that short inputs keep
+ * the lower instruction count (at 16 rows the triples would cost 1.1% more instructions for
+ * 2.3% fewer est. cycles). */
+#ifndef EBQ_FC_TRIPLE_ROWS
+#define EBQ_FC_TRIPLE_ROWS 32u
+#endif
+
 /* The rows in chunks of `chunk` (even) rows widened by pairs after an output triple's 768
  * bytes of `wide`; per chunk every output triple is widened once and runs over the chunk's row
  * pairs, then the last out_dim % 3 (+ 3) outputs by pairs. An odd last row is paired with a zero
@@ -214,7 +223,8 @@ static void fc_rows128(uint32_t rows, uint32_t chunk, uint32_t out_dim, const in
 {
     const uint32_t d = 128;
     int32_t *ww = wide, *xw = wide + 192; /* an output triple or pair, then the row pairs */
-    const uint32_t o3 = out_dim % 3 == 1 ? out_dim - 4 : out_dim - out_dim % 3;
+    const uint32_t o3 = rows < EBQ_FC_TRIPLE_ROWS ? 0
+                        : out_dim % 3 == 1 ? out_dim - 4 : out_dim - out_dim % 3;
     const fc_ctx tile = {out, out_dim, rows};
     for (uint32_t r0 = 0; r0 < rows; r0 += chunk) {
         const uint32_t nr = rows - r0 < chunk ? rows - r0 : chunk, np = (nr + 1) / 2;
