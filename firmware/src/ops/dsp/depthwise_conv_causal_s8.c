@@ -350,13 +350,9 @@ static void conv_direct(const ebq_conv_params *p, uint32_t t0, uint32_t rows, co
     }
 }
 
-void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_t rows,
-                                  const int8_t *y, int8_t *out)
+/* The output table from its middle: the SiLU's, or the identity. */
+static const int8_t *conv_table(const int8_t *silu)
 {
-    const uint32_t dim = p->dim, kernel = p->kernel;
-    const int8_t *w = p->w, *silu = p->silu;
-    const int32_t *b = p->b;
-    const ebq_rq_params *rq = p->rq;
     static const int8_t identity[256] = {
 #define EBQ_ID8(v) (int8_t)(v), (int8_t)(v + 1), (int8_t)(v + 2), (int8_t)(v + 3), \
                    (int8_t)(v + 4), (int8_t)(v + 5), (int8_t)(v + 6), (int8_t)(v + 7)
@@ -365,23 +361,38 @@ void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_
         EBQ_ID32(0), EBQ_ID32(32), EBQ_ID32(64), EBQ_ID32(96)};
 #undef EBQ_ID32
 #undef EBQ_ID8
-    const int8_t *act = (silu ? silu : identity) + 128; /* the SiLU fused into the stores */
+    return (silu ? silu : identity) + 128; /* the SiLU fused into the stores */
+}
+
 #ifndef EBQ_CONV_DIRECT
 #define EBQ_CONV_DIRECT 12u
 #endif
-    /* Rows whose windows are mostly padding (a short input; D = 128, K <= 32, every sh >= 2):
-     * taps straight from y (conv_direct) cost less than the series and conv_groups' set-up,
-     * and than the C below from 2 rows on. */
-    if (dim == 128 && kernel <= 2 * EBQ_CONV_PAIRS && t0 + rows <= EBQ_CONV_DIRECT &&
-        t0 + rows >= 2) {
-        int ok = 1;
-        for (uint32_t c = 0; ok && c < dim; c++)
-            ok = rq->sh[c] >= 2;
-        if (ok) {
-            conv_direct(p, t0, rows, y, act, out);
-            return;
-        }
-    }
+
+/* Rows whose windows are mostly padding (a short input; D = 128, K <= 32, every sh >= 2):
+ * taps straight from y (conv_direct) cost less than the series and conv_groups' set-up, and
+ * than the plain C of ebq_depthwise_conv_causal_s8 from 2 rows on. Returns 1 when done. */
+__attribute__((noinline)) static int conv_short(const ebq_conv_params *p, uint32_t t0,
+                                                uint32_t rows, const int8_t *y, int8_t *out)
+{
+    if (p->dim != 128 || p->kernel > 2 * EBQ_CONV_PAIRS || t0 + rows > EBQ_CONV_DIRECT ||
+        t0 + rows < 2)
+        return 0;
+    for (uint32_t c = 0; c < 128; c++)
+        if (p->rq->sh[c] < 2)
+            return 0;
+    conv_direct(p, t0, rows, y, conv_table(p->silu), out);
+    return 1;
+}
+
+void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_t rows,
+                                  const int8_t *y, int8_t *out)
+{
+    const uint32_t dim = p->dim, kernel = p->kernel;
+    const int8_t *w = p->w, *silu = p->silu;
+    const int32_t *b = p->b;
+    const ebq_rq_params *rq = p->rq;
+    if (conv_short(p, t0, rows, y, out))
+        return;
 #ifndef EBQ_CONV_SHORT
 #define EBQ_CONV_SHORT 6u
 #endif
@@ -393,6 +404,7 @@ void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_
             ebq_depthwise_conv_causal_row_s8(p, t0 + r, y, out + (size_t)r * dim);
         return;
     }
+    const int8_t *act = conv_table(silu);
     int16_t s[4][EBQ_CONV_SERIES] __attribute__((aligned(4)));
     const uint32_t len = ((rows + 3) & ~3u) + kernel + 4; /* every index conv_channel reads */
     const uint32_t zeros = t0 + 1 < kernel ? kernel - 1 - t0 : 0; /* series entries < row 0 */
