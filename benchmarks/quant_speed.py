@@ -184,6 +184,8 @@ def markdown(result: dict) -> str:
                   "|---|---:|---:|---:|"]
         lines += [f"| {p['kernel']} | {p['instructions']:,} | {p['macs']:,} | "
                   f"{p['instr_per_mac']:.2f} |" for p in prof]
+    lines += ["", "Before / after tables of each round of kernel work: "
+              "[speed_history.md](speed_history.md) (kept by hand; `--write` does not touch it)."]
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,8 @@
  * share series words one step apart, so each step is 1 tap load + 2 series loads + 4 SMLAD for
  * 8 MACs. The steps are one unrolled run entered past the pairs that read only the padding
  * (a short input's rows have few real taps), and the requantization stays in registers
- * (conv_groups, assembly).
+ * (conv_groups, assembly). Blocks that end by row 12 (D = 128) skip the series: the taps become
+ * pairs of channels instead and each row reads its real taps straight from y (conv_direct).
  */
 #if defined(__ARM_FEATURE_DSP)
 #include "../ebq_ops.h"
@@ -237,24 +238,121 @@ static void conv_channel(uint32_t rows, uint32_t kernel, uint32_t zeros, const i
     }
 }
 
-void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_t rows,
-                                  const int8_t *y, int8_t *out)
+/* The state of conv_direct_rows: 4 channels, D = 128, every sh >= 2. Offsets are in the asm. */
+typedef struct {
+    int32_t b[4];        /*  0: the biases (the accumulators' start) */
+    int32_t q[4][3];     /* 16: per channel M, rounding constant, shift - 1 */
+    const int8_t *act;   /* 64: the output table, from its middle */
+    const int32_t *wq;   /* 68: the tap pairs of channels, right-aligned: tap k at 2 (32 - K + k) */
+    const int8_t *yc;    /* 72: y + c */
+    uint32_t t;          /* 76: the next row */
+    uint32_t kernel;     /* 80: K */
+    uint32_t shift;      /* 84: 32 - K */
+} conv_djob;
+
+/* Output rows t.. (rows > 0) of 4 channels without the transposes (conv_direct): per row the
+ * biases by one LDM, an unrolled run of 32 taps entered at the row's first real tap (ADR + BX),
+ * per tap LDR of the 4 channels' inputs (row stride 128), LDRD of the channels' tap pairs
+ * (w_c, w_c+2) (w_c+1, w_c+3), 2 SXTB16 and 4 SMLAxy (the pairs run along the channels: 8
+ * instructions for 4 MACs, no loop counter), then SMMLA/ASR/SSAT and the table per output.
+ * Registers: r0-r3 the accumulators, r4 the inputs, r5/r6 them unpacked, r7/r8 the tap pairs,
+ * r9 y, r10 the taps, r11 the job, r12 out, lr the rows left. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+__attribute__((naked)) static void conv_direct_rows(conv_djob *j, int8_t *out, uint32_t rows)
 {
-    const uint32_t dim = p->dim, kernel = p->kernel;
-    const int8_t *w = p->w, *silu = p->silu;
-    const int32_t *b = p->b;
-    const ebq_rq_params *rq = p->rq;
-#ifndef EBQ_CONV_SHORT
-#define EBQ_CONV_SHORT 6u
-#endif
-    /* Rows whose windows are mostly padding (a short input): plain C over their few real taps
-     * costs less than the transposes and the per-channel set-up. */
-    if (kernel % 4 != 0 || kernel > 2 * EBQ_CONV_PAIRS || dim % 4 != 0 || rows > EBQ_BLOCK ||
-        t0 + rows <= EBQ_CONV_SHORT) {
-        for (uint32_t r = 0; r < rows; r++)
-            ebq_depthwise_conv_causal_row_s8(p, t0 + r, y, out + (size_t)r * dim);
-        return;
+#define EBQ_CONV_TAP                                                                             \
+    "ldr.w  r4, [r9], #128\n"                                                                \
+    "ldrd   r7, r8, [r10], #8\n"                                                             \
+    "sxtb16 r5, r4\n"                                                                        \
+    "sxtb16 r6, r4, ror #8\n"                                                                \
+    "smlabb r0, r5, r7, r0\n"                                                                \
+    "smlatt r2, r5, r7, r2\n"                                                                \
+    "smlabb r1, r6, r8, r1\n"                                                                \
+    "smlatt r3, r6, r8, r3\n"
+#define EBQ_CONV_DRQ(a, mo, so, k)                                                               \
+    "ldrd   r4, r5, [r11, #" mo "]\n"                                                        \
+    "ldr    r6, [r11, #" so "]\n"                                                            \
+    "smmla  " a ", " a ", r4, r5\n"                                                          \
+    "asr.w  " a ", " a ", r6\n"                                                              \
+    "ssat   " a ", #8, " a "\n"                                                              \
+    "ldrsb  " a ", [r7, " a "]\n"                                                            \
+    "strb   " a ", [r12, #" k "]\n"
+    __asm volatile("push   {r4-r11, lr}\n"
+                   "mov    r11, r0\n"
+                   "mov    r12, r1\n"
+                   "mov    lr, r2\n"
+                   "2:\n"
+                   "ldm    r11, {r0-r3}\n"
+                   "ldr    r4, [r11, #76]\n"  /* t */
+                   "rsb    r6, r4, #31\n"
+                   "ldr    r5, [r11, #84]\n"
+                   "cmp    r6, r5\n"
+                   "it     lt\n"
+                   "movlt  r6, r5\n"          /* the first tap: max(31 - t, 32 - K) */
+                   "ldr    r5, [r11, #80]\n"
+                   "subs   r7, r4, r5\n"
+                   "adds   r7, r7, #1\n"      /* t + 1 - K: the row of tap 0 */
+                   "ldr    r9, [r11, #72]\n"
+                   "cmp    r7, #0\n"
+                   "it     gt\n"
+                   "addgt  r9, r9, r7, lsl #7\n"
+                   "ldr    r10, [r11, #68]\n"
+                   "add    r10, r10, r6, lsl #3\n"
+                   "adr.w  r7, 1f\n"
+                   "add    r7, r7, r6, lsl #5\n" /* 32 bytes of code per tap */
+                   "orr    r7, r7, #1\n"      /* Thumb state */
+                   "bx     r7\n"
+                   ".p2align 2\n"
+                   "1:\n"
+                   ".rept 32\n" EBQ_CONV_TAP ".endr\n"
+                   "ldr    r7, [r11, #64]\n"
+                   EBQ_CONV_DRQ("r0", "16", "24", "0") EBQ_CONV_DRQ("r1", "28", "36", "1")
+                   EBQ_CONV_DRQ("r2", "40", "48", "2") EBQ_CONV_DRQ("r3", "52", "60", "3")
+                   "ldr    r4, [r11, #76]\n"
+                   "adds   r4, r4, #1\n"
+                   "str    r4, [r11, #76]\n"
+                   "add    r12, r12, #128\n"
+                   "subs   lr, lr, #1\n"
+                   "bne    2b\n"
+                   "pop    {r4-r11, pc}\n");
+#undef EBQ_CONV_DRQ
+#undef EBQ_CONV_TAP
+}
+#pragma GCC diagnostic pop
+
+/* Rows t0..t0+rows-1 of a short input (D = 128, every sh >= 2), whose windows are mostly
+ * padding: no series, per 4 channels their taps as pairs of channels (only the taps the last
+ * row reads), then conv_direct_rows. */
+static void conv_direct(const ebq_conv_params *p, uint32_t t0, uint32_t rows, const int8_t *y,
+                        const int8_t *act, int8_t *out)
+{
+    const uint32_t kernel = p->kernel, shift = 32 - kernel, tl = t0 + rows - 1;
+    const uint32_t kmin = tl + 1 >= kernel ? 0 : kernel - 1 - tl; /* the last row's first tap */
+    int32_t wq[64] __attribute__((aligned(8)));
+    conv_djob j;
+    j.act = act, j.wq = wq, j.kernel = kernel, j.shift = shift;
+    for (uint32_t c = 0; c < 128; c += 4) {
+        const int8_t *wc = p->w + (size_t)c * kernel;
+        for (uint32_t k = kmin; k < kernel; k++) {
+            wq[2 * (shift + k)] = (int32_t)(uint16_t)(int16_t)wc[k] |
+                                  (int32_t)((uint32_t)wc[2 * kernel + k] << 16);
+            wq[2 * (shift + k) + 1] = (int32_t)(uint16_t)(int16_t)wc[kernel + k] |
+                                      (int32_t)((uint32_t)wc[3 * kernel + k] << 16);
+        }
+        for (uint32_t i = 0; i < 4; i++) {
+            const int32_t sh = p->rq->sh[c + i];
+            j.b[i] = p->b[c + i];
+            j.q[i][0] = p->rq->m[c + i], j.q[i][1] = (int32_t)1 << (sh - 2), j.q[i][2] = sh - 1;
+        }
+        j.yc = y + c, j.t = t0;
+        conv_direct_rows(&j, out + c, rows);
     }
+}
+
+/* The output table from its middle: the SiLU's, or the identity. */
+static const int8_t *conv_table(const int8_t *silu)
+{
     static const int8_t identity[256] = {
 #define EBQ_ID8(v) (int8_t)(v), (int8_t)(v + 1), (int8_t)(v + 2), (int8_t)(v + 3), \
                    (int8_t)(v + 4), (int8_t)(v + 5), (int8_t)(v + 6), (int8_t)(v + 7)
@@ -263,7 +361,50 @@ void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_
         EBQ_ID32(0), EBQ_ID32(32), EBQ_ID32(64), EBQ_ID32(96)};
 #undef EBQ_ID32
 #undef EBQ_ID8
-    const int8_t *act = (silu ? silu : identity) + 128; /* the SiLU fused into the stores */
+    return (silu ? silu : identity) + 128; /* the SiLU fused into the stores */
+}
+
+#ifndef EBQ_CONV_DIRECT
+#define EBQ_CONV_DIRECT 12u
+#endif
+
+/* Rows whose windows are mostly padding (a short input; D = 128, K <= 32, every sh >= 2):
+ * taps straight from y (conv_direct) cost less than the series and conv_groups' set-up, and
+ * than the plain C of ebq_depthwise_conv_causal_s8 from 2 rows on. Returns 1 when done. */
+__attribute__((noinline)) static int conv_short(const ebq_conv_params *p, uint32_t t0,
+                                                uint32_t rows, const int8_t *y, int8_t *out)
+{
+    if (p->dim != 128 || p->kernel > 2 * EBQ_CONV_PAIRS || t0 + rows > EBQ_CONV_DIRECT ||
+        t0 + rows < 2)
+        return 0;
+    for (uint32_t c = 0; c < 128; c++)
+        if (p->rq->sh[c] < 2)
+            return 0;
+    conv_direct(p, t0, rows, y, conv_table(p->silu), out);
+    return 1;
+}
+
+void ebq_depthwise_conv_causal_s8(const ebq_conv_params *p, uint32_t t0, uint32_t rows,
+                                  const int8_t *y, int8_t *out)
+{
+    const uint32_t dim = p->dim, kernel = p->kernel;
+    const int8_t *w = p->w, *silu = p->silu;
+    const int32_t *b = p->b;
+    const ebq_rq_params *rq = p->rq;
+    if (conv_short(p, t0, rows, y, out))
+        return;
+#ifndef EBQ_CONV_SHORT
+#define EBQ_CONV_SHORT 6u
+#endif
+    /* Otherwise rows whose windows are mostly padding: plain C over their few real taps costs
+     * less than the transposes and the per-channel set-up. */
+    if (kernel % 4 != 0 || kernel > 2 * EBQ_CONV_PAIRS || dim % 4 != 0 || rows > EBQ_BLOCK ||
+        t0 + rows <= EBQ_CONV_SHORT) {
+        for (uint32_t r = 0; r < rows; r++)
+            ebq_depthwise_conv_causal_row_s8(p, t0 + r, y, out + (size_t)r * dim);
+        return;
+    }
+    const int8_t *act = conv_table(silu);
     int16_t s[4][EBQ_CONV_SERIES] __attribute__((aligned(4)));
     const uint32_t len = ((rows + 3) & ~3u) + kernel + 4; /* every index conv_channel reads */
     const uint32_t zeros = t0 + 1 < kernel ? kernel - 1 - t0 : 0; /* series entries < row 0 */

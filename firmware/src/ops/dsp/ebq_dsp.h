@@ -181,6 +181,20 @@ static inline void ebq_mm4(const int8_t *w, const int16_t *wide, uint32_t in_dim
  * an output pair both widened by ebq_widen_rows(2, ...). */
 void ebq_mm22_s16_128(const int32_t *x, const int32_t *w, int32_t *acc);
 
+/* raw[8p + r] = w_2p . x_r, raw[8p + 4 + r] = w_2p+1 . x_r for 3 rows x widened by
+ * ebq_widen_rows(3, 128, ...) and `pairs` pairs of 128-byte weight rows (raw[8p + 3] and
+ * raw[8p + 7] are junk): 0.875 instructions, 1.17 cycles per MAC in the inner run
+ * (support/mat_mult_s8.c). */
+void ebq_mm32_s8_128(const int8_t *w, const int32_t *x, uint32_t pairs, int32_t *raw);
+
+/* acc[6p + 3k + i] = x_2p+k . w_o+i for `pairs` row pairs widened by ebq_widen2 (128 inputs,
+ * 128 words per pair, consecutive) and an output triple widened by ebq_widen3_128: 0.67
+ * instructions and 1.08 est. cycles per MAC in the inner run (support/mat_mult_s8.c). */
+void ebq_mm23_s16_128(const int32_t *x, const int32_t *w, uint32_t pairs, int32_t *acc);
+
+/* ebq_widen_rows(3, 128, x, out) for the 3 rows x, x + 128, x + 256. */
+void ebq_widen3_128(const int8_t *x, int32_t *out);
+
 /* acc[0..3] = the 4 weight rows w, w + in_dim, ... times one widened row (in_dim % 8 == 0). */
 void ebq_mv4_s8(const int8_t *w, const int32_t *xw, uint32_t in_dim, int32_t *acc);
 
@@ -325,8 +339,10 @@ typedef struct {
     uint32_t big[EBQ_BLOCK]; /* 2^46 // E >= 2^31 */
 } ebq_dsp_inv;
 
-/* Phase 1: the e rows (nq rows of EBQ_KEYS_PAD(n) int16, zero for masked and padding keys) and
- * 1/E of nq queries q (nq,D). wide: 4 widened rows (8 D bytes); sc: 4 n int32. */
+/* Phase 1: the e rows (nq rows of EBQ_KEYS_PAD(n) int16, zero for masked and padding keys,
+ * stored by query pairs: nk = EBQ_KEYS_PAD(n) keys of pair r / 2 at e + 2 nk (r / 2), by
+ * groups of 4 keys, the even query's 4 then the odd one's; so e holds nq rounded up to even
+ * rows) and 1/E of nq queries q (nq,D). wide: 4 widened rows (8 D bytes); sc: 4 n int32. */
 void ebq_dsp_attention_exp(const ebq_attention_params *p, uint32_t nq, const int8_t *q,
                            int16_t *wide, int32_t *sc, int16_t *e, ebq_dsp_inv *inv);
 

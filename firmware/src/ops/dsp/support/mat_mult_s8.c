@@ -151,6 +151,124 @@ __attribute__((naked)) void ebq_widen2_128(const int8_t *x0, const int8_t *x1, i
                    "bx     lr\n");
 }
 
+/* raw[8p + r] = w_2p . x_r and raw[8p + 4 + r] = w_2p+1 . x_r (r < 3; raw[8p + 3] and
+ * raw[8p + 7] get junk) for the weight row pairs p < pairs (rows of 128 int8, stride 128) and 3
+ * rows x widened by ebq_widen_rows(3, 128, ...). Per 4 inputs: 2 LDR of the two weight rows, 4
+ * SXTB16, 3 LDRD of the rows (immediate offsets: x stays put), 12 SMLAD = 21 instructions for
+ * 24 MACs, 28 cycles (the 4-row ebq_mm4_s8_128: 43 cycles for 32). Registers: r0 weights, r1 x,
+ * r2-r4 / r6-r8 the sums of w_2p / w_2p+1, r5/r9 x words (the junk of the STM), r10/r12 and
+ * r11/lr the unpacked weights. */
+#define EBQ_MM32_STEP(op, add, off)                                                               \
+    "ldr    r11, [r0, #128]\n"                                                               \
+    "ldr    r10, [r0], #4\n"                                                                 \
+    "sxtb16 r12, r10\n"                                                                      \
+    "sxtb16 r10, r10, ror #8\n"                                                              \
+    "sxtb16 lr, r11\n"                                                                       \
+    "sxtb16 r11, r11, ror #8\n"                                                              \
+    "ldrd   r5, r9, [r1, #(" off ")]\n"                                                      \
+    op " r2, r12, r5" add("r2") "smlad  r2, r10, r9, r2\n"                                   \
+    op " r6, lr, r5" add("r6") "smlad  r6, r11, r9, r6\n"                                    \
+    "ldrd   r5, r9, [r1, #(" off " + 8)]\n"                                                  \
+    op " r3, r12, r5" add("r3") "smlad  r3, r10, r9, r3\n"                                   \
+    op " r7, lr, r5" add("r7") "smlad  r7, r11, r9, r7\n"                                    \
+    "ldrd   r5, r9, [r1, #(" off " + 16)]\n"                                                 \
+    op " r4, r12, r5" add("r4") "smlad  r4, r10, r9, r4\n"                                   \
+    op " r8, lr, r5" add("r8") "smlad  r8, r11, r9, r8\n"
+#define EBQ_NO_ADD(r) "\n"
+#define EBQ_ADD(r) ", " r "\n"
+__attribute__((naked)) void ebq_mm32_s8_128(const int8_t *w, const int32_t *x, uint32_t pairs,
+                                            int32_t *raw)
+{
+    __asm volatile("push   {r4-r11, lr}\n"
+                   "add    r2, r0, r2, lsl #8\n" /* end of the weights */
+                   "push   {r2, r3}\n"           /* [sp] end, [sp + 4] raw */
+                   "1:\n"
+                   EBQ_MM32_STEP("smuad ", EBQ_NO_ADD, "0")
+                   ".set   ebq_off, 24\n"
+                   ".rept 31\n"
+                   EBQ_MM32_STEP("smlad ", EBQ_ADD, "ebq_off")
+                   ".set   ebq_off, ebq_off + 24\n"
+                   ".endr\n"
+                   "add    r0, r0, #128\n" /* past the pair's second row */
+                   "ldr    r10, [sp, #4]\n"
+                   "stm    r10!, {r2-r9}\n"
+                   "str    r10, [sp, #4]\n"
+                   "ldr    r10, [sp]\n"
+                   "cmp    r0, r10\n"
+                   "bne    1b\n"
+                   "add    sp, sp, #8\n"
+                   "pop    {r4-r11, pc}\n");
+}
+#undef EBQ_MM32_STEP
+
+/* acc[6p + 3k + i] = x_2p+k . w_o+i (k < 2, i < 3) for the row pairs p < pairs (widened by
+ * ebq_widen2, 128 words each, one after the other) and an output triple w (ebq_widen3_128):
+ * per 4 inputs LDM of the row pair's 4 words, 3 LDRD of the outputs' (immediate offsets: w
+ * stays put), 12 SMLAD = 16 instructions and 26 est. cycles for 24 MACs (ebq_mm22_s16_128: 10
+ * and 18 for 16), and no call per row pair. Registers: r0 rows, r1 w, r2-r7 the sums (one STM),
+ * r8-r11 the row words, r12/lr the output words; on the stack the end of the rows and acc. */
+#define EBQ_MM23_STEP(op, add, off)                                                               \
+    "ldm    r0!, {r8-r11}\n"                                                                 \
+    "ldrd   r12, lr, [r1, #(" off ")]\n"                                                     \
+    op " r2, r8, r12" add("r2") "smlad  r2, r9, lr, r2\n"                                    \
+    op " r5, r10, r12" add("r5") "smlad  r5, r11, lr, r5\n"                                  \
+    "ldrd   r12, lr, [r1, #(" off " + 8)]\n"                                                 \
+    op " r3, r8, r12" add("r3") "smlad  r3, r9, lr, r3\n"                                    \
+    op " r6, r10, r12" add("r6") "smlad  r6, r11, lr, r6\n"                                  \
+    "ldrd   r12, lr, [r1, #(" off " + 16)]\n"                                                \
+    op " r4, r8, r12" add("r4") "smlad  r4, r9, lr, r4\n"                                    \
+    op " r7, r10, r12" add("r7") "smlad  r7, r11, lr, r7\n"
+__attribute__((naked)) void ebq_mm23_s16_128(const int32_t *x, const int32_t *w, uint32_t pairs,
+                                             int32_t *acc)
+{
+    __asm volatile("push   {r4-r11, lr}\n"
+                   "add    r2, r0, r2, lsl #9\n" /* end of the row pairs: 512 bytes each */
+                   "push   {r2, r3}\n"           /* [sp] end, [sp + 4] acc */
+                   "1:\n"
+                   EBQ_MM23_STEP("smuad ", EBQ_NO_ADD, "0")
+                   ".set   ebq_off23, 24\n"
+                   ".rept 31\n"
+                   EBQ_MM23_STEP("smlad ", EBQ_ADD, "ebq_off23")
+                   ".set   ebq_off23, ebq_off23 + 24\n"
+                   ".endr\n"
+                   "ldr    r8, [sp, #4]\n"
+                   "stm    r8!, {r2-r7}\n"
+                   "str    r8, [sp, #4]\n"
+                   "ldr    r8, [sp]\n"
+                   "cmp    r0, r8\n"
+                   "bne    1b\n"
+                   "add    sp, sp, #8\n"
+                   "pop    {r4-r11, pc}\n");
+}
+#undef EBQ_MM23_STEP
+
+/* ebq_widen_rows(3, 128, ...) of 3 consecutive rows x (stride 128): per 8 inputs 3 LDRD, 12
+ * SXTB16 and one STM of the 12 words (r2-r12, lr in the layout's order: 2 groups of the 3 rows'
+ * 2 words) = 16 instructions for 24 values. */
+__attribute__((naked)) void ebq_widen3_128(const int8_t *x, int32_t *out)
+{
+    __asm volatile("push   {r4-r11, lr}\n"
+                   ".rept 16\n"
+                   "ldrd   r5, r11, [r0, #128]\n"
+                   "ldrd   r7, lr, [r0, #256]\n"
+                   "ldrd   r3, r9, [r0], #8\n"
+                   "sxtb16 r2, r3\n"
+                   "sxtb16 r3, r3, ror #8\n"
+                   "sxtb16 r4, r5\n"
+                   "sxtb16 r5, r5, ror #8\n"
+                   "sxtb16 r6, r7\n"
+                   "sxtb16 r7, r7, ror #8\n"
+                   "sxtb16 r8, r9\n"
+                   "sxtb16 r9, r9, ror #8\n"
+                   "sxtb16 r10, r11\n"
+                   "sxtb16 r11, r11, ror #8\n"
+                   "sxtb16 r12, lr\n"
+                   "sxtb16 lr, lr, ror #8\n"
+                   "stm    r1!, {r2-r12, lr}\n"
+                   ".endr\n"
+                   "pop    {r4-r11, pc}\n");
+}
+
 /* acc = (x_r . w_o, x_r . w_o+1, x_r+1 . w_o, x_r+1 . w_o+1) for 128 inputs, both operands
  * widened in advance (ebq_widen_rows with rows = 2: x a row pair, w an output pair). Per 4
  * inputs: 2 LDM (the 2 rows' pairs, the 2 outputs' pairs), 8 SMLAD = 10 instructions for 16
@@ -164,8 +282,6 @@ __attribute__((naked)) void ebq_mm22_s16_128(const int32_t *x, const int32_t *w,
     op " r3, r4, r10" add("r3") "smlad  r3, r5, r11, r3\n"                                   \
     op " r12, r6, r8" add("r12") "smlad  r12, r7, r9, r12\n"                                 \
     op " lr, r6, r10" add("lr") "smlad  lr, r7, r11, lr\n"
-#define EBQ_NO_ADD(r) "\n"
-#define EBQ_ADD(r) ", " r "\n"
     __asm volatile("push   {r2, r4-r11, lr}\n"
                    EBQ_MM22_STEP("smuad ", EBQ_NO_ADD)
                    ".rept 31\n"
