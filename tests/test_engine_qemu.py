@@ -113,3 +113,18 @@ def test_qemu_every_length_monotonic(random_blob, tmp_path) -> None:  # noqa: F8
     worse = [(n, ins[n - 1], ins[n]) for n in lengths[:-1] if ins[n - 1] > ins[n]]
     assert not worse, f"(n, instructions at n, at n + 1): {worse}"
     assert [p <= f for p, f in res["arena"]] == [True] * len(lengths)  # painted <= formula
+
+
+def test_qemu_profile_build_counts_every_kernel(random_blob, tmp_path) -> None:  # noqa: F811
+    """The per-kernel profile (`quant_speed.py --profile N`, what --write publishes) builds with
+    -Werror on the current layer parameters and counts the att_output MACs of a spec-2 model:
+    it once lagged behind a new field and only the published benchmark found out."""
+    blob = read_blob(random_blob.read_bytes())
+    d = blob.meta["dims"]["dim"]
+    seqs = qs.random_seqs(blob.meta["dims"]["vocab_size"], [8])
+    for dsp in (False, True):
+        res = qs.run(qs.build(random_blob, seqs, tmp_path / f"p{dsp}", dsp, profile=16))
+        prof = {name: macs for name, _, macs in res["prof"]}
+        taps = sum(min(t + 1, blob.meta["dims"]["kernel"]) for t in range(16))
+        assert prof["layer_rows_s8(att+conv+proj)"] == 2 * 16 * 16 * d + taps * d + 2 * 16 * d * d
+        assert prof["fully_connected_s8(q)"] == 16 * d * d

@@ -113,7 +113,8 @@ static void profile(const ebq_model *m)
     const ebq_layer_rows_params lr = {
         {n, d, y, ids, &w->sm_rq, m->exp_hi, m->exp_lo},
         {d, m->kernel, w->conv_w, w->conv_b, &w->conv_rq, w->silu},
-        {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a, &w->out_b}};
+        {{d, d, w->proj_w, w->proj_b, NULL}, &w->out_a, &w->out_b},
+        {{d, d, w->ao_w, w->ao_b, NULL}, &w->ctx_rq}};
     uint64_t t0 = port_cycles();
     for (uint32_t t = 0; t < n; t += EBQ_MICRO)
         ebq_embedding_s8(&work, m, ids, t, EBQ_MICRO, x + t * d);
@@ -130,8 +131,9 @@ static void profile(const ebq_model *m)
     uint64_t taps = 0; /* exact: row t has min(t + 1, K) taps (rows before 0 are padding) */
     for (uint32_t t = 0; t < n; t++)
         taps += t + 1 < m->kernel ? t + 1 : m->kernel;
+    /* spec 2 (w->ao_w set): the attention output projection, n x D x D more MACs */
     prof_line("layer_rows_s8(att+conv+proj)", t0 - t1,
-              2ull * n * n * d + taps * d + (uint64_t)n * d * d);
+              2ull * n * n * d + taps * d + (uint64_t)n * d * d * (w->ao_w != NULL ? 2u : 1u));
 }
 #endif
 
