@@ -220,7 +220,8 @@ def test_auto_calibration_picks_the_most_accurate_method_on_dev() -> None:
     # the selection sentences are dev sentences: none of them is a test sentence
     model, ckpt = load_checkpoint(SMS)
     seqs, labels, where = selection_split(ckpt, SMS, model.cfg.max_len)
-    ds = D.load_dataset("sms_spam")
+    args = ckpt["train_args"]  # the dev carved by the run that made it (fraction and seed)
+    ds = D.load_dataset("sms_spam", args["dev_fraction"], args["seed"])
     assert len(seqs) == len(labels) == len(ds.dev) and where.startswith("dev")
     dev_ids = {tuple(s) for s in D.encode(model_tokenizer(), ds.dev.texts, model.cfg.max_len)}
     assert {tuple(s) for s in seqs} == dev_ids
