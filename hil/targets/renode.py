@@ -73,6 +73,7 @@ RENODE_INSTALL = (
 BOOT_TIMEOUT = 60.0  # Renode with Mono takes ~4 s to start; slow CI machines much longer
 START_CONFIRM_S = 15.0  # `start` typed -> "Starting emulation..." on the console
 SAVE_TIMEOUT_S = 30.0  # a post-mortem `Save` (about 1 s for these boards); then Renode is killed
+REASON_WAIT_S = 5.0  # a failed monitor command's reason line, printed after its echo
 #: Lines Renode's console prints when a monitor command fails (Renode 1.15.1, --hide-log): the
 #: first names the command, the next says why.
 MONITOR_ERRORS = ("There was an error executing command", "Could not find file",
@@ -82,6 +83,13 @@ MONITOR_ERRORS = ("There was an error executing command", "Could not find file",
 
 def monitor_error(console: str) -> str | None:
     """Renode's error in `console` text as one line (the failing command and its reason)."""
+    found = monitor_error_parts(console)
+    return None if found is None else ": ".join(found)
+
+
+def monitor_error_parts(console: str) -> list[str] | None:
+    """[the failing command, its reason] (the reason is missing while Renode has not printed
+    it yet), or None when `console` holds no monitor error."""
     lines = [ln.strip() for ln in console.replace("\r", "\n").splitlines() if ln.strip()]
     for i, line in enumerate(lines):
         if any(marker in line for marker in MONITOR_ERRORS):
@@ -90,8 +98,7 @@ def monitor_error(console: str) -> str | None:
                 close = '"""\'' if '"""' in line else "'"
                 end = next((k for k in range(i + 1, len(lines)) if lines[k].endswith(close)), i)
                 line += " ...'" if end > i else ""
-            why = [ln for ln in lines[end + 1:end + 2] if not ln.startswith("(")]
-            return ": ".join([line, *why])
+            return [line, *(ln for ln in lines[end + 1:end + 2] if not ln.startswith("("))]
     return None
 
 
@@ -272,10 +279,17 @@ class RenodeTarget(ProcessTarget):
         return TargetError(f"renode: {message} (Renode's log: {self.monitor_log})")
 
     def _check_monitor(self, offset: int) -> None:
-        """Raise at once when Renode printed a monitor error since `offset` (console mode)."""
-        error = monitor_error(self._log_since(offset)) if self._monitor_port is None else None
-        if error:
-            raise self._fail(f"a monitor command failed: {error}")
+        """Raise when Renode printed a monitor error since `offset` (console mode). Renode
+        prints the failing command first and its reason a moment later: the reason is waited
+        for (up to REASON_WAIT_S), since a message without it says nothing a user can act on."""
+        if self._monitor_port is not None or monitor_error_parts(self._log_since(offset)) is None:
+            return
+        deadline = time.monotonic() + REASON_WAIT_S
+        parts = monitor_error_parts(self._log_since(offset)) or []
+        while len(parts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            parts = monitor_error_parts(self._log_since(offset)) or parts
+        raise self._fail(f"a monitor command failed: {': '.join(parts)}")
 
     def _await_monitor(self, offset: int, pattern: str, timeout: float) -> bool:
         """Wait for `pattern` (a regex) in the monitor log after `offset`; an error line raises.
