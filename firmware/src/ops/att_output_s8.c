@@ -49,19 +49,3 @@ void ebq_combine_pc_s8(uint32_t rows, uint32_t dim, const int32_t *ao, const int
         for (uint32_t o = 0; o < dim; o++)
             out[o] = ebq_rq2_sat8(ao[o], a->m[o], a->sh[o], h[o], b->m[o], b->sh[o], -1);
 }
-
-void ebq_project_combine_pc_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
-                               uint32_t rows, const int8_t *c, const int32_t *ao, int8_t *out)
-{
-    /* The buffer: h (EBQ_MICRO rows, int32), then the projection's own scratch. */
-    const uint32_t dim = p->proj.out_dim;
-    const size_t h_bytes = (size_t)EBQ_MICRO * dim * sizeof(int32_t);
-    int32_t *h = ctx->buf;
-    const ebq_context fc = {(uint8_t *)ctx->buf + h_bytes, ctx->size - h_bytes};
-    for (uint32_t r0 = 0; r0 < rows; r0 += EBQ_MICRO) {
-        const uint32_t nu = (rows - r0 < EBQ_MICRO) ? rows - r0 : EBQ_MICRO;
-        ebq_fully_connected_s32(&fc, &p->proj, nu, c + (size_t)r0 * dim, h);
-        ebq_combine_pc_s8(nu, dim, ao + (size_t)r0 * dim, h, p->out_a, p->out_b,
-                          out + (size_t)r0 * dim);
-    }
-}

@@ -257,7 +257,7 @@ void ebq_context_s8(uint32_t count, const int32_t *attn, const ebq_rq_params *rq
 void ebq_combine_pc_s8(uint32_t rows, uint32_t dim, const int32_t *ao, const int32_t *h,
                        const ebq_rq_params *a, const ebq_rq_params *b, int8_t *out);
 
-/* ebq_project_combine_rows_s8 with ebq_combine_pc_s8 (out_a per channel); same buffer. */
+/* ebq_project_combine_rows_s8 with ebq_combine_pc_s8 (out_a per channel), rows_s8.c. */
 void ebq_project_combine_pc_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
                                uint32_t rows, const int8_t *c, const int32_t *ao, int8_t *out);
 

@@ -2,8 +2,8 @@
  * rows_s8.c - one output row of the embedding and of the causal conv, and the projection +
  * combination by EBQ_MICRO rows, in plain C. The portable kernels are these loops; the DSP twins
  * (dsp/) use them for the shapes and tails their fast paths do not take. This file has no twin,
- * so both kernel sets link it (and ebq_project_combine_rows_s8 calls whichever
- * ebq_fully_connected_s32 / ebq_combine_s8 the build has).
+ * so both kernel sets link it (and ebq_project_combine_rows_s8 / _pc_s8 call whichever
+ * ebq_fully_connected_s32 / ebq_combine_s8 the build has; ebq_combine_pc_s8 is att_output_s8.c).
  */
 #include "ebq_ops.h"
 
@@ -44,8 +44,14 @@ void ebq_depthwise_conv_causal_row_s8(const ebq_conv_params *p, uint32_t t, cons
     }
 }
 
-void ebq_project_combine_rows_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
-                                 uint32_t rows, const int8_t *c, const int32_t *attn, int8_t *out)
+/* The combination applied after the projection: spec 1's (one attention multiplier) or spec
+ * 2's (one per channel, after att_output). */
+typedef void combine_fn(uint32_t rows, uint32_t dim, const int32_t *attn, const int32_t *h,
+                        const ebq_rq_params *a, const ebq_rq_params *b, int8_t *out);
+
+static void project_combine(const ebq_context *ctx, const ebq_project_combine_params *p,
+                            uint32_t rows, const int8_t *c, const int32_t *attn, int8_t *out,
+                            combine_fn *combine)
 {
     /* The buffer: h (EBQ_MICRO rows, int32), then the projection's own scratch. */
     const uint32_t dim = p->proj.out_dim;
@@ -55,9 +61,20 @@ void ebq_project_combine_rows_s8(const ebq_context *ctx, const ebq_project_combi
     for (uint32_t r0 = 0; r0 < rows; r0 += EBQ_MICRO) {
         const uint32_t nu = (rows - r0 < EBQ_MICRO) ? rows - r0 : EBQ_MICRO;
         ebq_fully_connected_s32(&fc, &p->proj, nu, c + (size_t)r0 * dim, h);
-        ebq_combine_s8(nu, dim, attn + (size_t)r0 * dim, h, p->out_a, p->out_b,
-                       out + (size_t)r0 * dim);
+        combine(nu, dim, attn + (size_t)r0 * dim, h, p->out_a, p->out_b, out + (size_t)r0 * dim);
     }
+}
+
+void ebq_project_combine_rows_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
+                                 uint32_t rows, const int8_t *c, const int32_t *attn, int8_t *out)
+{
+    project_combine(ctx, p, rows, c, attn, out, ebq_combine_s8);
+}
+
+void ebq_project_combine_pc_s8(const ebq_context *ctx, const ebq_project_combine_params *p,
+                               uint32_t rows, const int8_t *c, const int32_t *ao, int8_t *out)
+{
+    project_combine(ctx, p, rows, c, ao, out, ebq_combine_pc_s8);
 }
 
 void ebq_layer_rows_generic_s8(const ebq_context *ctx, const ebq_layer_rows_params *p,
