@@ -54,17 +54,35 @@ static inline __attribute__((always_inline)) int8_t comb(int32_t at, int32_t acc
                           8);
 }
 
+/* A block's buffer (both specs): the e rows (B x keys, int16), a key column (int32), then a
+ * region for the step's own use; and step 1, the e rows and 1/E of the block's queries. */
+typedef struct {
+    int16_t *e;
+    int32_t *col;
+    uint8_t *region;
+    ebq_dsp_inv inv;
+} block_exp;
+
+static void block_exp_rows(const ebq_layer_rows_params *p, uint32_t nq, int8_t *xt, uint8_t *buf,
+                           block_exp *b)
+{
+    const uint32_t n = p->att.n, nk = EBQ_KEYS_PAD(n), blk = EBQ_BLOCK_ROWS(n);
+    b->e = (int16_t *)(void *)buf;
+    b->col = (int32_t *)(void *)(buf + ebq_a8(2 * (size_t)blk * nk));
+    b->region = (uint8_t *)b->col + ebq_a8(8 * (size_t)nk);
+    ebq_dsp_attention_exp(&p->att, nq, xt, (int16_t *)(void *)b->region,
+                          (int32_t *)(void *)(b->region + 8 * 128), b->e, &b->inv);
+}
+
 static void block_fused(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, int8_t *xt,
                         uint8_t *buf)
 {
-    const uint32_t n = p->att.n, d = 128, nk = EBQ_KEYS_PAD(n), blk = EBQ_BLOCK_ROWS(n);
-    int16_t *e = (int16_t *)(void *)buf;
-    int32_t *col = (int32_t *)(void *)(buf + ebq_a8(2 * (size_t)blk * nk));
-    uint8_t *region = (uint8_t *)col + ebq_a8(8 * (size_t)nk);
-    ebq_dsp_inv inv;
-    /* 1. e rows and 1/E of the block's queries. */
-    ebq_dsp_attention_exp(&p->att, nq, xt, (int16_t *)(void *)region,
-                          (int32_t *)(void *)(region + 8 * d), e, &inv);
+    const uint32_t d = 128;
+    block_exp b; /* 1. e rows and 1/E of the block's queries. */
+    block_exp_rows(p, nq, xt, buf, &b);
+    int16_t *e = b.e;
+    int32_t *col = b.col;
+    uint8_t *region = b.region;
     /* 2. conv + SiLU into the query rows, widened by row pairs after the odd row's attention
      * and the output pair. */
     ebq_depthwise_conv_causal_s8(&p->conv, t0, nq, p->att.y, xt);
@@ -78,7 +96,7 @@ static void block_fused(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq
     int32_t at[4 * EBQ_BLOCK];
     tile_ctx t = {at, xt, p->pc.out_a->m[0], (int32_t)1 << (sha - 2), sha - 1};
     for (uint32_t c = 0; c < d; c += 4) {
-        ebq_dsp_attention_cols(&p->att, nq, c, e, col, &inv, at, 4);
+        ebq_dsp_attention_cols(&p->att, nq, c, e, col, &b.inv, at, 4);
         for (uint32_t o = c; o < c + 4; o += 2) {
             ebq_widen2(d, pr->w + (size_t)o * d, pr->w + (size_t)(o + 1) * d, ww);
             ebq_pair_rq pq;
@@ -177,15 +195,10 @@ static void context_rows(const ebq_layer_rows_params *p, uint32_t nq, const int1
 static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, int8_t *xt,
                      uint8_t *buf)
 {
-    const uint32_t n = p->att.n, d = 128, nk = EBQ_KEYS_PAD(n), blk = EBQ_BLOCK_ROWS(n);
-    int16_t *e = (int16_t *)(void *)buf;
-    int32_t *col = (int32_t *)(void *)(buf + ebq_a8(2 * (size_t)blk * nk));
-    uint8_t *region = (uint8_t *)col + ebq_a8(8 * (size_t)nk);
-    ebq_dsp_inv inv;
-    /* 1. e rows and 1/E of the block's queries; 2. the context into the query rows. */
-    ebq_dsp_attention_exp(&p->att, nq, xt, (int16_t *)(void *)region,
-                          (int32_t *)(void *)(region + 8 * d), e, &inv);
-    context_rows(p, nq, e, col, &inv, xt);
+    const uint32_t n = p->att.n, d = 128;
+    block_exp b; /* 1. e rows and 1/E of the block's queries; 2. the context into the rows. */
+    block_exp_rows(p, nq, xt, buf, &b);
+    context_rows(p, nq, b.e, b.col, &b.inv, xt);
     /* 3. per chunk: both inputs widened, then per output pair both projections + combination
      * (the e rows are dead: the buffer is the weight pairs, then the widened rows). */
     const uint32_t chunk = ao_chunk(n);
