@@ -116,20 +116,20 @@ def test_runs(runs: list[Path], int8: bool = True, again: bool = False, workers:
     """Read test for every run (refusing weights already read unless `again`), record each read
     in its ledger, and return the per-run rows with the mean and sd over runs."""
     digests = {run: weights_hash(run / "model.pt") for run in runs}
-    for run, dg in digests.items():
-        seen = earlier_reads(run, dg)
+    seen_before = {run: earlier_reads(run, dg) for run, dg in digests.items()}
+    for run, seen in seen_before.items():
         if seen and not again:
             raise UsageError(f"{run}: its test split was read already for these weights, at "
                              f"{seen[0]['utc']} ({LEDGER}); a second look is a selection "
                              "risk: pass --again to do it anyway (it is recorded)")
-    chosen = chosen_on_dev(runs)
+    chosen, rev = chosen_on_dev(runs), commit()
     rows = []
     for run in runs:
         row = {"run": str(run), "dev_accuracy": dev_accuracy(run), "chosen_on_dev": run == chosen,
                **read_one(run, int8, workers, data)}
         record = {"utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                  "commit": commit(), "weights_sha256": digests[run],
-                  "again": bool(earlier_reads(run, digests[run])), **row}
+                  "commit": rev, "weights_sha256": digests[run],
+                  "again": bool(seen_before[run]), **row}
         with (run / LEDGER).open("a") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
         rows.append(record)
