@@ -70,6 +70,23 @@ def test_soft_kl_zero_when_equal_and_positive_otherwise() -> None:
     assert distill.soft_kl(a, torch.randn(8, 5), 2.0).item() > 0.0
 
 
+def test_soft_kl_of_a_teacher_with_a_zero_probability_is_finite_and_its_gradient_unchanged(
+        ) -> None:
+    """The n-gram teacher's log-probabilities can be -inf; the logged loss read nan (imdb)."""
+    student = torch.randn(3, 2, requires_grad=True)
+    teacher = torch.tensor([[0.0, -float("inf")], [0.0, -1.0], [-2.0, 0.0]])
+    loss = distill.soft_kl(student, teacher, 2.0)
+    loss.backward()
+    assert torch.isfinite(loss)
+    # The gradient of T^2 KL / batch wrt the student logits: T (softmax(s/T) - p_teacher) / n.
+    want = 2.0 * (torch.softmax(student.detach() / 2, -1) - torch.softmax(teacher / 2, -1)) / 3
+    assert torch.allclose(student.grad, want, atol=1e-6)  # type: ignore[arg-type]
+    # The finite value is that of the rows alone: the zero-probability term adds nothing.
+    assert loss.item() == pytest.approx(
+        distill.soft_kl(student[1:], teacher[1:], 2.0).item() * 2 / 3
+        + distill.soft_kl(student[:1], torch.tensor([[0.0, -1e4]]), 2.0).item() / 3, abs=1e-5)
+
+
 def test_length_bucketed_transfer_batches_pad_less_and_draw_every_text_equally() -> None:
     # 100 long texts among 900 short ones, as imdb's windows among movie snippets.
     lengths = [256] * 100 + [12 + i % 20 for i in range(900)]

@@ -365,10 +365,16 @@ def _head_from_json(d: dict[str, Any]) -> dict[str, Any]:
 
 def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """T^2 KL(softmax(teacher/T) || softmax(student/T)), batch mean (Hinton et al. 2015): the
-    T^2 keeps gradient sizes comparable across temperatures."""
+    T^2 keeps gradient sizes comparable across temperatures.
+
+    The teacher is clamped to >= -1e4: the n-gram teacher's log-probabilities hold -inf for a
+    few texts, and kl_div's value is then exp(-inf) * (-inf - s) = nan (the gradient, -exp(t),
+    is 0 either way, so training was right but the logged loss read nan). exp(-1e4) is 0 in
+    float32: value and gradient are those of a probability of 0."""
     import torch.nn.functional as F
 
     t = temperature
+    teacher = teacher.clamp_min(-1e4)
     return F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1),
                     reduction="batchmean", log_target=True) * t * t
 
