@@ -128,3 +128,29 @@ def test_qemu_profile_build_counts_every_kernel(random_blob, tmp_path) -> None: 
         taps = sum(min(t + 1, blob.meta["dims"]["kernel"]) for t in range(16))
         assert prof["layer_rows_s8(att+conv+proj)"] == 2 * 16 * 16 * d + taps * d + 2 * 16 * d * d
         assert prof["fully_connected_s8(q)"] == 16 * d * d
+
+
+def test_cycle_model_profile_is_the_inference_window_and_floors_bound_it(
+        random_blob, tmp_path) -> None:  # noqa: F811
+    """benchmarks/cycle_model.py's per-function profile counts the inference window only (it
+    once summed the harness's blob parsing in: 5 M instructions beside a 6 M inference), and
+    benchmarks/latency_floor.py's split adds up to the window's cycles with its floors below."""
+    import cycle_model as cm
+    import latency_floor as lf
+
+    if not cm.have_tools():
+        pytest.fail("needs gcc and a QEMU with TCG plugins (cycle_model.have_tools)")
+    blob = read_blob(random_blob.read_bytes())
+    seqs = qs.random_seqs(blob.meta["dims"]["vocab_size"], [24])
+    res = cm.estimate(random_blob, seqs, ["nrf52840"], profile=True)["nrf52840"]
+    ins, cycles = res["windows"][0][0], res["windows"][0][1]
+    assert sum(i for i, _ in res["profile"].values()) == ins
+    dread = res["windows"][0][5]  # data waits are not attributed to functions
+    assert sum(c for _, c in res["profile"].values()) == cycles - dread
+    assert "ebq_blob_parse" not in res["profile"]  # before the window: not the inference
+    (row,) = lf.floors(random_blob, [24], "nrf52840")
+    assert row["instructions"] == ins and row["cycles_est"] == cycles
+    assert row["dense_cycles"] + row["conv_cycles"] + row["rest_cycles"] == cycles
+    assert min(row["dense_cycles"], row["conv_cycles"], row["rest_cycles"]) > 0
+    assert row["macs"] == qs.macs(blob.meta["dims"], 24, att_output=True)
+    assert row["smlad_floor"] < row["tile_floor_with_rest"] < row["cycles_est"]
