@@ -97,7 +97,7 @@ def floors(blob: Path, lengths: list[int], board: str) -> list[dict]:
 
 def markdown(result: dict) -> str:
     lines = ["# Lower bounds on one inference's cycles (Cortex-M4)", "",
-             f"`python benchmarks/latency_floor.py --write` ({result['board']}: "
+             f"`{result['command']}` ({result['board']}: "
              f"{cm.BOARDS[result['board']]['what']}; model `{result['model']}`, "
              f"{'spec 2 (att_output)' if result['att_output'] else 'spec 1'}; DSP engine on "
              "QEMU mps2-an386, random token ids). Estimated cycles by kind of work, then the "
@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = floors(blob, args.n, args.board)
         att = "l0.ao.w" in read_blob(blob.read_bytes()).tensors
     model = blob.parent.name if blob.name == "model.bin" else blob.name
-    result = {"board": args.board, "model": model, "att_output": att, "rows": rows}
+    command = ("python benchmarks/latency_floor.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])).strip()
+    result = {"command": command, "board": args.board, "model": model, "att_output": att,
+              "rows": rows}
     text = markdown(result)
     print(text)
     if args.write:
