@@ -25,7 +25,8 @@ The floors are bounds on kernels nobody has written, not targets met: they say h
 kernel work could close at best. Estimates, not measurements (docs/design.md contract 4).
 
     python benchmarks/latency_floor.py                        # shipped nlu_scenario, 32 tokens
-    python benchmarks/latency_floor.py --n 32 128 --board stm32f4
+    python benchmarks/latency_floor.py --blob random --n 32 128 --board stm32f4
+    python benchmarks/latency_floor.py --blob random --no-att-output     # the spec-1 variant
     python benchmarks/latency_floor.py --write                # results/latency_floor.{md,json}
 """
 
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blob", type=Path, default=ROOT / "hil" / "models" / "nlu_scenario" /
                     "model.bin", help="model blob, or 'random': a seeded random spec-2 model "
                                       "(max_len 256)")
+    ap.add_argument("--no-att-output", action="store_true",
+                    help="with --blob random: the variant without att_output (spec 1)")
     ap.add_argument("--n", type=int, nargs="+", default=[32])
     ap.add_argument("--board", default="nrf52840", choices=sorted(cm.BOARDS))
     ap.add_argument("--write", action="store_true", help="benchmarks/results/latency_floor.*")
@@ -134,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         if str(blob) == "random":
             from hil.quant.quantize import blob_bytes, random_quant_model
 
-            blob = Path(tmp) / "random-seed0"
-            blob.write_bytes(blob_bytes(random_quant_model(num_labels=5, seed=0)))
+            noatt = args.no_att_output
+            blob = Path(tmp) / ("random-seed0" + ("-no-att-output" if noatt else ""))
+            blob.write_bytes(blob_bytes(random_quant_model(
+                num_labels=5, seed=0, att_output=not noatt, segments=0 if noatt else 3)))
         rows = floors(blob, args.n, args.board)
         att = "l0.ao.w" in read_blob(blob.read_bytes()).tensors
     model = blob.parent.name if blob.name == "model.bin" else blob.name
