@@ -69,7 +69,7 @@ class HilLibrary:
     Inside ``renode-test``, whose Robot runs in Renode's venv without hil's dependencies, the
     same keywords come from ``python3 -m hil.robot.remote`` through Robot's ``Remote`` library,
     and `Attach Board` works on the machine Renode's ``Execute Command`` created
-    (``renode/tests/stm32f4-hil.robot``).
+    (``renode/tests/nrf52840-hil.robot``, ``stm32f4-hil.robot``).
 
     Cycle counts are in the unit the target gives (``instructions (renode)``, ``instructions
     (qemu icount)``, ``ns (host)`` on native, ``cycles (dwt, board)`` on a real board);
