@@ -74,6 +74,15 @@ static void block_exp_rows(const ebq_layer_rows_params *p, uint32_t nq, int8_t *
                           (int32_t *)(void *)(b->region + 8 * 128), b->e, &b->inv);
 }
 
+/* `rows` rows of 128 int8 (x) widened by row pairs into out (D words per pair); an odd last row
+ * is paired with zeros. */
+static void widen_pairs(uint32_t rows, const int8_t *x, int32_t *out)
+{
+    for (uint32_t r = 0; r < rows; r += 2)
+        ebq_widen2(128, x + (size_t)r * 128, r + 1 < rows ? x + (size_t)(r + 1) * 128
+                                                         : ebq_zero_row128, out + r / 2 * 128);
+}
+
 static void block_fused(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, int8_t *xt,
                         uint8_t *buf)
 {
@@ -87,9 +96,7 @@ static void block_fused(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq
      * and the output pair. */
     ebq_depthwise_conv_causal_s8(&p->conv, t0, nq, p->att.y, xt);
     int32_t *ww = (int32_t *)(void *)region + d, *cw = ww + d; /* after a spare D words */
-    for (uint32_t r = 0; r < nq; r += 2) /* an odd last row is paired with zeros */
-        ebq_widen2(d, xt + (size_t)r * d, r + 1 < nq ? xt + (size_t)(r + 1) * d : ebq_zero_row128,
-                   cw + r / 2 * d);
+    widen_pairs(nq, xt, cw);
     /* 3. per 4 channels: attention, then the 2 output pairs' projection and combination. */
     const ebq_fc_params *pr = &p->pc.proj;
     const int32_t sha = p->pc.out_a->sh[0];
@@ -145,15 +152,6 @@ static size_t ao_bytes(uint32_t n, uint32_t dim)
 {
     const size_t f = fused_bytes(n, dim), p3 = 8 * (size_t)dim + 4 * (size_t)ao_chunk(n) * dim;
     return f > p3 ? f : p3;
-}
-
-/* `rows` rows of 128 int8 (x) widened by row pairs into out (D words per pair); an odd last row
- * is paired with zeros. */
-static void widen_pairs(uint32_t rows, const int8_t *x, int32_t *out)
-{
-    for (uint32_t r = 0; r < rows; r += 2)
-        ebq_widen2(128, x + (size_t)r * 128, r + 1 < rows ? x + (size_t)(r + 1) * 128
-                                                         : ebq_zero_row128, out + r / 2 * 128);
 }
 
 /* sat8(rq(att_output acc + b, Ma_o, sha_o) - rq(h + b, Mb_o, shb_o)), both shifts >= 2. */
