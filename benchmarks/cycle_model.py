@@ -193,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             blob = Path(tmp) / "random.bin"
             blob.write_bytes(blob_bytes(random_quant_model(num_labels=5, seed=0)))
         from hil.quant.blob import read_blob
+        from hil.quant.reference import has_att_output
 
         parsed = read_blob(blob.read_bytes())
-        dims, att_output = parsed.meta["dims"], "l0.ao.w" in parsed.tensors
+        dims, att_output = parsed.meta["dims"], has_att_output(parsed, 0)
         lengths = [args.profile] if args.profile else args.lengths
         seqs = qs.random_seqs(dims["vocab_size"], lengths)
         res = estimate(blob, seqs, boards, dsp=not args.portable, profile=bool(args.profile))

@@ -37,6 +37,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -68,12 +69,14 @@ def split(profile: dict[str, list[int]]) -> dict[str, int]:
     return out
 
 
-def floors(blob: Path, lengths: list[int], board: str) -> list[dict]:
-    """One row per length: MACs, estimated cycles by kind, and the two floors (cycles, ms)."""
+def floors(blob: Path, lengths: list[int], board: str, parsed: Any = None) -> list[dict]:
+    """One row per length: MACs, estimated cycles by kind, and the two floors (cycles, ms).
+    `parsed`: the blob already read (hil.quant.blob.read_blob), if the caller has it."""
     from hil.quant.blob import read_blob
+    from hil.quant.reference import has_att_output
 
-    parsed = read_blob(blob.read_bytes())
-    dims, att_output = parsed.meta["dims"], "l0.ao.w" in parsed.tensors
+    parsed = parsed or read_blob(blob.read_bytes())
+    dims, att_output = parsed.meta["dims"], has_att_output(parsed, 0)
     clock = cm.BOARDS[board]["clock_hz"]
     if max(lengths) > dims["max_len"]:
         raise SystemExit(f"{blob.name}: max_len {dims['max_len']} < {max(lengths)} tokens")
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print("needs arm-none-eabi-gcc, qemu-system-arm (with plugins) and gcc", file=sys.stderr)
         return 2
     from hil.quant.blob import read_blob
+    from hil.quant.reference import has_att_output
 
     with tempfile.TemporaryDirectory() as tmp:
         blob = args.blob
@@ -141,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             blob = Path(tmp) / ("random-seed0" + ("-no-att-output" if noatt else ""))
             blob.write_bytes(blob_bytes(random_quant_model(
                 num_labels=5, seed=0, att_output=not noatt, segments=0 if noatt else 3)))
-        rows = floors(blob, args.n, args.board)
-        att = "l0.ao.w" in read_blob(blob.read_bytes()).tensors
+        parsed = read_blob(blob.read_bytes())
+        rows = floors(blob, args.n, args.board, parsed)
+        att = has_att_output(parsed, 0)
     model = blob.parent.name if blob.name == "model.bin" else blob.name
     command = ("python benchmarks/latency_floor.py " + " ".join(
         argv if argv is not None else sys.argv[1:])).strip()

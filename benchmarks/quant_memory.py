@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -67,6 +68,14 @@ def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16,
     return 2 * a8(n * d) + a8(work)
 
 
+def spec_parts(blob: Any) -> dict[str, bool]:
+    """arena_bytes' spec-2 switches for a parsed blob, by the reference's own rules: a segment
+    bias in every spec-2 model, att_output where layer 0 has it."""
+    from hil.quant.reference import dims_of, has_att_output
+
+    return {"att_output": has_att_output(blob, 0), "segment": dims_of(blob)["version"] >= 2}
+
+
 def painted_arena(blob_path: Path, lengths: list[int]) -> dict[str, dict[int, int]] | None:
     """The arena's painted high-water mark per n under QEMU, {"dsp": {n: bytes}, "portable"};
     also checks that ebq_arena_bytes on the device equals arena_bytes() here."""
@@ -76,8 +85,7 @@ def painted_arena(blob_path: Path, lengths: list[int]) -> dict[str, dict[int, in
     if not qs.have_tools():
         return None
     blob = read_blob(blob_path.read_bytes())
-    dims, spec2 = blob.meta["dims"], {"att_output": "l0.ao.w" in blob.tensors,
-                                      "segment": "emb.seg.b" in blob.tensors}
+    dims, spec2 = blob.meta["dims"], spec_parts(blob)
     seqs = qs.random_seqs(dims["vocab_size"], lengths, seed=3)
     out: dict[str, dict[int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -189,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         flash = blob_breakdown(bp)
         code_flash = (code["text_rodata"] + code["data"]) if code else 0
         lens = sorted(set(LENGTHS + [dims["max_len"]]))
-        spec2 = {"att_output": "l0.ao.w" in b.tensors, "segment": "emb.seg.b" in b.tensors}
+        spec2 = spec_parts(b)
         arena = {n: arena_bytes(dims["dim"], n, True, dims["emb_dim"], **spec2) for n in lens}
         arena_portable = {n: arena_bytes(dims["dim"], n, False, dims["emb_dim"], **spec2)
                           for n in lens}

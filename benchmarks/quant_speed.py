@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                     cycles = {b: cm.run(elf, b, plugin)["windows"] for b in cm.BOARDS}
         rows = []
         for i, n in enumerate(lengths):
-            mac = macs(dims, n, "l0.ao.w" in blob.tensors)
+            mac = macs(dims, n, R.has_att_output(blob, 0))
             row = {"n": n, "macs": mac}
             for kind, res in results.items():
                 ins = res["rows"][i][0] * INSTR_PER_TICK
