@@ -282,10 +282,11 @@ class RenodeTarget(ProcessTarget):
         """Raise when Renode printed a monitor error since `offset` (console mode). Renode
         prints the failing command first and its reason a moment later: the reason is waited
         for (up to REASON_WAIT_S), since a message without it says nothing a user can act on."""
-        if self._monitor_port is not None or monitor_error_parts(self._log_since(offset)) is None:
+        parts = None if self._monitor_port is not None else \
+            monitor_error_parts(self._log_since(offset))
+        if parts is None:
             return
         deadline = time.monotonic() + REASON_WAIT_S
-        parts = monitor_error_parts(self._log_since(offset)) or []
         while len(parts) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
             parts = monitor_error_parts(self._log_since(offset)) or parts
