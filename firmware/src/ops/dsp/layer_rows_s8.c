@@ -144,15 +144,27 @@ static uint32_t ao_chunk(uint32_t n)
     return n <= 16 && b > 8 ? 8 : b;
 }
 
-/* The spec-2 block's buffer: phases 1-2 as fused_bytes, phase 3 the two weight pairs (8 D) and
- * the chunk's rows of both inputs widened (4 R D). With the generic path's buffer beside it, the
- * arena is spec 1's for n <= 16 and from n = 105 up (9,856 B at n = 16, 49,152 at 128, 80,896
- * at 256), larger in between (phase 3 of a 28-row block: 15,360 B of buffer). */
+/* From this many tokens on, phase 3 projects by output triples (ebq_mm23_s16_128 over up to
+ * EBQ_AO_PAIRS row pairs per call: 26 est. cycles per 24 MACs and one call per 8 row pairs)
+ * instead of pairs (ebq_mm22_s16_128: 18 per 16 and one call per row pair); the triples take
+ * about 5% more instructions in these kernels, so shorter inputs keep the pairs (the same
+ * trade as EBQ_FC_TRIPLE_ROWS). */
+#ifndef EBQ_AO_TRIPLE_N
+#define EBQ_AO_TRIPLE_N 32u
+#endif
+#define EBQ_AO_PAIRS 8u /* row pairs per ebq_mm23_s16_128 call: 2 x 192 bytes of sums */
+
+/* The spec-2 block's buffer: phases 1-2 as fused_bytes, phase 3 the two weight pairs (8 D) or
+ * triples (12 D) and the chunk's rows of both inputs widened (4 R D). With the generic path's
+ * buffer beside it, the arena is spec 1's for n <= 16 and from n = 105 up (9,856 B at n = 16,
+ * 49,152 at 128, 80,896 at 256), larger in between (phase 3 of a 28-row block: 15,872 B). */
 static size_t ao_bytes(uint32_t n, uint32_t dim)
 {
-    const size_t f = fused_bytes(n, dim), p3 = 8 * (size_t)dim + 4 * (size_t)ao_chunk(n) * dim;
+    const size_t w = n >= EBQ_AO_TRIPLE_N ? 12 : 8;
+    const size_t f = fused_bytes(n, dim), p3 = w * dim + 4 * (size_t)ao_chunk(n) * dim;
     return f > p3 ? f : p3;
 }
+
 
 /* sat8(rq(att_output acc + b, Ma_o, sha_o) - rq(h + b, Mb_o, shb_o)), both shifts >= 2. */
 static inline __attribute__((always_inline)) int8_t comb2(int32_t acc_a, int32_t acc_h,
@@ -190,6 +202,61 @@ static void context_rows(const ebq_layer_rows_params *p, uint32_t nq, const int1
     }
 }
 
+/* Bias, M, rounding constant and shift - 1 of an output triple (sh >= 2). */
+typedef struct {
+    int32_t b[3], m[3], rnd[3], s1[3];
+} triple_rq;
+
+static void triple_rq_load(triple_rq *t, uint32_t o, const int32_t *b, const ebq_rq_params *rq)
+{
+    for (uint32_t k = 0; k < 3; k++) {
+        t->b[k] = b[o + k], t->m[k] = rq->m[o + k], t->s1[k] = rq->sh[o + k] - 1;
+        t->rnd[k] = (int32_t)1 << (t->s1[k] - 1);
+    }
+}
+
+static inline __attribute__((always_inline)) int8_t comb3(int32_t acc_a, int32_t acc_h,
+                                                          const triple_rq *qa,
+                                                          const triple_rq *qh, uint32_t q)
+{
+    return (int8_t)__ssat(ebq_rq32_fast(acc_a + qa->b[q], qa->m[q], qa->rnd[q], qa->s1[q]) -
+                              ebq_rq32_fast(acc_h + qh->b[q], qh->m[q], qh->rnd[q], qh->s1[q]),
+                          8);
+}
+
+/* Phase 3 for the outputs o..o+2 of a chunk's nr rows (xr; widened by row pairs: the context
+ * xa, the conv xc): both weight triples widened into w (2 x 3 D words), both projections of up
+ * to EBQ_AO_PAIRS row pairs per ebq_mm23_s16_128 call, combined from the sums. */
+static void ao_triple(const ebq_layer_rows_params *p, uint32_t o, uint32_t nr, const int32_t *xa,
+                      const int32_t *xc, int32_t *w, int8_t *xr)
+{
+    const uint32_t d = 128, np = (nr + 1) / 2;
+    int32_t *wa = w, *wp = w + 3 * d / 2; /* 768 bytes each */
+    ebq_widen3_128(p->ao.fc.w + (size_t)o * d, wa);
+    ebq_widen3_128(p->pc.proj.w + (size_t)o * d, wp);
+    triple_rq qa, qh;
+    triple_rq_load(&qa, o, p->ao.fc.b, p->pc.out_a);
+    triple_rq_load(&qh, o, p->pc.proj.b, p->pc.out_b);
+    for (uint32_t p0 = 0; p0 < np; p0 += EBQ_AO_PAIRS) {
+        const uint32_t k = np - p0 < EBQ_AO_PAIRS ? np - p0 : EBQ_AO_PAIRS;
+        int32_t a[6 * EBQ_AO_PAIRS], h[6 * EBQ_AO_PAIRS];
+        ebq_mm23_s16_128(xa + (size_t)p0 * d, wa, k, a);
+        ebq_mm23_s16_128(xc + (size_t)p0 * d, wp, k, h);
+        const int32_t *ap = a, *hp = h;
+        int8_t *oo = xr + (size_t)(2 * p0) * d + o;
+        for (uint32_t i = 0; i < k; i++, ap += 6, hp += 6, oo += 2 * d) {
+            oo[0] = comb3(ap[0], hp[0], &qa, &qh, 0);
+            oo[1] = comb3(ap[1], hp[1], &qa, &qh, 1);
+            oo[2] = comb3(ap[2], hp[2], &qa, &qh, 2);
+            if (2 * (p0 + i) + 1 == nr) /* an odd last row's zero partner */
+                break;
+            oo[d] = comb3(ap[3], hp[3], &qa, &qh, 0);
+            oo[d + 1] = comb3(ap[4], hp[4], &qa, &qh, 1);
+            oo[d + 2] = comb3(ap[5], hp[5], &qa, &qh, 2);
+        }
+    }
+}
+
 static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, int8_t *xt,
                      uint8_t *buf)
 {
@@ -199,9 +266,9 @@ static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, i
     context_rows(p, nq, b.e, b.col, &b.inv, xt);
     /* 3. per chunk: both inputs widened, then per output pair both projections + combination
      * (the e rows are dead: the buffer is the weight pairs, then the widened rows). */
-    const uint32_t chunk = ao_chunk(n);
-    int32_t *wa = (int32_t *)(void *)buf, *wp = wa + d;
-    int32_t *xa = wp + d, *xc = xa + (size_t)chunk / 2 * d;
+    const uint32_t chunk = ao_chunk(n), o3 = n >= EBQ_AO_TRIPLE_N ? d - d % 3 : 0; /* 126 */
+    int32_t *wa = (int32_t *)(void *)buf, *wp = wa + d; /* a pair each, or both triples */
+    int32_t *xa = wa + (o3 ? 3 : 2) * d, *xc = xa + (size_t)chunk / 2 * d;
     const ebq_fc_params *pa = &p->ao.fc, *pr = &p->pc.proj;
     for (uint32_t r0 = 0; r0 < nq; r0 += chunk) {
         const uint32_t nr = nq - r0 < chunk ? nq - r0 : chunk;
@@ -209,7 +276,9 @@ static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, i
         widen_pairs(nr, xr, xa);
         ebq_depthwise_conv_causal_s8(&p->conv, t0 + r0, nr, p->att.y, xr); /* context widened */
         widen_pairs(nr, xr, xc);
-        for (uint32_t o = 0; o < d; o += 2) {
+        for (uint32_t o = 0; o < o3; o += 3) /* then one pair */
+            ao_triple(p, o, nr, xa, xc, wa, xr);
+        for (uint32_t o = o3; o < d; o += 2) {
             ebq_widen2(d, pa->w + (size_t)o * d, pa->w + (size_t)(o + 1) * d, wa);
             ebq_widen2(d, pr->w + (size_t)o * d, pr->w + (size_t)(o + 1) * d, wp);
             ebq_pair_rq qa, qh;
