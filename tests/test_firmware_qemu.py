@@ -142,3 +142,36 @@ def test_noise_flood_then_good_frame(blob: Path, build_dir: Path, tmp_path: Path
         assert int(device.stats().extra.get("overruns", "0")) == 0
     finally:
         link.close()
+
+
+def test_arena_warning_covers_every_length_up_to_maxlen(tmp_path: Path) -> None:
+    """Blocks shrink from 28 to 16 rows past 128 tokens, so a spec-2 model with maxlen 140
+    needs 46,720 B at 140 tokens but 49,152 B at 128 (benchmarks/quant_memory.py's mirror of
+    ebq_arena_bytes). A DSP board sized for maxlen alone must say at boot that it cannot take
+    every length (ebq_arena_bytes_upto): here 140 tokens fit and 128 get NO_MEMORY."""
+    pytest.importorskip("torch", reason="the random spec-2 model with maxlen 140 needs torch")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import quant_memory as qm
+
+    from hil.quant.quantize import blob_bytes, random_quant_model
+
+    need = {n: qm.arena_bytes(128, n, True, 16, att_output=True, segment=True) for n in (128, 140)}
+    assert need[140] < need[128]
+    path = tmp_path / "maxlen140.bin"
+    path.write_bytes(blob_bytes(random_quant_model(num_labels=3, seed=3, max_len=140, n_layers=2,
+                                                   calib=8)))
+    elf = make_firmware("mps2-an386", tmp_path / "b", path, extra=[f"ARENA={need[140]}"])
+    device, link = start_qemu("mps2-an386", elf, tmp_path)
+    try:
+        hello = device.wait_hello(60)
+        assert (hello.arena, hello.maxlen) == (need[140], 140)
+        assert f"WARN arena {need[140]} bytes < {need[128]} needed up to maxlen: some inputs " \
+               "get NO_MEMORY" in device.lines, device.lines
+        assert device.classify_ids([2] + [7] * 139, timeout=120).tokens == 140
+        with pytest.raises(DeviceError) as err:
+            device.classify_ids([2] + [7] * 127, timeout=120)
+        assert err.value.code == "NO_MEMORY"
+    finally:
+        link.close()

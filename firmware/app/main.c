@@ -28,7 +28,7 @@ typedef struct {
     int model_status;          /* its status code                                         */
     uint32_t model_id;         /* crc32 of the blob, 0 when rejected                      */
     uint32_t labels, max_len, layers, vocab;
-    size_t arena_need;         /* ebq_arena_bytes(max_len)                                */
+    size_t arena_need;         /* ebq_arena_bytes_upto(max_len): any length up to max_len */
     uint32_t requests, errors; /* frames answered, error frames sent                      */
     uint32_t n_stages;
     uint64_t stage_t0;
@@ -293,7 +293,7 @@ static void load_model(void)
     if (g.model_status == EBQ_OK) {
         g.model_ok = 1;
         g.model_id = ebq_model_id(g_model);
-        g.arena_need = ebq_arena_bytes(g_model, g.max_len);
+        g.arena_need = ebq_arena_bytes_upto(g_model, g.max_len);
     } else {
         g.labels = g.max_len = g.layers = g.vocab = 0;
     }
@@ -315,7 +315,7 @@ static void banner(void)
         put_u64(EBQ_ARENA_BYTES);
         puts_uart(" bytes < ");
         put_u64(g.arena_need);
-        puts_uart(" needed at maxlen: long inputs get NO_MEMORY\n");
+        puts_uart(" needed up to maxlen: some inputs get NO_MEMORY\n");
     }
 }
 

@@ -64,6 +64,10 @@ uint32_t ebq_model_id(const ebq_model *m);         /* crc32 of the whole blob */
 
 /* Arena bytes the forward pass needs for n tokens (exact; the peak the arena will reach). */
 size_t ebq_arena_bytes(const ebq_model *m, uint32_t n_tokens);
+/* The arena that takes every input of 1..n_tokens tokens: the largest ebq_arena_bytes over them.
+ * Not ebq_arena_bytes(n_tokens): blocks shrink past 128 tokens (EBQ_BLOCK_ROWS), so 129 tokens
+ * need less than 128 and a board sized for max_len alone could refuse shorter inputs. */
+size_t ebq_arena_bytes_upto(const ebq_model *m, uint32_t n_tokens);
 
 /* ---- arena: a bump allocator over caller-owned memory, with a high-water mark ------------- */
 

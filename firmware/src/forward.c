@@ -49,6 +49,16 @@ size_t ebq_arena_bytes(const ebq_model *m, uint32_t n)
     return 2 * z.xy + z.work;
 }
 
+size_t ebq_arena_bytes_upto(const ebq_model *m, uint32_t n)
+{
+    size_t most = 0;
+    for (uint32_t k = 1; k <= n; k++) {
+        const size_t b = ebq_arena_bytes(m, k);
+        most = b > most ? b : most;
+    }
+    return most;
+}
+
 void ebq_arena_init(ebq_arena *a, void *mem, size_t size)
 {
     /* Start at an 8-aligned address so the sizes ebq_arena_bytes adds up are the exact peak. */
