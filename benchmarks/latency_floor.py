@@ -20,6 +20,13 @@ and sets them against two floors:
    >= 6 + 5 cycles, i.e. >= 11/12 = 0.917 cycles/MAC. (The engine's 2 x 3 kernel, two
    pointers and LDRD for the weights, is 26/24 = 1.083 by the same count.) The convolution
    keeps its SMLAD floor (a generous bound); the rest keeps its estimated cycles as today.
+3. **Instruction floor** for the dense MACs (the issue's instructions-per-MAC goal): per step of
+   2k inputs an a x b tile takes a*b*k SMLADs and at least one load instruction (one LDM of
+   both operands' words, were they interleaved in one buffer), with a*b sums and (a + b)*k
+   operand words in 13 registers (one pointer): a*b + (a + b)*k <= 13 allows at most
+   a*b*k = 8 (2 x 2, k = 2), so >= 0.5 + 1/16 = 0.5625 instructions per MAC. (The engine's 2 x 2
+   kernel, two pointers and two LDMs, is 0.625; its 2 x 3, 0.667.) The convolution keeps 0.5
+   (SMLAD alone), the rest its instructions as today.
 
 The floors are bounds on kernels nobody has written, not targets met: they say how much of a gap
 kernel work could close at best. Estimates, not measurements (docs/design.md contract 4).
@@ -48,6 +55,7 @@ import quant_speed as qs  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TILE_FLOOR = 11 / 12  # cycles per dense MAC (module docstring, floor 2)
+INSTR_FLOOR = 0.5 + 1 / 16  # instructions per dense MAC (module docstring, floor 3)
 DENSE = ("ebq_mm", "wsum", "ebq_mv")
 CONV = ("conv_groups", "conv_channel", "conv_direct", "conv_direct_rows", "conv_short",
         "series4", "ebq_depthwise_conv_causal_s8")
@@ -60,12 +68,12 @@ def conv_macs(dims: dict, n: int) -> int:
     return d * sum(min(t + 1, k) for t in range(n)) * (dims["n_layers"] - 1) + d
 
 
-def split(profile: dict[str, list[int]]) -> dict[str, int]:
-    """Estimated cycles of the window by kind of work."""
+def split(profile: dict[str, list[int]], column: int = 1) -> dict[str, int]:
+    """Estimated cycles (column 1) or instructions (column 0) of the window by kind of work."""
     out = {"dense": 0, "conv": 0, "rest": 0}
-    for name, (_ins, cyc) in profile.items():
+    for name, counts in profile.items():
         kind = "dense" if name.startswith(DENSE) else "conv" if name in CONV else "rest"
-        out[kind] += cyc
+        out[kind] += counts[column]
     return out
 
 
@@ -90,12 +98,18 @@ def floors(blob: Path, lengths: list[int], board: str, parsed: Any = None) -> li
         macs = qs.macs(dims, n, att_output)
         cmacs = conv_macs(dims, n)
         tile = TILE_FLOOR * (macs - cmacs) + cmacs / 2 + kinds["rest"]
+        ikinds = split(res["profile"], 0)
+        ifloor = INSTR_FLOOR * (macs - cmacs) + cmacs / 2 + ins - ikinds["dense"] - ikinds["conv"]
         rows.append({"n": n, "macs": macs, "conv_macs": cmacs, "instructions": ins,
                      "cycles_est": cycles, **{f"{k}_cycles": v for k, v in kinds.items()},
                      "smlad_floor": macs // 2, "tile_floor_with_rest": round(tile),
                      "ms_est": cycles / clock * 1e3, "ms_smlad_floor": macs / 2 / clock * 1e3,
                      "ms_tile_floor_with_rest": tile / clock * 1e3,
-                     "ms_tile_floor_dense_only": TILE_FLOOR * (macs - cmacs) / clock * 1e3})
+                     "ms_tile_floor_dense_only": TILE_FLOOR * (macs - cmacs) / clock * 1e3,
+                     **{f"{k}_instructions": v for k, v in ikinds.items()},
+                     "instr_per_mac": ins / macs, "instr_floor_with_rest_per_mac": ifloor / macs,
+                     "cycles_per_mac": cycles / macs,
+                     "tile_floor_with_rest_per_mac": tile / macs})
     return rows
 
 
@@ -116,6 +130,16 @@ def markdown(result: dict) -> str:
                      f"{r['dense_cycles']:,} | {r['conv_cycles']:,} | {r['rest_cycles']:,} | "
                      f"{r['ms_est']:.1f} | {r['ms_smlad_floor']:.1f} | "
                      f"{r['ms_tile_floor_dense_only']:.1f} | {r['ms_tile_floor_with_rest']:.1f} |")
+    lines += ["", "Per MAC, today and at the floors with today's rest (floor 3 for instructions: "
+              "dense MACs x 0.5625 + convolution MACs x 0.5 + the rest's instructions):", "",
+              "| n | instructions | dense | conv | rest | instr/MAC | instr floor + rest /MAC | "
+              "est. cycles/MAC | tile floor + rest /MAC |", "|---:" * 9 + "|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['n']} | {r['instructions']:,} | {r['dense_instructions']:,} | "
+                     f"{r['conv_instructions']:,} | "
+                     f"{r['instructions'] - r['dense_instructions'] - r['conv_instructions']:,} | "
+                     f"{r['instr_per_mac']:.3f} | {r['instr_floor_with_rest_per_mac']:.3f} | "
+                     f"{r['cycles_per_mac']:.3f} | {r['tile_floor_with_rest_per_mac']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

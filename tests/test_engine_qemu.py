@@ -154,3 +154,10 @@ def test_cycle_model_profile_is_the_inference_window_and_floors_bound_it(
     assert min(row["dense_cycles"], row["conv_cycles"], row["rest_cycles"]) > 0
     assert row["macs"] == qs.macs(blob.meta["dims"], 24, att_output=True)
     assert row["smlad_floor"] < row["tile_floor_with_rest"] < row["cycles_est"]
+    rest = ins - row["dense_instructions"] - row["conv_instructions"]
+    assert min(row["dense_instructions"], row["conv_instructions"], rest) > 0
+    # the instruction floor: dense MACs at 0.5625, conv at 0.5, the rest as measured
+    dense_macs = row["macs"] - row["conv_macs"]
+    assert row["instr_floor_with_rest_per_mac"] * row["macs"] == pytest.approx(
+        0.5625 * dense_macs + 0.5 * row["conv_macs"] + rest)
+    assert 0.5 < row["instr_floor_with_rest_per_mac"] < row["instr_per_mac"]

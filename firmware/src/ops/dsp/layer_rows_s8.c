@@ -202,26 +202,38 @@ static void context_rows(const ebq_layer_rows_params *p, uint32_t nq, const int1
     }
 }
 
-/* Bias, M, rounding constant and shift - 1 of an output triple (sh >= 2). */
+/* One output channel's combination constants (both shifts >= 2): bias, M, rounding constant
+ * and shift - 1 of att_output (a) and of the conv branch's projection (h). */
 typedef struct {
-    int32_t b[3], m[3], rnd[3], s1[3];
-} triple_rq;
+    int32_t ba, ma, ra, sa, bh, mh, rh, sh;
+} chan_rq;
 
-static void triple_rq_load(triple_rq *t, uint32_t o, const int32_t *b, const ebq_rq_params *rq)
+static chan_rq chan_rq_of(const ebq_layer_rows_params *p, uint32_t o)
 {
-    for (uint32_t k = 0; k < 3; k++) {
-        t->b[k] = b[o + k], t->m[k] = rq->m[o + k], t->s1[k] = rq->sh[o + k] - 1;
-        t->rnd[k] = (int32_t)1 << (t->s1[k] - 1);
-    }
+    chan_rq c;
+    c.ba = p->ao.fc.b[o], c.ma = p->pc.out_a->m[o], c.sa = p->pc.out_a->sh[o] - 1;
+    c.bh = p->pc.proj.b[o], c.mh = p->pc.out_b->m[o], c.sh = p->pc.out_b->sh[o] - 1;
+    c.ra = (int32_t)1 << (c.sa - 1), c.rh = (int32_t)1 << (c.sh - 1);
+    return c;
 }
 
-static inline __attribute__((always_inline)) int8_t comb3(int32_t acc_a, int32_t acc_h,
-                                                          const triple_rq *qa,
-                                                          const triple_rq *qh, uint32_t q)
+/* One output channel of `rows` rows (out, row stride 128) from ebq_mm23_s16_128's sums (a, h:
+ * 6 words per row pair, the odd row's 3 on). Channel by channel, so that its 8 constants stay
+ * in registers (row by row they were reloaded for every output: 26 instructions per output,
+ * 14 here). */
+static void comb_column(const int32_t *a, const int32_t *h, uint32_t rows, chan_rq c,
+                        int8_t *out)
 {
-    return (int8_t)__ssat(ebq_rq32_fast(acc_a + qa->b[q], qa->m[q], qa->rnd[q], qa->s1[q]) -
-                              ebq_rq32_fast(acc_h + qh->b[q], qh->m[q], qh->rnd[q], qh->s1[q]),
-                          8);
+    for (uint32_t r = 0; r < rows; r += 2, a += 6, h += 6, out += 256) {
+        out[0] = (int8_t)__ssat(ebq_rq32_fast(a[0] + c.ba, c.ma, c.ra, c.sa) -
+                                    ebq_rq32_fast(h[0] + c.bh, c.mh, c.rh, c.sh),
+                                8);
+        if (r + 1 == rows) /* an odd last row's zero partner */
+            break;
+        out[128] = (int8_t)__ssat(ebq_rq32_fast(a[3] + c.ba, c.ma, c.ra, c.sa) -
+                                      ebq_rq32_fast(h[3] + c.bh, c.mh, c.rh, c.sh),
+                                  8);
+    }
 }
 
 /* Phase 3 for the outputs o..o+2 of a chunk's nr rows (xr; widened by row pairs: the context
@@ -234,26 +246,16 @@ static void ao_triple(const ebq_layer_rows_params *p, uint32_t o, uint32_t nr, c
     int32_t *wa = w, *wp = w + 3 * d / 2; /* 768 bytes each */
     ebq_widen3_128(p->ao.fc.w + (size_t)o * d, wa);
     ebq_widen3_128(p->pc.proj.w + (size_t)o * d, wp);
-    triple_rq qa, qh;
-    triple_rq_load(&qa, o, p->ao.fc.b, p->pc.out_a);
-    triple_rq_load(&qh, o, p->pc.proj.b, p->pc.out_b);
+    const chan_rq c[3] = {chan_rq_of(p, o), chan_rq_of(p, o + 1), chan_rq_of(p, o + 2)};
     for (uint32_t p0 = 0; p0 < np; p0 += EBQ_AO_PAIRS) {
         const uint32_t k = np - p0 < EBQ_AO_PAIRS ? np - p0 : EBQ_AO_PAIRS;
+        const uint32_t rows = nr - 2 * p0 < 2 * k ? nr - 2 * p0 : 2 * k;
         int32_t a[6 * EBQ_AO_PAIRS], h[6 * EBQ_AO_PAIRS];
         ebq_mm23_s16_128(xa + (size_t)p0 * d, wa, k, a);
         ebq_mm23_s16_128(xc + (size_t)p0 * d, wp, k, h);
-        const int32_t *ap = a, *hp = h;
         int8_t *oo = xr + (size_t)(2 * p0) * d + o;
-        for (uint32_t i = 0; i < k; i++, ap += 6, hp += 6, oo += 2 * d) {
-            oo[0] = comb3(ap[0], hp[0], &qa, &qh, 0);
-            oo[1] = comb3(ap[1], hp[1], &qa, &qh, 1);
-            oo[2] = comb3(ap[2], hp[2], &qa, &qh, 2);
-            if (2 * (p0 + i) + 1 == nr) /* an odd last row's zero partner */
-                break;
-            oo[d] = comb3(ap[3], hp[3], &qa, &qh, 0);
-            oo[d + 1] = comb3(ap[4], hp[4], &qa, &qh, 1);
-            oo[d + 2] = comb3(ap[5], hp[5], &qa, &qh, 2);
-        }
+        for (uint32_t q = 0; q < 3; q++)
+            comb_column(a + q, h + q, rows, c[q], oo + q);
     }
 }
 
