@@ -36,7 +36,6 @@ from hil.quant.blob import read_blob  # noqa: E402
 
 LENGTHS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 MICRO = 4  # EBQ_MICRO in firmware/src/ops/ebq_ops.h
-AO_TRIPLE_N = 32  # EBQ_AO_TRIPLE_N in firmware/src/ops/dsp/layer_rows_s8.c
 
 
 def block_rows(n: int) -> int:
@@ -62,8 +61,7 @@ def arena_bytes(dim: int, n: int, dsp: bool = True, emb_dim: int = 16,
         p1, p2 = 8 * d + 16 * n, 4 * d + max(2 * b * d + 4 * d, pc)
         fused = a8(2 * b * nk) + a8(8 * nk) + a8(max(p1, p2))
         chunk = 8 if n <= 16 and b > 8 else b  # dsp/layer_rows_s8.c ao_chunk
-        wts = 12 if n >= AO_TRIPLE_N else 8  # both weight triples or pairs (ao_bytes)
-        work = max(work, fused, wts * d + 4 * chunk * d if att_output else 0)
+        work = max(work, fused, 12 * d + 4 * chunk * d if att_output else 0)  # ao_bytes
     emb = (a8(u * emb_dim) + 2 * u * d * 4 + 2 * u * emb_dim if segment  # ebq_embedding_seg_s8
            else 2 * u * emb_dim * 2 + u * d)
     work = max(work, 2 * u * d, emb)  # the fc and embedding buffers

@@ -144,24 +144,21 @@ static uint32_t ao_chunk(uint32_t n)
     return n <= 16 && b > 8 ? 8 : b;
 }
 
-/* From this many tokens on, phase 3 projects by output triples (ebq_mm23_s16_128 over up to
- * EBQ_AO_PAIRS row pairs per call: 26 est. cycles per 24 MACs and one call per 8 row pairs)
- * instead of pairs (ebq_mm22_s16_128: 18 per 16 and one call per row pair); the triples take
- * about 5% more instructions in these kernels, so shorter inputs keep the pairs (the same
- * trade as EBQ_FC_TRIPLE_ROWS). */
-#ifndef EBQ_AO_TRIPLE_N
-#define EBQ_AO_TRIPLE_N 32u
-#endif
+/* Phase 3 projects by output triples (ebq_mm23_s16_128 over up to EBQ_AO_PAIRS row pairs per
+ * call: 26 est. cycles per 24 MACs and one call per 8 row pairs) rather than pairs
+ * (ebq_mm22_s16_128: 18 per 16 and one call per row pair): 2.5-2.8% fewer estimated cycles at
+ * 8, 16 and 128 tokens for 1.3-1.9% more instructions (1.13 / 1.09 per MAC at 8 / 16 tokens:
+ * within issue #20's 1.2 / 1.1). The last 2 of the 128 outputs go by a pair. */
 #define EBQ_AO_PAIRS 8u /* row pairs per ebq_mm23_s16_128 call: 2 x 192 bytes of sums */
 
-/* The spec-2 block's buffer: phases 1-2 as fused_bytes, phase 3 the two weight pairs (8 D) or
- * triples (12 D) and the chunk's rows of both inputs widened (4 R D). With the generic path's
- * buffer beside it, the arena is spec 1's for n <= 16 and from n = 105 up (9,856 B at n = 16,
- * 49,152 at 128, 80,896 at 256), larger in between (phase 3 of a 28-row block: 15,872 B). */
+/* The spec-2 block's buffer: phases 1-2 as fused_bytes, phase 3 the two weight triples (12 D)
+ * and the chunk's rows of both inputs widened (4 R D). With the generic path's buffer beside
+ * it, the arena is spec 1's for n <= 4, 13..16 and from n = 105 up (9,856 B at n = 16, 49,152
+ * at 128, 80,896 at 256), larger in between (7,680 against 7,168 B at 8; phase 3 of a 28-row
+ * block: 15,872 B). */
 static size_t ao_bytes(uint32_t n, uint32_t dim)
 {
-    const size_t w = n >= EBQ_AO_TRIPLE_N ? 12 : 8;
-    const size_t f = fused_bytes(n, dim), p3 = w * dim + 4 * (size_t)ao_chunk(n) * dim;
+    const size_t f = fused_bytes(n, dim), p3 = 12 * (size_t)dim + 4 * (size_t)ao_chunk(n) * dim;
     return f > p3 ? f : p3;
 }
 
@@ -268,9 +265,9 @@ static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, i
     context_rows(p, nq, b.e, b.col, &b.inv, xt);
     /* 3. per chunk: both inputs widened, then per output pair both projections + combination
      * (the e rows are dead: the buffer is the weight pairs, then the widened rows). */
-    const uint32_t chunk = ao_chunk(n), o3 = n >= EBQ_AO_TRIPLE_N ? d - d % 3 : 0; /* 126 */
-    int32_t *wa = (int32_t *)(void *)buf, *wp = wa + d; /* a pair each, or both triples */
-    int32_t *xa = wa + (o3 ? 3 : 2) * d, *xc = xa + (size_t)chunk / 2 * d;
+    const uint32_t chunk = ao_chunk(n), o3 = d - d % 3; /* 126 by triples, then a pair */
+    int32_t *wa = (int32_t *)(void *)buf, *wp = wa + d; /* both triples, or a pair each */
+    int32_t *xa = wa + 3 * d, *xc = xa + (size_t)chunk / 2 * d;
     const ebq_fc_params *pa = &p->ao.fc, *pr = &p->pc.proj;
     for (uint32_t r0 = 0; r0 < nq; r0 += chunk) {
         const uint32_t nr = nq - r0 < chunk ? nq - r0 : chunk;
@@ -278,7 +275,7 @@ static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, i
         widen_pairs(nr, xr, xa);
         ebq_depthwise_conv_causal_s8(&p->conv, t0 + r0, nr, p->att.y, xr); /* context widened */
         widen_pairs(nr, xr, xc);
-        for (uint32_t o = 0; o < o3; o += 3) /* then one pair */
+        for (uint32_t o = 0; o < o3; o += 3)
             ao_triple(p, o, nr, xa, xc, wa, xr);
         for (uint32_t o = o3; o < d; o += 2) {
             ebq_widen2(d, pa->w + (size_t)o * d, pa->w + (size_t)(o + 1) * d, wa);
