@@ -154,7 +154,7 @@ static uint32_t ao_chunk(uint32_t n)
 
 /* The spec-2 block's buffer: phases 1-2 as fused_bytes, phase 3 the two weight triples (12 D)
  * and the chunk's rows of both inputs widened (4 R D). With the generic path's buffer beside
- * it, the arena is spec 1's for n <= 4, 13..16 and from n = 105 up (9,856 B at n = 16, 49,152
+ * it, the arena is spec 1's for n <= 4, 13..16 and from n = 113 up (9,856 B at n = 16, 49,152
  * at 128, 80,896 at 256), larger in between (7,680 against 7,168 B at 8; phase 3 of a 28-row
  * block: 15,872 B). */
 static size_t ao_bytes(uint32_t n, uint32_t dim)
