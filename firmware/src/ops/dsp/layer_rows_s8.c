@@ -163,16 +163,6 @@ static size_t ao_bytes(uint32_t n, uint32_t dim)
     return f > p3 ? f : p3;
 }
 
-/* sat8(rq(att_output acc + b, Ma_o, sha_o) - rq(h + b, Mb_o, shb_o)), both shifts >= 2. */
-static inline __attribute__((always_inline)) int8_t comb2(int32_t acc_a, int32_t acc_h,
-                                                          const ebq_pair_rq *qa,
-                                                          const ebq_pair_rq *qh, uint32_t q)
-{
-    return (int8_t)__ssat(ebq_rq32_fast(acc_a + qa->b[q], qa->m[q], qa->rnd[q], qa->s1[q]) -
-                              ebq_rq32_fast(acc_h + qh->b[q], qh->m[q], qh->rnd[q], qh->s1[q]),
-                          8);
-}
-
 /* Phase 2: the attention of every channel, as the int8 context, into the query rows. */
 static void context_rows(const ebq_layer_rows_params *p, uint32_t nq, const int16_t *e,
                          int32_t *col, const ebq_dsp_inv *inv, int8_t *xt)
@@ -214,21 +204,22 @@ static chan_rq chan_rq_of(const ebq_layer_rows_params *p, uint32_t o)
     return c;
 }
 
-/* One output channel of `rows` rows (out, row stride 128) from ebq_mm23_s16_128's sums (a, h:
- * 6 words per row pair, the odd row's 3 on). Channel by channel, so that its 8 constants stay
- * in registers (about 14 instructions per output; row by row GCC reloaded some from the stack:
+/* One output channel of `rows` rows (out, row stride 128): sat8(rq(a + b_a) - rq(h + b_h)) from
+ * the kernels' sums a, h, `step` words per row pair and the odd row's `odd` words on (the 2x3
+ * kernel: 6 and 3; the 2x2: 4 and 2). Channel by channel, so that its 8 constants stay in
+ * registers (about 14 instructions per output; row by row GCC reloaded some from the stack:
  * block_ao 1.67 M -> 1.62 M est. cycles at 128 tokens, the same instructions). */
-static void comb_column(const int32_t *a, const int32_t *h, uint32_t rows, chan_rq c,
-                        int8_t *out)
+static void comb_column(const int32_t *a, const int32_t *h, uint32_t rows, uint32_t step,
+                        uint32_t odd, chan_rq c, int8_t *out)
 {
-    for (uint32_t r = 0; r < rows; r += 2, a += 6, h += 6, out += 256) {
+    for (uint32_t r = 0; r < rows; r += 2, a += step, h += step, out += 256) {
         out[0] = (int8_t)__ssat(ebq_rq32_fast(a[0] + c.ba, c.ma, c.ra, c.sa) -
                                     ebq_rq32_fast(h[0] + c.bh, c.mh, c.rh, c.sh),
                                 8);
         if (r + 1 == rows) /* an odd last row's zero partner */
             break;
-        out[128] = (int8_t)__ssat(ebq_rq32_fast(a[3] + c.ba, c.ma, c.ra, c.sa) -
-                                      ebq_rq32_fast(h[3] + c.bh, c.mh, c.rh, c.sh),
+        out[128] = (int8_t)__ssat(ebq_rq32_fast(a[odd] + c.ba, c.ma, c.ra, c.sa) -
+                                      ebq_rq32_fast(h[odd] + c.bh, c.mh, c.rh, c.sh),
                                   8);
     }
 }
@@ -252,7 +243,31 @@ static void ao_triple(const ebq_layer_rows_params *p, uint32_t o, uint32_t nr, c
         ebq_mm23_s16_128(xc + (size_t)p0 * d, wp, k, h);
         int8_t *oo = xr + (size_t)(2 * p0) * d + o;
         for (uint32_t q = 0; q < 3; q++)
-            comb_column(a + q, h + q, rows, c[q], oo + q);
+            comb_column(a + q, h + q, rows, 6, 3, c[q], oo + q);
+    }
+}
+
+/* The same for the outputs o, o + 1 (the last 2 of 128): weight pairs widened into w (2 x D
+ * words), the 2x2 kernel per row pair. */
+static void ao_pair(const ebq_layer_rows_params *p, uint32_t o, uint32_t nr, const int32_t *xa,
+                    const int32_t *xc, int32_t *w, int8_t *xr)
+{
+    const uint32_t d = 128, np = (nr + 1) / 2;
+    int32_t *wa = w, *wp = w + d;
+    ebq_widen2(d, p->ao.fc.w + (size_t)o * d, p->ao.fc.w + (size_t)(o + 1) * d, wa);
+    ebq_widen2(d, p->pc.proj.w + (size_t)o * d, p->pc.proj.w + (size_t)(o + 1) * d, wp);
+    const chan_rq c[2] = {chan_rq_of(p, o), chan_rq_of(p, o + 1)};
+    for (uint32_t p0 = 0; p0 < np; p0 += EBQ_AO_PAIRS) {
+        const uint32_t k = np - p0 < EBQ_AO_PAIRS ? np - p0 : EBQ_AO_PAIRS;
+        const uint32_t rows = nr - 2 * p0 < 2 * k ? nr - 2 * p0 : 2 * k;
+        int32_t a[4 * EBQ_AO_PAIRS], h[4 * EBQ_AO_PAIRS];
+        for (uint32_t i = 0; i < k; i++) {
+            ebq_mm22_s16_128(xa + (size_t)(p0 + i) * d, wa, a + 4 * i);
+            ebq_mm22_s16_128(xc + (size_t)(p0 + i) * d, wp, h + 4 * i);
+        }
+        int8_t *oo = xr + (size_t)(2 * p0) * d + o;
+        for (uint32_t q = 0; q < 2; q++)
+            comb_column(a + q, h + q, rows, 4, 2, c[q], oo + q);
     }
 }
 
@@ -267,9 +282,8 @@ static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, i
      * both projections + combination (the e rows are dead: the buffer is the weight triples or
      * pairs, then the widened rows). */
     const uint32_t chunk = ao_chunk(n), o3 = d - d % 3; /* 126 by triples, then a pair */
-    int32_t *wa = (int32_t *)(void *)buf, *wp = wa + d; /* both triples, or a pair each */
-    int32_t *xa = wa + 3 * d, *xc = xa + (size_t)chunk / 2 * d;
-    const ebq_fc_params *pa = &p->ao.fc, *pr = &p->pc.proj;
+    int32_t *w = (int32_t *)(void *)buf; /* both weight triples, or both pairs */
+    int32_t *xa = w + 3 * d, *xc = xa + (size_t)chunk / 2 * d;
     for (uint32_t r0 = 0; r0 < nq; r0 += chunk) {
         const uint32_t nr = nq - r0 < chunk ? nq - r0 : chunk;
         int8_t *xr = xt + (size_t)r0 * d;
@@ -277,27 +291,8 @@ static void block_ao(const ebq_layer_rows_params *p, uint32_t t0, uint32_t nq, i
         ebq_depthwise_conv_causal_s8(&p->conv, t0 + r0, nr, p->att.y, xr); /* context widened */
         widen_pairs(nr, xr, xc);
         for (uint32_t o = 0; o < o3; o += 3)
-            ao_triple(p, o, nr, xa, xc, wa, xr);
-        for (uint32_t o = o3; o < d; o += 2) {
-            ebq_widen2(d, pa->w + (size_t)o * d, pa->w + (size_t)(o + 1) * d, wa);
-            ebq_widen2(d, pr->w + (size_t)o * d, pr->w + (size_t)(o + 1) * d, wp);
-            ebq_pair_rq qa, qh;
-            ebq_pair_rq_load(&qa, o, pa->b, p->pc.out_a->m, p->pc.out_a->sh);
-            ebq_pair_rq_load(&qh, o, pr->b, p->pc.out_b->m, p->pc.out_b->sh);
-            const int32_t *ya = xa, *yc = xc;
-            for (uint32_t r = 0; r < nr; r += 2, ya += d, yc += d) {
-                int32_t a[4], h[4];
-                ebq_mm22_s16_128(ya, wa, a);
-                ebq_mm22_s16_128(yc, wp, h);
-                int8_t *oo = xr + (size_t)r * d + o;
-                oo[0] = comb2(a[0], h[0], &qa, &qh, 0);
-                oo[1] = comb2(a[1], h[1], &qa, &qh, 1);
-                if (r + 1 == nr) /* an odd last row's zero partner */
-                    break;
-                oo[d] = comb2(a[2], h[2], &qa, &qh, 0);
-                oo[d + 1] = comb2(a[3], h[3], &qa, &qh, 1);
-            }
-        }
+            ao_triple(p, o, nr, xa, xc, w, xr);
+        ao_pair(p, o3, nr, xa, xc, w, xr);
     }
 }
 
