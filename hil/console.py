@@ -197,9 +197,11 @@ class ConsoleSession:
         h = self.hello
         dev = (f"; the device runs model {h.model_hex}, max {h.maxtext} bytes of text"
                if h is not None else "")
+        warn = f"\nwarning: {h.arena_warning}" if h is not None and h.arena_warning else ""
         return (f"model {self.model_path.parent.name} ({self.model_path}), id "
                 f"{o.model_id:08X}; max {o.dims['max_len']} tokens including [CLS] (longer "
-                f"sentences are cut){dev}\n{len(self.labels)} labels: {', '.join(self.labels)}")
+                f"sentences are cut){dev}\n{len(self.labels)} labels: {', '.join(self.labels)}"
+                f"{warn}")
 
     def stats(self) -> str:
         """`:stats`: the device's own counters (STATS) beside what this session counted."""
@@ -355,6 +357,9 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
                 return EXIT_RUN_ERROR
         if not interactive:
             print(f"# {session.status()}", file=sys.stderr, flush=True)
+        warning = session.hello.arena_warning if session.hello is not None else None
+        if warning:  # before the first sentence, whose NO_MEMORY it would otherwise explain
+            print(f"hil console: warning: {warning}", file=sys.stderr, flush=True)
         while True:
             text = loop.read()
             if text is None or not loop.handle(text):

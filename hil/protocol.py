@@ -270,18 +270,31 @@ class Hello:
     flash: int
     ram: int
     arena: int
+    need: int | None = None  # arena any input up to maxlen takes; None from older firmware
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def model_hex(self) -> str:
         return f"{self.model:08X}"
 
+    @property
+    def arena_warning(self) -> str | None:
+        """What the boot banner's `WARN arena` line says, from HELLO so that it is known even
+        when the banner was missed: the board's arena cannot take every input length, so some
+        sentences will get NO_MEMORY (not a failure of the link, the firmware or the model)."""
+        if not self.need or self.need <= self.arena:
+            return None
+        return (f"the board's arena is {self.arena:,} B but inputs up to maxlen {self.maxlen} "
+                f"tokens need up to {self.need:,} B: some sentences will get NO_MEMORY "
+                f"(firmware built with a larger ARENA=<bytes>, or a model with a smaller "
+                f"maxlen or width, takes every length)")
+
     def as_dict(self) -> dict[str, Any]:
         """The fields as summary.json and Robot's `Start Board` give them (model in hex, the
         extra fields a board adds included)."""
         out: dict[str, Any] = {k: getattr(self, k) for k in (
             "proto", "fw", "board", "labels", "maxlen", "maxtext", "maxframe", "clock", "unit",
-            "flash", "ram", "arena")}
+            "flash", "ram", "arena", "need")}
         out["model"] = self.model_hex
         out.update(self.extra)
         return {k: v for k, v in out.items() if v is not None}
@@ -291,10 +304,11 @@ class Hello:
         f = frame.fields()
         ints = ("proto", "labels", "maxlen", "maxtext", "maxframe", "clock", "flash", "ram",
                 "arena")
-        known = {*ints, "fw", "board", "model", "unit"}
+        known = {*ints, "fw", "board", "model", "unit", "need"}
         return cls(
             seq=frame.seq, fw=_req(f, "fw", frame), board=_req(f, "board", frame),
             model=int(_req(f, "model", frame), 16), unit=_req(f, "unit", frame),
+            need=int(f["need"]) if "need" in f else None,
             extra={k: v for k, v in f.items() if k not in known},
             **{k: int(_req(f, k, frame)) for k in ints},
         )

@@ -22,6 +22,7 @@ is read, a marker is met or the fixture is used.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,6 +100,10 @@ def _board_of(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     return board, target or None
 
 
+class HilBoardWarning(UserWarning):
+    """What a booted board warned of (today: an arena too small for some input lengths)."""
+
+
 @pytest.fixture(scope="session")
 def hil_board_session(request: pytest.FixtureRequest,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
@@ -126,6 +131,11 @@ def hil_board_session(request: pytest.FixtureRequest,
     except BaseException:
         session.stop()
         raise
+    if session.hello is not None and session.hello.arena_warning:
+        # In pytest's warnings summary: the NO_MEMORY answers some tests may then meet are the
+        # board's size, not the link or the model.
+        warnings.warn(f"{session.where}: {session.hello.arena_warning}", HilBoardWarning,
+                      stacklevel=1)
     try:
         yield session
     finally:

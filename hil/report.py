@@ -275,6 +275,8 @@ def render_markdown(a: Analysis) -> str:
     emu = " (emulated)" if a.emulated else ""
     lines = [f"## hil run {a.run.name}: {verdict}", ""]
     lines += [f"- **{w}**" for w in why] + ([""] if why else [])
+    warned = (a.run.summary or {}).get("warnings") or []  # the board's, e.g. a short arena
+    lines += [f"- the board warned: {w}" for w in warned] + ([""] if warned else [])
     lines += [
              f"board **{a.board}** on **{a.target}**{emu}, scenario **{a.scenario}**, "
              f"model `{a.model_id or '?'}`", "",

@@ -53,6 +53,8 @@ tr.misclassified td:first-child{border-left:4px solid #e07b1a}
 .bad{color:#c23b4e;font-weight:600}.good{color:#2a9d5b;font-weight:600}
 .why{background:#fdecef;border:1px solid #c23b4e;border-radius:8px;padding:8px 12px;
   margin:8px 0}.why ul{margin:4px 0 0 0;padding-left:20px}
+.warn{background:#fff6e5;border:1px solid #e07b1a;border-radius:8px;padding:8px 12px;
+  margin:8px 0}.warn ul{margin:4px 0 0 0;padding-left:20px}
 tr.avg td{background:#f6f7f9;font-style:italic}
 details{margin-top:10px}summary{cursor:pointer;color:#444}
 pre{white-space:pre-wrap;background:#fff;border:1px solid #e2e4e8;padding:8px}
@@ -75,15 +77,25 @@ def _page(title: str, body: list[str]) -> str:
         "</main></body></html>", ""])
 
 
+def _box(kind: str, section: str, title: str, items: list[str]) -> str:
+    """A titled list in a red (`why`) or amber (`warn`) box, or nothing when the list is empty."""
+    if not items:
+        return ""
+    lis = "".join(f"<li>{_e(i)}</li>" for i in items)
+    return f'<div class="{kind}" data-section="{section}"><b>{_e(title)}</b><ul>{lis}</ul></div>'
+
+
 def _why_failed(reasons: list[str]) -> str:
     """The reasons for FAIL, first thing under the title: a run can fail with every expectation
     row saying pass (interrupted, sentences unanswered, logits differing from the reference), and
     a reader who sees only green rows under a red badge cannot tell why."""
-    if not reasons:
-        return ""
-    items = "".join(f"<li>{_e(r)}</li>" for r in reasons)
-    return (f'<div class="why" data-section="verdict-reasons"><b>Why this run FAILED</b>'
-            f"<ul>{items}</ul></div>")
+    return _box("why", "verdict-reasons", "Why this run FAILED", reasons)
+
+
+def _board_warnings(summary: dict[str, Any]) -> str:
+    """What the board warned of at boot (an arena too small for some input lengths), beside
+    the verdict: the NO_MEMORY rows further down are explained by it, not by the link."""
+    return _box("warn", "board-warnings", "The board warned", summary.get("warnings") or [])
 
 
 def _rate(v: float | None) -> str:
@@ -411,6 +423,7 @@ def render_html(a: Analysis) -> str:
         f'<b>{_e(a.scenario)}</b>, model <code>{_e(a.model_id or "?")}</code>, '
         f'results <code>{_e(a.run.results_path)}</code></div>',
         _why_failed(reasons),
+        _board_warnings(a.run.summary or {}),
         _cards(headline(a)),
         _details(a),
         "<h2>Files</h2>", _links(a),
@@ -445,9 +458,7 @@ def _crossed(crossed: list[str] | None) -> str:
         return ""
     if not crossed:
         return '<p class="good" data-section="thresholds">No --fail-on threshold crossed.</p>'
-    items = "".join(f"<li>{_e(c)}</li>" for c in crossed)
-    return (f'<div class="why" data-section="thresholds"><b>Thresholds crossed (B against A): '
-            f"FAIL</b><ul>{items}</ul></div>")
+    return _box("why", "thresholds", "Thresholds crossed (B against A): FAIL", crossed)
 
 
 def render_compare_html(a: Analysis, b: Analysis, crossed: list[str] | None = None) -> str:

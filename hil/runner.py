@@ -125,6 +125,7 @@ class JobContext:
     restarts: list[str] = field(default_factory=list)  # why each dead target was restarted
     fault_stats: Any = None  # hil.targets.faulty.FaultStats, made on the first faulty start
     boots: int = 0  # target starts, for seeding each one's faults differently
+    warnings: list[str] = field(default_factory=list)  # what the board warned of, once each
 
 
 def _fault_wrapper(ctx: JobContext) -> Callable[[Target], Target] | None:
@@ -168,10 +169,14 @@ def open_session(ctx: JobContext, name: str) -> BoardSession:
     except (HilError, LinkClosed) as exc:
         _add_lines(exc, post_mortem(session, str(exc)))
         raise
+    warning = session.hello.arena_warning if session.hello else None
     with ctx.lock:
         ctx.hello = session.hello.as_dict() if session.hello else {}
         assert session.target is not None
         ctx.infos.append(session.target.info())
+        if warning and warning not in ctx.warnings:  # said once, not at every (re)start
+            ctx.warnings.append(warning)
+            print(f"hil run: warning: {warning}", file=sys.stderr)
     return session
 
 
@@ -411,6 +416,7 @@ def _run_locked(cfg: RunConfig, oracle: Oracle,
                         total=len(chosen), error="\n".join(errors) or None,
                         answered=sum(r["status"] == "ok" and r["index"] not in done
                                      for r in records))
+    summary["warnings"] = ctx.warnings
     summary["reliability"] = {
         "restarts": len(ctx.restarts), "max_restarts": cfg.max_restarts,
         "restart_reasons": ctx.restarts[:20], "faults": cfg.faults,

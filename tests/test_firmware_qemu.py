@@ -166,7 +166,8 @@ def test_arena_warning_covers_every_length_up_to_maxlen(tmp_path: Path) -> None:
     device, link = start_qemu("mps2-an386", elf, tmp_path)
     try:
         hello = device.wait_hello(60)
-        assert (hello.arena, hello.maxlen) == (need[140], 140)
+        assert (hello.arena, hello.maxlen, hello.need) == (need[140], 140, need[128])
+        assert hello.arena_warning and f"{need[128]:,} B" in hello.arena_warning
         assert f"WARN arena {need[140]} bytes < {need[128]} needed up to maxlen: some inputs " \
                "get NO_MEMORY" in device.lines, device.lines
         assert device.classify_ids([2] + [7] * 139, timeout=120).tokens == 140

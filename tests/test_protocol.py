@@ -195,6 +195,27 @@ def test_hello_message() -> None:
     assert hello.model == 0x1A2B3C4D and hello.model_hex == "1A2B3C4D"
     assert hello.clock == 168_000_000 and hello.unit == "systick" and hello.arena == 98304
     assert hello.extra == {"future": "1"}
+    # Firmware older than `need=` (the arena inputs up to maxlen take): nothing to warn of.
+    assert hello.need is None and hello.arena_warning is None and "need" not in hello.as_dict()
+
+
+def test_hello_says_when_the_arena_cannot_take_every_length() -> None:
+    """`need` > `arena`: the banner's `WARN arena` fact, from a frame the host can always ask
+    for, worded for the user (which sentences fail, and what would fix it)."""
+    fits = parse_message(Frame(0, "HELLO", HELLO_PAYLOAD + " need=98304"))
+    assert isinstance(fits, Hello) and fits.need == 98304 and fits.arena_warning is None
+    assert fits.as_dict()["need"] == 98304 and fits.extra == {}
+    short = parse_message(Frame(0, "HELLO", HELLO_PAYLOAD + " need=98305"))
+    assert isinstance(short, Hello)
+    assert short.arena_warning == (
+        "the board's arena is 98,304 B but inputs up to maxlen 256 tokens need up to 98,305 B: "
+        "some sentences will get NO_MEMORY (firmware built with a larger ARENA=<bytes>, or a "
+        "model with a smaller maxlen or width, takes every length)")
+    no_model = parse_message(Frame(0, "HELLO", HELLO_PAYLOAD.replace("1A2B3C4D", "00000000")
+                                   + " need=0"))
+    assert isinstance(no_model, Hello) and no_model.arena_warning is None
+    with pytest.raises(FrameError):
+        parse_message(Frame(0, "HELLO", HELLO_PAYLOAD + " need=lots"))
 
 
 def test_result_error_stats_messages() -> None:

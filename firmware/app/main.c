@@ -95,6 +95,7 @@ static void send_hello(uint32_t seq)
     ebq_writer_u64(&w, "flash", port_flash_used());
     ebq_writer_u64(&w, "ram", port_ram_used());
     ebq_writer_u32(&w, "arena", EBQ_ARENA_BYTES);
+    ebq_writer_u64(&w, "need", g.arena_need);
     ebq_writer_end(&w);
 }
 
