@@ -15,7 +15,6 @@ import platform
 import re
 import shutil
 import subprocess
-import time
 from html import escape
 from pathlib import Path
 
@@ -124,10 +123,10 @@ def test_provenance_in_summary_and_html(run: Path) -> None:
 
 
 def test_tool_versions_are_cached_per_process() -> None:
+    """Asked once per process (gcc, QEMU and Renode each take a subprocess): the same object
+    comes back, which no second round of subprocesses could give (no wall-clock threshold)."""
     first = provenance.tool_versions()
-    t0 = time.perf_counter()
     assert provenance.tool_versions() is first
-    assert time.perf_counter() - t0 < 0.01
 
 
 def _records(folder: Path) -> list[dict]:
