@@ -197,7 +197,8 @@ class ConsoleSession:
         h = self.hello
         dev = (f"; the device runs model {h.model_hex}, max {h.maxtext} bytes of text"
                if h is not None else "")
-        warn = f"\nwarning: {h.arena_warning}" if h is not None and h.arena_warning else ""
+        warning = self.session.arena_warning
+        warn = f"\nwarning: {warning}" if warning else ""
         return (f"model {self.model_path.parent.name} ({self.model_path}), id "
                 f"{o.model_id:08X}; max {o.dims['max_len']} tokens including [CLS] (longer "
                 f"sentences are cut){dev}\n{len(self.labels)} labels: {', '.join(self.labels)}"
@@ -357,7 +358,7 @@ def run_console(session: ConsoleSession, stdin: IO[str], stdout: IO[str],
                 return EXIT_RUN_ERROR
         if not interactive:
             print(f"# {session.status()}", file=sys.stderr, flush=True)
-        warning = session.hello.arena_warning if session.hello is not None else None
+        warning = session.session.arena_warning
         if warning:  # before the first sentence, whose NO_MEMORY it would otherwise explain
             print(f"hil console: warning: {warning}", file=sys.stderr, flush=True)
         while True:

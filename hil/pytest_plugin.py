@@ -131,11 +131,10 @@ def hil_board_session(request: pytest.FixtureRequest,
     except BaseException:
         session.stop()
         raise
-    if session.hello is not None and session.hello.arena_warning:
+    if session.arena_warning:
         # In pytest's warnings summary: the NO_MEMORY answers some tests may then meet are the
         # board's size, not the link or the model.
-        warnings.warn(f"{session.where}: {session.hello.arena_warning}", HilBoardWarning,
-                      stacklevel=1)
+        warnings.warn(f"{session.where}: {session.arena_warning}", HilBoardWarning, stacklevel=1)
     try:
         yield session
     finally:

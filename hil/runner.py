@@ -169,7 +169,7 @@ def open_session(ctx: JobContext, name: str) -> BoardSession:
     except (HilError, LinkClosed) as exc:
         _add_lines(exc, post_mortem(session, str(exc)))
         raise
-    warning = session.hello.arena_warning if session.hello else None
+    warning = session.arena_warning
     with ctx.lock:
         ctx.hello = session.hello.as_dict() if session.hello else {}
         assert session.target is not None

@@ -161,6 +161,11 @@ class BoardSession:
         return f"[{self.board.name} on {self.target_kind}]"
 
     @property
+    def arena_warning(self) -> str | None:
+        """Hello.arena_warning of the booted board, for run, console, Robot and pytest."""
+        return self.hello.arena_warning if self.hello is not None else None
+
+    @property
     def log_path(self) -> str:
         link = getattr(self.target, "link", None)
         return str(link.log_path) if link is not None else str(self.run_dir)

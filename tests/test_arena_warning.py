@@ -13,19 +13,16 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from test_firmware_helpers import make_firmware
 
 from hil import cli
 from hil.boards import BOARDS
 from hil.results import read_results
 from hil.runner import RunConfig, run
 from hil.scenario import load_scenario
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_firmware_helpers import make_firmware  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
